@@ -1,0 +1,72 @@
+"""The speech recognition interface every backend implements, and its options."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pipeline.records import Segment
+
+SAMPLE_RATE = 16000
+"""Whisper models take 16 kHz mono float32 audio in [-1, 1]."""
+
+
+@dataclass
+class AsrOptions:
+    """Speech recognition settings (the ``asr`` section of the config)."""
+
+    backend: str = "faster-whisper"
+    """``faster-whisper`` (CTranslate2, the fast default) or ``openai-whisper`` (the reference)."""
+    model: str = "tiny.en"
+    """A packaged model short name (``tiny.en``, ``base``) or a local path: a CTranslate2 model
+    directory for faster-whisper, a ``.pt`` checkpoint for openai-whisper."""
+    language: str | None = "en"
+    """Language code of the calls, or null to detect it per channel (multilingual models only)."""
+    beam_size: int = 1
+    """Beam width; 1 is greedy decoding (fastest; on phone calls as accurate as 5 with tiny.en)."""
+    compute_type: str = "float32"
+    """CTranslate2 compute type (faster-whisper only): float32, int8, int8_float32, float16..."""
+    threads: int = 0
+    """CPU threads per worker for the model; 0 = the machine's cores divided by the workers."""
+    no_speech_threshold: float = 0.6
+    """A window whose no-speech probability is above this and whose average log-probability is
+    below ``log_prob_threshold`` is dropped as silence (Whisper's hallucination guard)."""
+    log_prob_threshold: float = -1.0
+    """See ``no_speech_threshold``; also triggers temperature fallback."""
+    compression_ratio_threshold: float = 2.4
+    """A decode whose text compresses better than this (a loop) is retried at a higher
+    temperature."""
+
+
+# Decoding settings both backends share and the config does not expose: greedy temperature
+# fallback as in openai-whisper, word timestamps on, and no conditioning on previous text
+# (with it, Whisper loops on phone audio).
+TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+CONDITION_ON_PREVIOUS_TEXT = False
+WORD_TIMESTAMPS = True
+
+
+class AsrBackend(ABC):
+    """A loaded speech recogniser. Load once per worker process; call ``transcribe`` per audio."""
+
+    name: str = ""
+
+    def __init__(self, options: AsrOptions, threads: int):
+        self.options = options
+        self.threads = threads
+
+    @abstractmethod
+    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+        """Recognise speech in ``audio`` (float32, mono, 16 kHz).
+
+        Voice activity detection is applied upstream: the audio given here is already speech
+        (or is passed whole when VAD is off). Returns segments whose times, and the times of
+        their words, are seconds from the start of ``audio``.
+        """
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Provenance: backend name and version, model name, resolved path."""

@@ -1,0 +1,248 @@
+"""Reading recordings: the one place that opens audio files.
+
+Every recording is checked, decoded frame by frame with PyAV (ffmpeg) and resampled as a
+stream with soxr to 16 kHz float32, channels kept apart. Memory is one float32 array of the
+output plus a frame; no full-length float64 copy is made. Every problem is a typed error
+naming the file (see pipeline/errors.py).
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import (
+    AudioError,
+    CorruptAudioError,
+    EmptyFileError,
+    NotAudioError,
+    TooLongError,
+    TooManyChannelsError,
+    TruncatedAudioError,
+    ZeroLengthAudioError,
+)
+from pipeline.records import AudioInfo
+
+TARGET_RATE = 16000
+MAX_CHANNELS = 2
+
+# Leading bytes of the containers callqa reads. ffmpeg guesses a format for almost any bytes
+# (random data "is" MP3), so a file must start like audio before it is handed to it.
+_MAGIC: list[tuple[int, bytes, str]] = [
+    (0, b"RIFF", "wav"), (0, b"RF64", "wav"), (0, b"BW64", "wav"), (0, b"fLaC", "flac"),
+    (0, b"ID3", "mp3"), (0, b"OggS", "ogg"), (4, b"ftyp", "mp4"), (0, b"FORM", "aiff"),
+    (0, b".snd", "au"), (0, b"caff", "caf"), (0, b"#!AMR", "amr"), (0, b"\x1a\x45\xdf\xa3", "webm"),
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11", "asf"),
+]
+
+
+def _sniff(head: bytes) -> str | None:
+    for offset, magic, name in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    # MPEG audio (MP3 without ID3 tag) or ADTS AAC: an 11-bit frame sync.
+    if len(head) >= 2 and head[0] == 0xFF and (head[1] & 0xE0) == 0xE0:
+        return "mpeg"
+    return None
+
+
+def _describe_bytes(head: bytes) -> str:
+    if not head.strip(b"\x00"):
+        return "only zero bytes"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with bytes {head[:8].hex(' ')}"
+    return "it looks like text" if all(ch.isprintable() or ch.isspace() for ch in text) else f"it starts with bytes {head[:8].hex(' ')}"
+
+
+def _read_head(path: Path, n: int = 64) -> tuple[bytes, int]:
+    try:
+        if path.is_dir():
+            raise AudioError(path, "is a folder, not a recording")
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            return f.read(n), size
+    except FileNotFoundError as e:
+        raise AudioError(path, "file not found") from e
+    except PermissionError as e:
+        raise AudioError(path, "permission denied") from e
+    except OSError as e:
+        raise AudioError(path, f"cannot read file: {e.strerror or e}") from e
+
+
+def _wav_data_chunk(path: Path) -> tuple[int, int, int] | None:
+    """(declared data bytes, data bytes present, bytes per second) of a RIFF WAV, if parseable."""
+    with open(path, "rb") as f:
+        header = f.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        byte_rate = 0
+        while True:
+            chunk = f.read(8)
+            if len(chunk) < 8:
+                return None
+            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+            if cid == b"fmt ":
+                fmt = f.read(size + (size & 1))
+                if len(fmt) >= 12:
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
+                continue
+            if cid == b"data":
+                start = f.tell()
+                f.seek(0, 2)
+                return size, f.tell() - start, byte_rate
+            f.seek(size + (size & 1), 1)
+
+
+def _open(path: Path):  # noqa: ANN202 - av container
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.error.EOFError as e:
+        raise TruncatedAudioError(path, "the file ends early (cut short): its container cannot be read") from e
+    except av.error.InvalidDataError as e:
+        raise CorruptAudioError(path, "the audio container is damaged and cannot be opened") from e
+    except av.FFmpegError as e:
+        raise CorruptAudioError(path, f"cannot be opened as audio: {e}") from e
+
+
+def _info_from(path: Path, container, stream) -> AudioInfo:  # noqa: ANN001 - av objects
+    cc = stream.codec_context
+    channels = cc.channels if getattr(cc, "channels", 0) else stream.layout.nb_channels
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    else:
+        duration = 0.0
+    fmt = container.format.name.split(",")[0]
+    return AudioInfo(str(path), fmt, cc.name, int(cc.sample_rate or stream.rate or 0), int(channels), max(0.0, duration))
+
+
+def probe(path: str | Path) -> AudioInfo:
+    """What a recording is (format, codec, rate, channels, declared duration), from its header."""
+    p = Path(path)
+    head, size = _read_head(p)
+    if size == 0:
+        raise EmptyFileError(p, "file is empty (0 bytes)")
+    if _sniff(head) is None:
+        raise NotAudioError(p, f"not an audio file: {_describe_bytes(head)}")
+    with _open(p) as container:
+        if not container.streams.audio:
+            raise NotAudioError(p, "not an audio file: the container holds no audio stream")
+        info = _info_from(p, container, container.streams.audio[0])
+    if info.channels > MAX_CHANNELS:
+        raise TooManyChannelsError(p, f"{info.channels} channels: callqa handles mono or stereo recordings")
+    if info.sample_rate <= 0:
+        raise CorruptAudioError(p, "the header declares no sample rate")
+    return info
+
+
+def _check_length(p: Path, seconds: float, max_duration_s: float | None) -> None:
+    if max_duration_s is not None and seconds > max_duration_s:
+        raise TooLongError(
+            p, f"longer than the configured maximum of {max_duration_s:g} s (audio.max_duration_s): {seconds:.1f} s"
+        )
+
+
+def load(path: str | Path, max_duration_s: float | None = None) -> tuple[AudioInfo, np.ndarray]:
+    """Decode a recording to float32 16 kHz, shape (channels, samples); channels kept apart.
+
+    The returned AudioInfo holds the decoded duration. Raises the typed errors of
+    pipeline/errors.py; a silent recording is not an error.
+    """
+    import av
+    import soxr
+
+    p = Path(path)
+    info = probe(p)
+    _check_length(p, info.duration_s, max_duration_s)
+    wav = _wav_data_chunk(p) if info.format == "wav" else None
+    if wav is not None and wav[0] == 0 and wav[1] == 0:
+        raise ZeroLengthAudioError(p, "the recording holds no audio samples (0 s)")
+
+    channels = info.channels
+    capacity = int(math.ceil(max(info.duration_s, 1.0) * TARGET_RATE)) + TARGET_RATE
+    out = np.zeros((channels, capacity), dtype=np.float32)
+    written = 0
+    decoded_in = 0
+
+    def append(block: np.ndarray) -> None:
+        nonlocal out, written
+        n = block.shape[0]
+        if written + n > out.shape[1]:
+            grown = np.zeros((channels, max(written + n, int(out.shape[1] * 1.5))), dtype=np.float32)
+            grown[:, :written] = out[:, :written]
+            out = grown
+        out[:, written : written + n] = block.T
+        written += n
+
+    with _open(p) as container:
+        stream = container.streams.audio[0]
+        rate = info.sample_rate
+        layout = "mono" if channels == 1 else "stereo"
+        to_float = av.AudioResampler(format="flt", layout=layout, rate=rate)
+        resample = soxr.ResampleStream(rate, TARGET_RATE, channels, dtype="float32", quality="HQ")
+        # Decode packet by packet so a damaged packet is noticed and where it was is known:
+        # damage followed by good audio is corruption, damage at the very end is a cut-off file.
+        bad_at: float | None = None
+        bad_error: Exception | None = None
+        good_after_bad = False
+        try:
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError as e:
+                    if bad_at is None:
+                        bad_at, bad_error = decoded_in / rate, e
+                    continue
+                for frame in frames:
+                    if bad_at is not None:
+                        good_after_bad = True
+                    for converted in to_float.resample(frame):
+                        block = converted.to_ndarray().reshape(-1, channels)
+                        decoded_in += block.shape[0]
+                        append(resample.resample_chunk(block))
+                _check_length(p, decoded_in / rate, max_duration_s)
+            for converted in to_float.resample(None):
+                block = converted.to_ndarray().reshape(-1, channels)
+                decoded_in += block.shape[0]
+                append(resample.resample_chunk(block))
+        except av.error.EOFError as e:
+            raise TruncatedAudioError(p, f"the file ends early (cut short after {decoded_in / rate:.1f} s)") from e
+        except av.FFmpegError as e:
+            raise CorruptAudioError(p, f"decoding failed after {decoded_in / rate:.1f} s: {e}") from e
+        append(resample.resample_chunk(np.zeros((0, channels), dtype=np.float32), last=True))
+
+    if bad_at is not None:
+        if not good_after_bad and info.duration_s > decoded_in / rate + 0.1:
+            raise TruncatedAudioError(
+                p, f"truncated: header declares {info.duration_s:.1f} s, file holds {decoded_in / rate:.1f} s"
+            ) from bad_error
+        raise CorruptAudioError(p, f"damaged audio data at {bad_at:.1f} s ({bad_error})") from bad_error
+    seconds = decoded_in / rate
+    if decoded_in == 0:
+        raise ZeroLengthAudioError(p, "the recording holds no audio samples (0 s)")
+    _check_truncation(p, info, wav, seconds)
+    info.duration_s = seconds
+    return info, out[:, :written]
+
+
+def _check_truncation(p: Path, info: AudioInfo, wav: tuple[int, int, int] | None, seconds: float) -> None:
+    """A file that holds less audio than its header declares was cut short."""
+    if wav is not None:
+        declared, present, byte_rate = wav
+        streaming = declared in (0, 0xFFFFFFFF)
+        if not streaming and present < declared and byte_rate:
+            raise TruncatedAudioError(
+                p, f"truncated: header declares {declared / byte_rate:.1f} s, file holds {present / byte_rate:.1f} s"
+            )
+        return
+    declared_s = info.duration_s
+    if declared_s > 0 and seconds < declared_s - max(0.5, 0.03 * declared_s):
+        raise TruncatedAudioError(p, f"truncated: header declares {declared_s:.1f} s, file holds {seconds:.1f} s")

@@ -1,0 +1,158 @@
+"""Process one call: read, transcribe, write its results. Runs inside a worker process."""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+import traceback
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from models.asr import default_threads, load_backend
+from models.base import AsrBackend
+from pipeline import __version__, audio
+from pipeline.config import Config
+from pipeline.errors import AudioError, CallError, TranscriptionError
+from pipeline.ingest import CallInput
+from pipeline.records import AudioInfo
+from pipeline.transcribe import transcribe_call
+from pipeline.writers import remove_stale_temps, remove_transcripts, write_json, write_transcripts
+
+CALL_FILE = "call.json"
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: Path) -> str:
+    """sha256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass
+class Outcome:
+    """What happened to one call, as the batch records it."""
+
+    call_id: str
+    path: str
+    status: str  # ok | failed | skipped
+    duration_s: float = 0.0
+    processing_s: float = 0.0
+    error_type: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "call_id": self.call_id,
+            "path": self.path,
+            "status": self.status,
+            "duration_s": round(self.duration_s, 3),
+            "processing_s": round(self.processing_s, 3),
+        }
+        if self.error_type:
+            d["error"] = {"type": self.error_type, "message": self.error}
+        return d
+
+
+class CallProcessor:
+    """Holds a loaded model and the run's settings; processes calls one after another."""
+
+    def __init__(self, config: Config, out_dir: Path):
+        self.config = config
+        self.out_dir = out_dir
+        self.config_hash = config.result_hash()
+        threads = config.asr.threads or default_threads(config.run.workers)
+        self._threads = threads
+        self._backend: AsrBackend | None = None
+
+    @property
+    def backend(self) -> AsrBackend:
+        """The ASR model, loaded on first use so that a batch of broken files loads none."""
+        if self._backend is None:
+            self._backend = load_backend(self.config.asr, self._threads)
+        return self._backend
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "callqa_version": __version__,
+            "config_hash": self.config_hash,
+            "config": self.config.to_dict(),
+            "models": {
+                "asr": self.backend.describe(),
+                "vad": {"name": "silero-vad", "source": "faster-whisper assets", "enabled": self.config.vad.enabled},
+            },
+            "python": platform.python_version(),
+        }
+
+    def process(self, call: CallInput, sha256: str) -> Outcome:
+        """Process one call and write its folder; a failure is written as a failed call.json."""
+        folder = self.out_dir / "calls" / call.call_id
+        remove_stale_temps(folder)
+        t0 = time.perf_counter()
+        started = utc_now()
+        info: AudioInfo | None = None
+        try:
+            info, samples = audio.load(call.path, self.config.audio.max_duration_s)
+            try:
+                utterances = transcribe_call(samples, self.backend, self.config.vad)
+            except CallError:
+                raise
+            except (RuntimeError, ValueError, MemoryError) as e:
+                raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+            del samples
+            elapsed = time.perf_counter() - t0
+            write_transcripts(folder, utterances, info.channels)
+            record = self._record(call, sha256, info, "ok", started, elapsed)
+            record["utterances"] = [u.to_dict() for u in utterances]
+            write_json(folder / CALL_FILE, record, durable=True)
+            return Outcome(call.call_id, str(call.path), "ok", info.duration_s, elapsed)
+        except CallError as e:
+            return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, str(e))
+        except Exception as e:  # noqa: BLE001 - one bad call must not end the batch
+            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+            return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, f"{call.path}: unexpected error: {detail}")
+
+    def _fail(
+        self, call: CallInput, sha256: str, info: AudioInfo | None, started: str, t0: float,
+        folder: Path, etype: str, message: str,
+    ) -> Outcome:
+        elapsed = time.perf_counter() - t0
+        remove_transcripts(folder)
+        record = self._record(call, sha256, info, "failed", started, elapsed)
+        record["error"] = {"type": etype, "message": message}
+        record["utterances"] = []
+        write_json(folder / CALL_FILE, record, durable=True)
+        return Outcome(call.call_id, str(call.path), "failed", info.duration_s if info else 0.0, elapsed, etype, message)
+
+    def _record(
+        self, call: CallInput, sha256: str, info: AudioInfo | None, status: str, started: str, elapsed: float
+    ) -> dict[str, Any]:
+        source: dict[str, Any] = {"path": str(call.path), "sha256": sha256}
+        if info is not None:
+            source.update(
+                duration_s=round(info.duration_s, 3),
+                sample_rate=info.sample_rate,
+                channels=info.channels,
+                format=info.format,
+                codec=info.codec,
+            )
+        provenance = self.provenance() if status == "ok" else {
+            "callqa_version": __version__, "config_hash": self.config_hash, "config": self.config.to_dict(),
+        }
+        rtf = (info.duration_s / elapsed) if (info and elapsed > 0) else None
+        return {
+            "call_id": call.call_id,
+            "status": status,
+            "source": source,
+            "metadata": call.metadata,
+            "provenance": provenance,
+            "processing": {"started_at": started, "seconds": round(elapsed, 3), "realtime_factor": round(rtf, 2) if rtf else None},
+        }

@@ -1,0 +1,142 @@
+"""The ``callqa`` command line: a thin layer over the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from pipeline import __version__
+from pipeline.errors import (
+    EXIT_CALLS_FAILED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CallqaError,
+)
+
+EXIT_CODES_HELP = f"""exit codes:
+  {EXIT_OK}    every call succeeded (or was already done)
+  {EXIT_ERROR}    callqa itself failed unexpectedly
+  {EXIT_USAGE}    bad command line, config or input; nothing was processed
+  {EXIT_CALLS_FAILED}    the batch finished but some calls failed (see OUT/run.json)
+  {EXIT_INTERRUPTED}  interrupted; run the same command again to resume
+"""
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="FILE", help="YAML config (see configs/default.yaml); defaults apply to keys it omits")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key, e.g. --set asr.beam_size=5 (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="callqa",
+        description="Automatic QA of recorded customer-service calls: transcripts, speakers, scorecard suggestions.",
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"callqa {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="process a folder, manifest or file of recordings",
+        description=(
+            "Transcribe every recording of INPUT (a folder searched recursively, a manifest CSV "
+            "with call_id,path,agent_id,queue,started_at, or one file) into OUT. Re-running skips "
+            "calls already done with the same file and config, and resumes after a crash."
+        ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("input", metavar="INPUT", help="folder of recordings, manifest .csv, or one recording")
+    run.add_argument("--out", required=True, metavar="OUT", help="output folder (created if missing)")
+    _add_config_args(run)
+    run.add_argument("--workers", type=int, metavar="N", help="worker processes (default: run.workers in the config)")
+    run.add_argument("--force", action="store_true", help="redo every call, even those already done")
+    level = run.add_mutually_exclusive_group()
+    level.add_argument("-q", "--quiet", action="store_true", help="no progress bar; only errors")
+    level.add_argument("-v", "--verbose", action="store_true", help="log every call")
+
+    cfg = sub.add_parser("config", help="print the effective config as YAML (after --config and --set)")
+    _add_config_args(cfg)
+
+    models = sub.add_parser("models", help="packaged models and checkpoint conversion")
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    msub.add_parser("list", help="the packaged models and where they are")
+    build = msub.add_parser(
+        "build-openai",
+        help="rebuild an openai-whisper checkpoint from packaged CTranslate2 weights",
+        description="Rebuild an openai-whisper .pt checkpoint from a CTranslate2 Whisper model (packaged name or directory).",
+    )
+    build.add_argument("--model", default="tiny.en", help="packaged name (tiny.en, base) or CTranslate2 model directory")
+    build.add_argument("--out", required=True, metavar="FILE", help="where to write the .pt checkpoint")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.runner import BatchRunner
+
+    overrides = list(args.overrides)
+    if args.workers is not None:
+        overrides.append(f"run.workers={args.workers}")
+    config = load_config(args.config, overrides)
+    runner = BatchRunner(config, args.input, args.out, force=args.force, progress=not (args.quiet or args.verbose))
+    return runner.run()
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from pipeline.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    sys.stdout.write(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from models.registry import PACKAGED_CT2, ct2_model_dir, packaged_location
+
+    if args.models_command == "list":
+        for name, what in PACKAGED_CT2.items():
+            print(f"{name:8} {what}\n         {packaged_location(name)}")
+        return EXIT_OK
+    from models.ct2_convert import convert_ct2_to_openai
+
+    out = convert_ct2_to_openai(ct2_model_dir(args.model), Path(args.out))
+    print(out)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    verbose = getattr(args, "verbose", False)
+    quiet = getattr(args, "quiet", False)
+    logging.basicConfig(
+        level=logging.INFO if verbose else (logging.ERROR if quiet else logging.WARNING),
+        format="%(asctime)s %(levelname)s %(message)s" if verbose else "callqa: %(message)s",
+        stream=sys.stderr,
+    )
+    handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models}
+    try:
+        return handlers[args.command](args)
+    except CallqaError as e:
+        print(f"callqa: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("callqa: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""Configuration: YAML files and ``--set`` overrides loaded into validated, typed options.
+
+Each stage owns one options dataclass (``AudioOptions`` here, ``VadOptions`` in models/vad.py,
+``AsrOptions`` in models/base.py, ``RunOptions`` here). ``configs/default.yaml`` documents every
+key. An unknown key or a bad value is a :class:`ConfigError` naming the file, the key and what
+is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.base import AsrOptions
+from models.vad import VadOptions
+from pipeline.errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
+
+
+@dataclass
+class AudioOptions:
+    """How recordings are read (the ``audio`` section)."""
+
+    max_duration_s: float = 14400.0
+    """Recordings longer than this fail with TooLongError before they are decoded."""
+
+
+@dataclass
+class RunOptions:
+    """How the batch runs (the ``run`` section). None of these change a call's results."""
+
+    workers: int = 1
+    """Worker processes, each with its own model; see ``asr.threads`` for threads per worker."""
+    progress_every_s: float = 2.0
+    """How often ``run.json`` and ``summary.csv`` are rewritten while a batch runs."""
+
+
+@dataclass
+class Config:
+    """The effective configuration of a run."""
+
+    audio: AudioOptions = field(default_factory=AudioOptions)
+    vad: VadOptions = field(default_factory=VadOptions)
+    asr: AsrOptions = field(default_factory=AsrOptions)
+    run: RunOptions = field(default_factory=RunOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def result_hash(self) -> str:
+        """Hash of every option that can change a call's results (not workers or threads)."""
+        d = self.to_dict()
+        d.pop("run")
+        d["asr"].pop("threads")
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+# Allowed values beyond the type: key -> (check, description of what is allowed).
+_CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
+    "audio.max_duration_s": (lambda v: v > 0, "a number of seconds > 0"),
+    "vad.threshold": (lambda v: 0 < v < 1, "a probability between 0 and 1 (exclusive)"),
+    "vad.neg_threshold": (lambda v: v is None or 0 < v < 1, "null or a probability between 0 and 1"),
+    "vad.min_speech_duration_ms": (lambda v: v >= 0, "milliseconds >= 0"),
+    "vad.min_silence_duration_ms": (lambda v: v >= 0, "milliseconds >= 0"),
+    "vad.speech_pad_ms": (lambda v: v >= 0, "milliseconds >= 0"),
+    "vad.max_speech_duration_s": (lambda v: v > 0, "seconds > 0"),
+    "asr.backend": (lambda v: v in ("faster-whisper", "openai-whisper"), "faster-whisper or openai-whisper"),
+    "asr.model": (lambda v: bool(v.strip()), "a packaged model name (tiny.en, base) or a local path"),
+    "asr.language": (
+        lambda v: v is None or (2 <= len(v) <= 3 and v.isalpha() and v.islower()),
+        "null (detect) or a lowercase language code such as en, es, de",
+    ),
+    "asr.beam_size": (lambda v: 1 <= v <= 16, "an integer from 1 to 16"),
+    "asr.compute_type": (
+        lambda v: v in ("default", "auto", "float32", "int8", "int8_float32", "int16", "float16", "int8_float16", "bfloat16", "int8_bfloat16"),
+        "float32, int8, int8_float32, int16, float16, int8_float16, bfloat16, int8_bfloat16, auto or default",
+    ),
+    "asr.threads": (lambda v: v >= 0, "0 (automatic) or a positive number of threads"),
+    "asr.no_speech_threshold": (lambda v: 0 <= v <= 1, "a probability between 0 and 1"),
+    "asr.log_prob_threshold": (lambda v: v <= 0, "a log-probability <= 0"),
+    "asr.compression_ratio_threshold": (lambda v: v > 0, "a ratio > 0"),
+    "run.workers": (lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
+    "run.progress_every_s": (lambda v: v > 0, "seconds > 0"),
+}
+
+
+def _type_name(tp: Any) -> str:
+    args = typing.get_args(tp)
+    if args:
+        return " or ".join("null" if a is type(None) else a.__name__ for a in args)
+    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against a field type (bool, int, float, str, or X | None)."""
+    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], where) if len(inner) == 1 else value
+    ok = (
+        (tp is bool and isinstance(value, bool))
+        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
+        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
+        or (tp is str and isinstance(value, str))
+    )
+    if not ok:
+        raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
+    return float(value) if tp is float else value
+
+
+def _apply(config: Config, data: Any, source: str) -> None:
+    """Apply a mapping of sections onto ``config``, validating every key."""
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    sections = {f.name for f in dataclasses.fields(config)}
+    for section, values in data.items():
+        if section not in sections:
+            raise ConfigError(f"{source}: unknown section '{section}'; allowed: {', '.join(sorted(sections))}")
+        opts = getattr(config, section)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping of keys")
+        for key, value in values.items():
+            _set_key(opts, section, key, value, source)
+
+
+def _set_key(opts: Any, section: str, key: str, value: Any, source: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(opts)}
+    dotted = f"{section}.{key}"
+    if key not in fields:
+        raise ConfigError(f"{source}: unknown key '{dotted}'; allowed in '{section}': {', '.join(fields)}")
+    hints = typing.get_type_hints(type(opts))
+    where = f"{source}: {dotted}"
+    value = _coerce(value, hints[key], where)
+    check = _CHOICES.get(dotted)
+    if check is not None and value is not None and not check[0](value):
+        raise ConfigError(f"{where}: {value!r} is not allowed; allowed: {check[1]}")
+    setattr(opts, key, value)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror or e}") from e
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Split ``section.key=value``; the value is read as YAML (``null``, ``0.3``, ``true``...)."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text}: expected section.key=value")
+    dotted, raw = text.split("=", 1)
+    if dotted.count(".") != 1:
+        raise ConfigError(f"--set {text}: the key must be section.key, e.g. asr.beam_size")
+    section, key = dotted.strip().split(".")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {text}: cannot read value: {e}") from e
+    return section, key, value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Defaults, then ``configs/default.yaml``-style file ``path`` (if given), then ``--set`` overrides."""
+    config = Config()
+    if path is not None:
+        _apply(config, _read_yaml(Path(path)), str(path))
+    for text in overrides or []:
+        section, key, value = parse_override(text)
+        _apply(config, {section: {key: value}}, f"--set {text}")
+    return config

@@ -1,0 +1,295 @@
+"""The nightly batch: decide what needs doing, process it in worker processes, keep records.
+
+Incremental: a call whose ``call.json`` says ``ok`` for the same file hash and the same
+result-affecting config is skipped. Results are written per call as soon as the call is done,
+so a killed run loses at most the calls in flight; the next run picks up the rest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generator, Iterator
+
+from models.asr import preflight
+from pipeline import __version__
+from pipeline.call import CALL_FILE, CallProcessor, Outcome, sha256_file, utc_now
+from pipeline.config import Config
+from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
+from pipeline.ingest import CallInput, discover
+from pipeline.writers import write_csv, write_json
+
+log = logging.getLogger("callqa")
+
+SUMMARY_COLUMNS = [
+    "call_id", "status", "path", "duration_s", "channels", "sample_rate", "format",
+    "utterances", "words", "processing_s", "error_type", "error",
+]
+
+
+@dataclass
+class RunReport:
+    """The state of a batch, written to ``run.json``."""
+
+    input: str
+    out: str
+    config: Config
+    started_at: str = field(default_factory=utc_now)
+    ended_at: str | None = None
+    state: str = "running"
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        c = {"total": len(self.outcomes), "ok": 0, "failed": 0, "skipped": 0, "pending": 0}
+        for o in self.outcomes.values():
+            c[o.status] = c.get(o.status, 0) + 1
+        return c
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "callqa_version": __version__,
+            "state": self.state,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "input": self.input,
+            "out": self.out,
+            "config_hash": self.config.result_hash(),
+            "config": self.config.to_dict(),
+            "counts": self.counts(),
+            "calls": [o.to_dict() for o in self.outcomes.values()],
+        }
+
+
+def previous_result(out_dir: Path, call_id: str) -> dict[str, Any] | None:
+    """The finished ``call.json`` of a call, or None when there is none or it is unreadable."""
+    path = out_dir / "calls" / call_id / CALL_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def is_done(prev: dict[str, Any] | None, sha256: str, config_hash: str) -> bool:
+    """A call is done when its result is ok for this exact file and result-affecting config."""
+    return bool(
+        prev
+        and prev.get("status") == "ok"
+        and prev.get("source", {}).get("sha256") == sha256
+        and prev.get("provenance", {}).get("config_hash") == config_hash
+    )
+
+
+def summary_row(call: CallInput, outcome: Outcome, record: dict[str, Any] | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "call_id": call.call_id, "status": outcome.status, "path": str(call.path),
+        "duration_s": round(outcome.duration_s, 3) or None, "processing_s": round(outcome.processing_s, 3),
+        "error_type": outcome.error_type, "error": outcome.error,
+    }
+    if record:
+        src = record.get("source", {})
+        utts = record.get("utterances", [])
+        row.update(
+            duration_s=src.get("duration_s"), channels=src.get("channels"), sample_rate=src.get("sample_rate"),
+            format=src.get("format"), utterances=len(utts), words=sum(len(u.get("words", [])) for u in utts),
+        )
+        if outcome.status == "skipped":
+            row["processing_s"] = record.get("processing", {}).get("seconds")
+    row.update(call.metadata)
+    return row
+
+
+# One processor per worker process: the model loads once and serves every call sent there.
+_worker: CallProcessor | None = None
+
+
+def _init_worker(config: Config, out_dir: Path) -> None:
+    global _worker
+    _worker = CallProcessor(config, out_dir)
+
+
+def _work(call: CallInput, sha256: str) -> Outcome:
+    if _worker is None:
+        raise RuntimeError("worker not initialised")
+    return _worker.process(call, sha256)
+
+
+class _Lock:
+    """One run at a time per output folder."""
+
+    def __init__(self, out_dir: Path):
+        self.path = out_dir / ".callqa.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> "_Lock":
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as e:
+            os.close(self.fd)
+            raise InputError(f"{self.path.parent}: another callqa run is writing to this folder") from e
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+class BatchRunner:
+    """Runs the pipeline over an input and keeps ``run.json`` and ``summary.csv`` current."""
+
+    def __init__(self, config: Config, input_path: str | Path, out_dir: str | Path,
+                 force: bool = False, progress: bool = True):
+        self.config = config
+        self.input_path = Path(input_path)
+        self.out_dir = Path(out_dir)
+        self.force = force
+        self.progress = progress
+        self.report = RunReport(str(self.input_path), str(self.out_dir), config)
+        self.calls: dict[str, CallInput] = {}
+        self._last_flush = 0.0
+        self._rows: dict[str, dict[str, Any]] = {}
+        self._t0 = time.monotonic()
+
+    def run(self) -> int:
+        """Process the batch; returns the exit code (see EXIT_*)."""
+        calls = discover(self.input_path)
+        preflight(self.config.asr)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with _Lock(self.out_dir):
+            self.calls = {c.call_id: c for c in calls}
+            try:
+                self._run(calls)
+            except KeyboardInterrupt:
+                self.report.state = "interrupted"
+                self._flush(force=True)
+                return EXIT_INTERRUPTED
+            self.report.state = "finished"
+            self._flush(force=True)
+        counts = self.report.counts()
+        log.info("done: %d ok, %d skipped, %d failed", counts["ok"], counts["skipped"], counts["failed"])
+        return EXIT_CALLS_FAILED if counts["failed"] else EXIT_OK
+
+    def _run(self, calls: list[CallInput]) -> None:
+        config_hash = self.config.result_hash()
+        local = CallProcessor(self.config, self.out_dir)  # writes failures; loads no model unless used
+        todo: list[tuple[CallInput, str]] = []
+        for call in calls:
+            if call.problem is not None:
+                self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
+                                         type(call.problem).__name__, str(call.problem)))
+                continue
+            try:
+                sha = sha256_file(call.path)
+            except OSError as e:
+                self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
+                                         "AudioError", f"{call.path}: cannot read file: {e.strerror or e}"))
+                continue
+            prev = previous_result(self.out_dir, call.call_id)
+            if not self.force and prev is not None and is_done(prev, sha, config_hash):
+                self._record(Outcome(call.call_id, str(call.path), "skipped", prev["source"].get("duration_s", 0.0),
+                                     prev.get("processing", {}).get("seconds", 0.0)))
+                continue
+            self.report.outcomes[call.call_id] = Outcome(call.call_id, str(call.path), "pending")
+            todo.append((call, sha))
+        self._flush(force=True)
+        log.info("%d calls: %d to process, %d already done", len(calls), len(todo), self.report.counts()["skipped"])
+        self._t0 = time.monotonic()
+        with self._progress_bar(len(todo)) as bar:
+            for outcome in self._execute(todo, local):
+                self._record(outcome)
+                bar.update(1)
+                bar.set_postfix_str(self._rtf_text(), refresh=False)
+                if outcome.status == "failed":
+                    log.warning("failed: %s", outcome.error)
+                else:
+                    log.info("ok: %s (%.1f s audio in %.1f s)", outcome.call_id, outcome.duration_s, outcome.processing_s)
+
+    def _execute(self, todo: list[tuple[CallInput, str]], local: CallProcessor) -> Iterator[Outcome]:
+        if not todo:
+            return
+        if self.config.run.workers <= 1:
+            for call, sha in todo:
+                yield local.process(call, sha)
+            return
+        yield from self._execute_pool(todo)
+
+    def _execute_pool(self, todo: list[tuple[CallInput, str]]) -> Iterator[Outcome]:
+        """Worker processes, one model each.
+
+        A worker that dies (a crash in native code, the out-of-memory killer) breaks the pool;
+        the calls it was running become suspects, each retried alone in a fresh process, so
+        only the call that kills its worker is failed and the batch carries on.
+        """
+        queue = list(reversed(todo))
+        suspects: list[tuple[CallInput, str]] = []
+        while queue or suspects:
+            if suspects:
+                item = suspects.pop()
+                crashed = yield from self._pool_pass([item], 1)
+                for call, _sha in crashed:
+                    yield Outcome(call.call_id, str(call.path), "failed", error_type="WorkerCrashed",
+                                  error=f"{call.path}: the worker process died while processing this call")
+            else:
+                suspects.extend((yield from self._pool_pass(queue, self.config.run.workers)))
+
+    def _pool_pass(self, items: list[tuple[CallInput, str]], workers: int) -> Generator[Outcome, None, list]:
+        """Run ``items`` (popped from the end) in one pool until done or the pool breaks.
+
+        Returns the calls that were in flight when the pool broke.
+        """
+        ctx = multiprocessing.get_context("spawn")
+        workers = max(1, min(workers, len(items)))
+        running: dict[Future[Outcome], tuple[CallInput, str]] = {}
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(self.config, self.out_dir)) as pool:
+            while items or running:
+                while items and len(running) < workers * 2:
+                    item = items.pop()
+                    running[pool.submit(_work, *item)] = item
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    try:
+                        outcome = fut.result()
+                    except BrokenProcessPool:
+                        return list(running.values())
+                    running.pop(fut)
+                    yield outcome
+        return []
+
+    def _record(self, outcome: Outcome) -> None:
+        self.report.outcomes[outcome.call_id] = outcome
+        record = previous_result(self.out_dir, outcome.call_id)
+        self._rows[outcome.call_id] = summary_row(self.calls[outcome.call_id], outcome, record)
+        self._flush()
+
+    def _rtf_text(self) -> str:
+        done = [o for o in self.report.outcomes.values() if o.status in ("ok", "failed")]
+        audio = sum(o.duration_s for o in done)
+        wall = time.monotonic() - self._t0
+        return f"{audio / wall:.1f}x real time" if wall > 0 else ""
+
+    def _progress_bar(self, total: int):  # noqa: ANN202 - tqdm type
+        from tqdm import tqdm
+
+        return tqdm(total=total, unit="call", disable=not self.progress, dynamic_ncols=True, smoothing=0.1)
+
+    def _flush(self, force: bool = False) -> None:
+        """Rewrite run.json and summary.csv (at most every ``run.progress_every_s``)."""
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.config.run.progress_every_s:
+            return
+        self._last_flush = now
+        if self.report.state != "running":
+            self.report.ended_at = utc_now()
+        write_json(self.out_dir / "run.json", self.report.to_dict(), durable=True)
+        rows = [self._rows[cid] for cid in self.report.outcomes if cid in self._rows]
+        extra = sorted({k for c in self.calls.values() for k in c.metadata} - set(SUMMARY_COLUMNS))
+        write_csv(self.out_dir / "summary.csv", rows, SUMMARY_COLUMNS + extra)

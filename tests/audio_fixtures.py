@@ -1,0 +1,120 @@
+"""Write small audio fixtures of every supported format, and broken files of every kind.
+
+Made at test time with soundfile and PyAV (no binaries, no downloads), so the suite carries
+no binary fixtures and the formats are exactly what the names say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+
+WAV_SUBTYPES = {
+    "wav_pcm8": "PCM_U8", "wav_pcm16": "PCM_16", "wav_pcm24": "PCM_24", "wav_pcm32": "PCM_32",
+    "wav_float": "FLOAT", "wav_ulaw": "ULAW", "wav_alaw": "ALAW",
+}
+FORMATS = [*WAV_SUBTYPES, "flac", "mp3", "opus", "vorbis", "m4a"]
+EXTENSIONS = {**{k: ".wav" for k in WAV_SUBTYPES}, "flac": ".flac", "mp3": ".mp3", "opus": ".opus", "vorbis": ".ogg", "m4a": ".m4a"}
+# Encoders take only some rates; the fixture is written at the nearest one they accept.
+OPUS_RATE = 48000
+
+
+def tone(seconds: float, rate: int, channels: int, freq: float = 440.0) -> np.ndarray:
+    """A sine tone of shape (channels, n); channel k has frequency ``freq * (k + 1)``."""
+    t = np.arange(int(seconds * rate)) / rate
+    return np.stack([0.3 * np.sin(2 * np.pi * freq * (k + 1) * t) for k in range(channels)]).astype(np.float32)
+
+
+def _encode_av(path: Path, samples: np.ndarray, rate: int, codec: str, container_format: str | None) -> None:
+    layout = "mono" if samples.shape[0] == 1 else "stereo"
+    with av.open(str(path), "w", format=container_format) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples, dtype=np.float32), format="fltp", layout=layout)
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+
+
+def write_audio(path: Path, samples: np.ndarray, rate: int, fmt: str) -> Path:
+    """Write ``samples`` (channels, n) at ``rate`` in format ``fmt`` (one of FORMATS)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = samples.T
+    if fmt in WAV_SUBTYPES:
+        sf.write(path, data, rate, format="WAV", subtype=WAV_SUBTYPES[fmt])
+    elif fmt == "flac":
+        sf.write(path, data, rate, format="FLAC")
+    elif fmt == "mp3":
+        sf.write(path, data, rate, format="MP3")
+    elif fmt == "vorbis":
+        sf.write(path, data, rate, format="OGG", subtype="VORBIS")
+    elif fmt == "opus":
+        _encode_av(path, samples, rate, "libopus", "ogg")
+    elif fmt == "m4a":
+        _encode_av(path, samples, rate, "aac", "ipod")
+    else:
+        raise ValueError(f"unknown fixture format {fmt!r}; known: {', '.join(FORMATS)}")
+    return path
+
+
+BROKEN_KINDS = (
+    "empty", "text", "random_bytes", "png", "zero_length_wav", "truncated_wav", "truncated_mp3",
+    "truncated_flac", "corrupt_mp3", "three_channels",
+)
+
+
+def make_broken(path: Path, kind: str) -> Path:
+    """Write a broken recording of ``kind`` (one of BROKEN_KINDS) at ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(7)
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("call_id,agent\n1,Dana\n" * 20)
+    elif kind == "random_bytes":
+        path.write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    elif kind == "png":
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + rng.integers(0, 256, 200, dtype=np.uint8).tobytes())
+    elif kind == "zero_length_wav":
+        sf.write(path, np.zeros((0, 1), dtype=np.float32), 8000, format="WAV", subtype="PCM_16")
+    elif kind == "three_channels":
+        sf.write(path, tone(1, 8000, 3).T, 8000, format="WAV", subtype="PCM_16")
+    elif kind.startswith("truncated_"):
+        fmt = {"truncated_wav": "wav_pcm16", "truncated_mp3": "mp3", "truncated_flac": "flac"}[kind]
+        whole = path.with_name(path.name + ".whole")
+        write_audio(whole, tone(4, 8000, 1), 8000, fmt)
+        data = whole.read_bytes()
+        whole.unlink()
+        path.write_bytes(data[: len(data) // 2])
+    elif kind == "corrupt_mp3":
+        whole = path.with_name(path.name + ".whole")
+        write_audio(whole, tone(4, 8000, 1), 8000, "mp3")
+        data = bytearray(whole.read_bytes())
+        whole.unlink()
+        mid = len(data) // 3
+        data[mid : mid + 1500] = rng.integers(0, 256, 1500, dtype=np.uint8).tobytes()
+        path.write_bytes(bytes(data))
+    else:
+        raise ValueError(f"unknown broken kind {kind!r}; known: {', '.join(BROKEN_KINDS)}")
+    return path
+
+
+def dominant_frequency(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples))
+    return float(np.argmax(spectrum) * rate / len(samples))
+
+
+def oddly_named(folder: Path) -> list[Path]:
+    """File names that trip naive code: spaces, unicode, a leading dash, '#', a long name."""
+    names = ["call with spaces.wav", "appel-été-№5.wav", "-starts-with-dash.wav", "hash#1.wav", "x" * 200 + ".wav"]
+    return [folder / n for n in names]
+
+
+__all__ = ["FORMATS", "EXTENSIONS", "BROKEN_KINDS", "tone", "write_audio", "make_broken", "dominant_frequency", "oddly_named", "OPUS_RATE"]
+

@@ -1,0 +1,56 @@
+"""Shared fixtures: the sample recordings, and a processed run of them (made once)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "recordings_sample"
+MANIFEST = SAMPLES / "manifest.csv"
+
+
+def normalise(text: str) -> str:
+    """The WER normalisation used across the project: lowercase, punctuation out, one space."""
+    text = text.lower().replace("-", " ")
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def manifest_rows() -> list[dict[str, str]]:
+    with open(MANIFEST, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def label(call_id: str) -> dict:
+    return json.loads((SAMPLES / "labels" / f"{call_id}.json").read_text())
+
+
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``callqa`` as a user would, in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Models joined or converted during tests go to a throwaway cache."""
+    os.environ.setdefault("CALLQA_CACHE_DIR", str(tmp_path_factory.mktemp("callqa-cache")))
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    """The sample recordings processed once with the default config, through the CLI."""
+    out = tmp_path_factory.mktemp("sample-run")
+    proc = run_cli("run", str(MANIFEST), "--out", str(out), "--quiet")
+    return out, proc

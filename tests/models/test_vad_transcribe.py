@@ -1,0 +1,93 @@
+"""VAD in front of recognition: no text on silence or noise, and times mapped back exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, manifest_rows, normalise
+from models.asr import load_backend
+from models.base import SAMPLE_RATE, AsrOptions
+from models.vad import SpeechOnlyAudio, SpeechRegion, VadOptions, detect_speech
+from pipeline import audio
+from pipeline.transcribe import transcribe_call
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return load_backend(AsrOptions(), threads=2)
+
+
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """Twenty seconds of the first sample call's first channel, 16 kHz."""
+    row = manifest_rows()[0]
+    _, samples = audio.load(ROOT / "recordings_sample" / row["path"])
+    return samples[0, : 20 * SAMPLE_RATE].copy()
+
+
+def _noises() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    n = 20 * SAMPLE_RATE
+    t = np.arange(n) / SAMPLE_RATE
+    beeps = np.where((t % 1.0) < 0.5, np.sin(2 * np.pi * 440 * t), np.sin(2 * np.pi * 660 * t))
+    return {
+        "silence": np.zeros(n, dtype=np.float32),
+        "white_noise": (0.05 * rng.standard_normal(n)).astype(np.float32),
+        "loud_white_noise": (0.3 * rng.standard_normal(n)).clip(-1, 1).astype(np.float32),
+        "mains_hum": (0.2 * np.sin(2 * np.pi * 50 * t)).astype(np.float32),
+        "hold_tones": (0.2 * beeps).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_noises()))
+def test_no_text_on_silence_or_noise(backend, kind: str):
+    signal = _noises()[kind]
+    utterances = transcribe_call(signal[None, :], backend, VadOptions())
+    assert [u.text for u in utterances] == []
+
+
+def test_vad_off_on_silence_gives_no_words(backend):
+    utterances = transcribe_call(np.zeros((1, 10 * SAMPLE_RATE), dtype=np.float32), backend, VadOptions(enabled=False))
+    assert sum(len(u.words) for u in utterances) == 0
+
+
+def test_times_are_mapped_back_across_removed_silence(backend, speech: np.ndarray):
+    """The same speech after 25 s of silence gives the same words, 25 s later."""
+    gap = 25.0
+    padded = np.concatenate([np.zeros(int(gap * SAMPLE_RATE), dtype=np.float32), speech])
+    plain = [w for u in transcribe_call(speech[None, :], backend, VadOptions()) for w in u.words]
+    shifted = [w for u in transcribe_call(padded[None, :], backend, VadOptions()) for w in u.words]
+    assert plain and [normalise(w.word) for w in plain] == [normalise(w.word) for w in shifted]
+    # Word ends are sharp; a word's start after a pause is ambiguous in Whisper's alignment
+    # and moves by up to a few frames with the audio around it. The mapping must add no shift.
+    ends = np.array([b.end - a.end - gap for a, b in zip(plain, shifted)])
+    starts = np.array([b.start - a.start - gap for a, b in zip(plain, shifted)])
+    assert np.abs(ends).max() < 0.1
+    assert abs(float(np.median(starts))) < 0.05 and np.abs(starts).max() < 0.5
+
+
+def test_long_silence_inside_speech_splits_utterances(backend, speech: np.ndarray):
+    half = len(speech) // 2
+    # cut at a quiet point near the middle so no word is split
+    frame = SAMPLE_RATE // 10
+    energy = [float(np.abs(speech[i : i + frame]).mean()) for i in range(half - SAMPLE_RATE * 3, half + SAMPLE_RATE * 3, frame)]
+    cut = half - SAMPLE_RATE * 3 + int(np.argmin(energy)) * frame
+    joined = np.concatenate([speech[:cut], np.zeros(15 * SAMPLE_RATE, dtype=np.float32), speech[cut:]])
+    utterances = transcribe_call(joined[None, :], backend, VadOptions())
+    silence = (cut / SAMPLE_RATE, cut / SAMPLE_RATE + 15)
+    for u in utterances:
+        assert not (u.start < silence[0] + 1 and u.end > silence[1] - 1), "an utterance spans the silence"
+
+
+def test_speech_only_audio_maps_times():
+    audio_ = np.arange(100, dtype=np.float32)
+    sr = SAMPLE_RATE
+    regions = [SpeechRegion(1 * sr, 2 * sr), SpeechRegion(5 * sr, 7 * sr)]
+    joined = SpeechOnlyAudio(np.zeros(8 * sr, dtype=np.float32), regions)
+    assert joined.duration_s == pytest.approx(3.0)
+    assert joined.to_original(0.5) == pytest.approx(1.5)
+    assert joined.to_original(1.5) == pytest.approx(5.5)
+    assert joined.to_original(2.9) == pytest.approx(6.9)
+    assert detect_speech(audio_[:0], VadOptions()) == []
+    assert detect_speech(np.zeros(sr, dtype=np.float32), VadOptions(enabled=False)) == [SpeechRegion(0, sr)]

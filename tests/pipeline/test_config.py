@@ -1,0 +1,79 @@
+"""Config loading: defaults, YAML files, --set overrides, and errors that name file and key."""
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import DEFAULT_CONFIG, Config, load_config
+from pipeline.errors import ConfigError
+
+
+def test_default_yaml_documents_every_option_with_its_default():
+    data = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    defaults = Config().to_dict()
+    assert data == defaults
+    text = DEFAULT_CONFIG.read_text()
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(section.default_factory()):
+            # every key has a comment line right above it or above its group
+            idx = text.index(f"  {f.name}:")
+            assert "#" in text[max(0, idx - 400) : idx], f"{section.name}.{f.name} is undocumented"
+
+
+def test_loading_default_yaml_equals_builtin_defaults():
+    assert load_config(DEFAULT_CONFIG) == Config()
+
+
+def test_overrides_are_typed_and_applied_in_order(tmp_path: Path):
+    cfg_file = tmp_path / "my.yaml"
+    cfg_file.write_text("asr:\n  beam_size: 3\nvad:\n  threshold: 0.4\n")
+    cfg = load_config(cfg_file, ["asr.beam_size=5", "asr.language=null", "vad.enabled=false", "audio.max_duration_s=60"])
+    assert cfg.asr.beam_size == 5
+    assert cfg.asr.language is None
+    assert cfg.vad.enabled is False
+    assert cfg.vad.threshold == 0.4
+    assert cfg.audio.max_duration_s == 60.0 and isinstance(cfg.audio.max_duration_s, float)
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("asr:\n  beam_sizes: 3\n", ["my.yaml", "asr.beam_sizes", "beam_size"]),
+        ("asr:\n  beam_size: 0\n", ["my.yaml", "asr.beam_size", "1 to 16"]),
+        ("asr:\n  beam_size: three\n", ["my.yaml", "asr.beam_size", "integer"]),
+        ("vad:\n  threshold: 1.5\n", ["my.yaml", "vad.threshold", "between 0 and 1"]),
+        ("vad:\n  enabled: 1\n", ["my.yaml", "vad.enabled", "true/false"]),
+        ("asr:\n  backend: whisperx\n", ["my.yaml", "asr.backend", "faster-whisper or openai-whisper"]),
+        ("speakers:\n  x: 1\n", ["my.yaml", "unknown section 'speakers'", "asr"]),
+        ("asr: [1, 2]\n", ["my.yaml", "'asr' must be a mapping"]),
+        ("asr:\n  beam_size: [\n", ["my.yaml", "not valid YAML"]),
+    ],
+)
+def test_bad_config_names_file_key_and_allowed(tmp_path: Path, content: str, words: list[str]):
+    cfg_file = tmp_path / "my.yaml"
+    cfg_file.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg_file)
+    for w in words:
+        assert w in str(err.value)
+
+
+@pytest.mark.parametrize("override", ["asr.beam_size", "beam_size=3", "asr.nope=1", "run.workers=0"])
+def test_bad_override_is_an_error_naming_it(override: str):
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [override])
+    assert override.split("=")[0] in str(err.value)
+
+
+def test_missing_config_file_is_a_config_error(tmp_path: Path):
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "absent.yaml")
+
+
+def test_result_hash_ignores_workers_and_threads_but_not_model_settings():
+    base = load_config(None).result_hash()
+    assert load_config(None, ["run.workers=4", "asr.threads=3"]).result_hash() == base
+    assert load_config(None, ["asr.beam_size=5"]).result_hash() != base
+    assert load_config(None, ["vad.threshold=0.5"]).result_hash() != base

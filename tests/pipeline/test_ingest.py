@@ -1,0 +1,96 @@
+"""Finding calls: folders (recursive), manifests, single files; ids safe and unique."""
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.errors import InputError
+from pipeline.ingest import ManifestRowError, discover, safe_call_id
+
+
+def touch(p: Path) -> Path:
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(b"x")
+    return p
+
+
+def test_folder_is_searched_recursively_for_audio_only(tmp_path: Path):
+    touch(tmp_path / "a.wav")
+    touch(tmp_path / "sub" / "deeper" / "b.MP3")
+    touch(tmp_path / "c.flac")
+    touch(tmp_path / "notes.txt")
+    touch(tmp_path / "labels" / "a.json")
+    touch(tmp_path / ".hidden.wav")
+    touch(tmp_path / ".git" / "x.wav")
+    calls = discover(tmp_path)
+    assert [c.call_id for c in calls] == ["a", "c", "b"]
+    assert all(c.problem is None for c in calls)
+
+
+def test_same_stem_in_two_folders_gets_distinct_stable_ids(tmp_path: Path):
+    touch(tmp_path / "x" / "call.wav")
+    touch(tmp_path / "y" / "call.wav")
+    ids1 = [c.call_id for c in discover(tmp_path)]
+    ids2 = [c.call_id for c in discover(tmp_path)]
+    assert ids1 == ids2 and len(set(ids1)) == 2 and ids1[0] == "call"
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [("café call #12", "cafe_call_12"), ("-rm -rf", "rm_-rf"), ("..", None), ("ＡＢＣ", "ABC"), ("通話", None), ("a" * 300, None)],
+)
+def test_safe_call_id(name: str, expected: str | None):
+    cid = safe_call_id(name)
+    assert cid and len(cid) <= 100
+    assert not cid.startswith((".", "-"))
+    assert all(ch.isalnum() or ch in "._-" for ch in cid) and cid.isascii()
+    if expected:
+        assert cid == expected
+
+
+def test_manifest_keeps_extra_columns_and_resolves_relative_paths(tmp_path: Path):
+    touch(tmp_path / "audio" / "one.wav")
+    touch(tmp_path / "audio" / "two.wav")
+    (tmp_path / "m.csv").write_text(
+        "call_id,path,agent_id,queue,started_at,campaign\n"
+        "c1,audio/one.wav,a7,billing,2026-01-02T10:00:00Z,spring\n"
+        ",audio/two.wav,a8,tech,2026-01-02T11:00:00Z,\n"
+    )
+    calls = discover(tmp_path / "m.csv")
+    assert [c.call_id for c in calls] == ["c1", "two"]
+    assert calls[0].path == tmp_path / "audio" / "one.wav"
+    assert calls[0].metadata == {"agent_id": "a7", "queue": "billing", "started_at": "2026-01-02T10:00:00Z", "campaign": "spring"}
+
+
+def test_manifest_row_problems_fail_only_that_row(tmp_path: Path):
+    touch(tmp_path / "ok.wav")
+    (tmp_path / "m.csv").write_text(
+        "call_id,path\nc1,ok.wav\nc1,ok.wav\nc2,missing.wav\n../evil,ok.wav\nc3,\n"
+    )
+    calls = discover(tmp_path / "m.csv")
+    assert calls[0].problem is None
+    problems = [c.problem for c in calls[1:]]
+    assert all(isinstance(p, ManifestRowError) for p in problems)
+    assert "duplicate call_id" in str(problems[0])
+    assert "file not found" in str(problems[1]) and "missing.wav" in str(problems[1])
+    assert "may only hold" in str(problems[2])
+    assert "empty path" in str(problems[3])
+    assert len({c.call_id for c in calls}) == len(calls)
+    assert all("/" not in c.call_id and not c.call_id.startswith(".") for c in calls)
+
+
+def test_manifest_without_path_column_is_an_input_error(tmp_path: Path):
+    (tmp_path / "m.csv").write_text("call_id,file\nc1,a.wav\n")
+    with pytest.raises(InputError, match="path"):
+        discover(tmp_path / "m.csv")
+
+
+def test_missing_input_is_an_input_error(tmp_path: Path):
+    with pytest.raises(InputError, match="no such file"):
+        discover(tmp_path / "nope")
+
+
+def test_single_file_input(tmp_path: Path):
+    f = touch(tmp_path / "my call.wav")
+    calls = discover(f)
+    assert len(calls) == 1 and calls[0].call_id == "my_call" and calls[0].path == f

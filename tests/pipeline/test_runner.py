@@ -1,0 +1,242 @@
+"""The batch: outputs per call, bad input recorded while the rest finishes, incremental
+re-runs, resume after kill -9, parallel workers, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from audio_fixtures import make_broken, tone, write_audio
+from conftest import ROOT, label, manifest_rows, normalise, run_cli
+from pipeline.errors import EXIT_CALLS_FAILED, EXIT_OK, EXIT_USAGE
+
+BROKEN = {
+    "empty": "EmptyFileError",
+    "text": "NotAudioError",
+    "truncated_wav": "TruncatedAudioError",
+    "three_channels": "TooManyChannelsError",
+    "zero_length_wav": "ZeroLengthAudioError",
+}
+
+
+def first_sample() -> tuple[str, Path]:
+    row = manifest_rows()[0]
+    return row["call_id"], ROOT / "recordings_sample" / row["path"]
+
+
+@pytest.fixture(scope="module")
+def mixed_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real call, a silent call, and one broken file of each kind, oddly named."""
+    d = tmp_path_factory.mktemp("mixed")
+    cid, src = first_sample()
+    shutil.copy(src, d / f"real call #1{src.suffix}")
+    write_audio(d / "silence é.wav", np.zeros((1, 8000 * 5), dtype=np.float32), 8000, "wav_ulaw")
+    for kind in BROKEN:
+        make_broken(d / f"bad_{kind}.wav", kind)
+    return d
+
+
+def load_json(p: Path) -> dict:
+    return json.loads(p.read_text())
+
+
+def test_batch_records_bad_files_and_finishes_the_rest(mixed_folder: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    proc = run_cli("run", str(mixed_folder), "--out", str(out), "--quiet")
+    assert proc.returncode == EXIT_CALLS_FAILED, proc.stderr
+    run = load_json(out / "run.json")
+    assert run["state"] == "finished"
+    assert run["counts"]["ok"] == 2 and run["counts"]["failed"] == len(BROKEN)
+    by_id = {c["call_id"]: c for c in run["calls"]}
+    for kind, etype in BROKEN.items():
+        call = by_id[f"bad_{kind}"]
+        assert call["status"] == "failed"
+        assert call["error"]["type"] == etype
+        assert f"bad_{kind}.wav" in call["error"]["message"]
+        record = load_json(out / "calls" / f"bad_{kind}" / "call.json")
+        assert record["status"] == "failed" and record["error"]["type"] == etype
+    real = load_json(out / "calls" / "real_call_1" / "call.json")
+    assert real["status"] == "ok" and real["utterances"]
+    silent = load_json(out / "calls" / "silence_e" / "call.json")
+    assert silent["status"] == "ok" and silent["utterances"] == []
+    with open(out / "summary.csv") as f:
+        rows = {r["call_id"]: r for r in csv.DictReader(f)}
+    assert rows["bad_empty"]["error_type"] == "EmptyFileError"
+    assert rows["real_call_1"]["status"] == "ok" and int(rows["real_call_1"]["words"]) > 5
+
+
+def test_call_json_contract(sample_run):
+    out, proc = sample_run
+    assert proc.returncode == EXIT_OK, proc.stderr
+    cid = manifest_rows()[0]["call_id"]
+    folder = out / "calls" / cid
+    call = load_json(folder / "call.json")
+    assert call["call_id"] == cid and call["status"] == "ok"
+    src = call["source"]
+    assert set(src) >= {"path", "sha256", "duration_s", "sample_rate", "channels", "format"}
+    assert len(src["sha256"]) == 64
+    assert call["metadata"]["agent_id"] and call["metadata"]["queue"]
+    prov = call["provenance"]
+    assert prov["callqa_version"] and len(prov["config_hash"]) == 16
+    assert prov["models"]["asr"]["backend"] == "faster-whisper" and prov["models"]["asr"]["model_path"]
+    last = -1.0
+    for i, u in enumerate(call["utterances"], 1):
+        assert u["id"] == f"u{i:04d}"
+        assert u["channel"] in range(src["channels"])
+        assert 0 <= u["start"] <= u["end"] <= src["duration_s"] + 0.5
+        assert u["start"] >= last - 1e-6
+        last = u["start"]
+        assert u["words"], u
+        for w in u["words"]:
+            assert set(w) == {"word", "start", "end", "probability"}
+            assert u["start"] - 0.01 <= w["start"] <= w["end"] <= u["end"] + 0.01
+    for name in ("transcript.txt", "transcript.srt", "transcript.vtt"):
+        assert (folder / name).stat().st_size > 0
+    assert (folder / "transcript.vtt").read_text().startswith("WEBVTT")
+    run = load_json(out / "run.json")
+    assert run["counts"]["ok"] == len(manifest_rows()) and run["ended_at"]
+
+
+def test_sample_calls_transcribe_accurately(sample_run):
+    """Word error rate of each sample call (and each channel of stereo calls) against its label."""
+    out, _ = sample_run
+    refs, hyps = [], []
+    for row in manifest_rows():
+        cid = row["call_id"]
+        call = load_json(out / "calls" / cid / "call.json")
+        gold = label(cid)
+        for ch in range(call["source"]["channels"]):
+            ref = normalise(" ".join(u["text"] for u in gold["utterances"] if u.get("channel", 0) == ch))
+            hyp = normalise(" ".join(u["text"] for u in call["utterances"] if u["channel"] == ch))
+            if ref:
+                refs.append(ref)
+                hyps.append(hyp)
+                assert jiwer.wer(ref, hyp) < 0.35, (cid, ch, hyp)
+    assert jiwer.wer(refs, hyps) < 0.2
+
+
+def test_stereo_channels_are_transcribed_separately(sample_run):
+    out, _ = sample_run
+    stereo = [r for r in manifest_rows() if label(r["call_id"])["channels"] == 2]
+    assert stereo
+    for row in stereo:
+        call = load_json(out / "calls" / row["call_id"] / "call.json")
+        gold = label(row["call_id"])
+        for ch in (0, 1):
+            ref_words = set(normalise(" ".join(u["text"] for u in gold["utterances"] if u["channel"] == ch)).split())
+            hyp_words = normalise(" ".join(u["text"] for u in call["utterances"] if u["channel"] == ch)).split()
+            assert hyp_words
+            # the words heard on a channel are that channel's party's words
+            assert sum(w in ref_words for w in hyp_words) / len(hyp_words) > 0.8
+
+
+def test_rerun_skips_done_calls_and_retries_failed(mixed_folder: Path, tmp_path: Path):
+    out = tmp_path / "out"
+    run_cli("run", str(mixed_folder), "--out", str(out), "--quiet")
+    before = (out / "calls" / "real_call_1" / "call.json").stat().st_mtime_ns
+    proc = run_cli("run", str(mixed_folder), "--out", str(out), "--quiet")
+    assert proc.returncode == EXIT_CALLS_FAILED
+    run = load_json(out / "run.json")
+    assert run["counts"]["skipped"] == 2 and run["counts"]["failed"] == len(BROKEN)
+    assert (out / "calls" / "real_call_1" / "call.json").stat().st_mtime_ns == before
+    # a result-changing setting redoes the calls ...
+    proc = run_cli("run", str(mixed_folder), "--out", str(out), "--quiet", "--set", "asr.beam_size=2")
+    assert load_json(out / "run.json")["counts"]["ok"] == 2
+    # ... a setting that changes no result does not
+    run_cli("run", str(mixed_folder), "--out", str(out), "--quiet", "--set", "asr.beam_size=2", "--workers", "2")
+    assert load_json(out / "run.json")["counts"]["skipped"] == 2
+    # --force redoes everything
+    run_cli("run", str(mixed_folder), "--out", str(out), "--quiet", "--set", "asr.beam_size=2", "--force")
+    assert load_json(out / "run.json")["counts"]["ok"] == 2
+    # a changed file is redone
+    write_audio(mixed_folder / "silence é.wav", tone(3, 8000, 1), 8000, "wav_ulaw")
+    run_cli("run", str(mixed_folder), "--out", str(out), "--quiet", "--set", "asr.beam_size=2")
+    run = load_json(out / "run.json")
+    assert {c["call_id"]: c["status"] for c in run["calls"]}["silence_e"] == "ok"
+    assert run["counts"]["skipped"] == 1
+
+
+def test_resume_after_kill_9(tmp_path: Path):
+    """Kill the batch hard after its first result; a re-run finishes without redoing it."""
+    cid, src = first_sample()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(4):
+        shutil.copy(src, folder / f"call{i}{src.suffix}")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.cli", "run", str(folder), "--out", str(out), "--quiet"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    first = out / "calls" / "call0" / "call.json"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert first.exists()
+    done_before = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("calls/*/call.json")}
+    assert len(done_before) < 4, "the run finished before it could be killed"
+    # a half-written result left by some other crash is not taken for a finished one
+    victim = out / "calls" / "call3" / "call.json"
+    victim.parent.mkdir(parents=True, exist_ok=True)
+    victim.write_text('{"call_id": "call3", "status": "ok", "sou')
+    proc2 = run_cli("run", str(folder), "--out", str(out), "--quiet")
+    assert proc2.returncode == EXIT_OK, proc2.stderr
+    run = load_json(out / "run.json")
+    assert run["counts"]["ok"] + run["counts"]["skipped"] == 4
+    assert run["counts"]["skipped"] == len(done_before)
+    for cid_done, mtime in done_before.items():
+        assert (out / "calls" / cid_done / "call.json").stat().st_mtime_ns == mtime
+    for p in out.glob("calls/*/call.json"):
+        assert load_json(p)["status"] == "ok"
+    assert not list(out.glob("calls/*/.tmp-*"))
+
+
+def test_parallel_workers_give_the_same_results(tmp_path: Path):
+    cid, src = first_sample()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(src, folder / f"a{src.suffix}")
+    shutil.copy(src, folder / f"b{src.suffix}")
+    make_broken(folder / "c.wav", "text")
+    out1, out2 = tmp_path / "o1", tmp_path / "o2"
+    assert run_cli("run", str(folder), "--out", str(out1), "--quiet", "--set", "asr.threads=1").returncode == EXIT_CALLS_FAILED
+    assert run_cli("run", str(folder), "--out", str(out2), "--quiet", "--workers", "2", "--set", "asr.threads=1").returncode == EXIT_CALLS_FAILED
+    for name in ("a", "b"):
+        t1 = [u["text"] for u in load_json(out1 / "calls" / name / "call.json")["utterances"]]
+        t2 = [u["text"] for u in load_json(out2 / "calls" / name / "call.json")["utterances"]]
+        assert t1 == t2 and t1
+    assert load_json(out2 / "calls" / "c" / "call.json")["error"]["type"] == "NotAudioError"
+
+
+def test_usage_errors_exit_2_with_a_message(tmp_path: Path):
+    proc = run_cli("run", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
+    assert proc.returncode == EXIT_USAGE and "no such file" in proc.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("asr:\n  beam: 2\n")
+    proc = run_cli("run", str(tmp_path), "--out", str(tmp_path / "o"), "--config", str(bad))
+    assert proc.returncode == EXIT_USAGE and "bad.yaml" in proc.stderr and "asr.beam" in proc.stderr
+    proc = run_cli("run", str(tmp_path), "--out", str(tmp_path / "o"), "--set", "asr.model=/nowhere/model")
+    assert proc.returncode == EXIT_USAGE and "/nowhere/model" in proc.stderr
+
+
+def test_progress_bar_shows_eta_and_realtime_factor(tmp_path: Path):
+    cid, src = first_sample()
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(src, folder / f"a{src.suffix}")
+    proc = run_cli("run", str(folder), "--out", str(tmp_path / "o"))
+    assert proc.returncode == EXIT_OK
+    assert "1/1" in proc.stderr and "real time" in proc.stderr and "<" in proc.stderr

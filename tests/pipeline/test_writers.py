@@ -1,0 +1,45 @@
+"""Transcript formats and atomic writes."""
+
+from pathlib import Path
+
+from pipeline.records import Utterance, Word
+from pipeline.writers import to_srt, to_txt, to_vtt, write_atomic
+
+
+def utts() -> list[Utterance]:
+    return [
+        Utterance("u0001", 0, 0.5, 2.25, "Hello, thanks for calling.", [Word("Hello,", 0.5, 0.9, 0.9)]),
+        Utterance("u0002", 1, 3661.0, 3662.5, "I have a <problem> & more", []),
+    ]
+
+
+def test_srt_blocks_and_times():
+    srt = to_srt(utts(), channels=2)
+    assert srt.startswith("1\n00:00:00,500 --> 00:00:02,250\nleft: Hello, thanks for calling.\n")
+    assert "2\n01:01:01,000 --> 01:01:02,500\nright: I have a <problem> & more\n" in srt
+
+
+def test_vtt_has_header_voices_and_escapes():
+    vtt = to_vtt(utts(), channels=2)
+    assert vtt.startswith("WEBVTT\n")
+    assert "u0001\n00:00:00.500 --> 00:00:02.250\n<v left>Hello, thanks for calling.\n" in vtt
+    assert "<v right>I have a &lt;problem&gt; &amp; more" in vtt
+
+
+def test_txt_mono_has_no_channel_prefix():
+    txt = to_txt(utts()[:1], channels=1)
+    assert txt == "[00:00:00.500 - 00:00:02.250] Hello, thanks for calling.\n"
+
+
+def test_role_is_preferred_label():
+    u = utts()[0]
+    u.role = "agent"
+    assert "agent: Hello" in to_txt([u], channels=2)
+
+
+def test_write_atomic_leaves_no_temp_files(tmp_path: Path):
+    target = tmp_path / "d" / "f.json"
+    write_atomic(target, "one")
+    write_atomic(target, "two", durable=True)
+    assert target.read_text() == "two"
+    assert [p.name for p in target.parent.iterdir()] == ["f.json"]
