@@ -26,7 +26,7 @@ class VadOptions:
     enabled: bool = True
     """Run VAD before recognition. Off: the whole channel is recognised (slower, and Whisper may
     write text on long silences)."""
-    threshold: float = 0.3
+    threshold: float = 0.15
     """Silero speech probability above which a frame is speech (Silero's default: 0.5)."""
     neg_threshold: float | None = None
     """Probability below which speech ends; null = ``threshold - 0.15``."""

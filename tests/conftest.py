@@ -5,23 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from pipeline.textnorm import plain as normalise  # noqa: F401  (used by the tests)
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "recordings_sample"
 MANIFEST = SAMPLES / "manifest.csv"
-
-
-def normalise(text: str) -> str:
-    """The WER normalisation used across the project: lowercase, punctuation out, one space."""
-    text = text.lower().replace("-", " ")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
 
 
 def manifest_rows() -> list[dict[str, str]]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import numpy as np
 import pytest
 
@@ -58,11 +60,15 @@ def test_times_are_mapped_back_across_removed_silence(backend, speech: np.ndarra
     padded = np.concatenate([np.zeros(int(gap * SAMPLE_RATE), dtype=np.float32), speech])
     plain = [w for u in transcribe_call(speech[None, :], backend, VadOptions()) for w in u.words]
     shifted = [w for u in transcribe_call(padded[None, :], backend, VadOptions()) for w in u.words]
-    assert plain and [normalise(w.word) for w in plain] == [normalise(w.word) for w in shifted]
+    # Whisper may spell a name differently when the audio around it changes; compare the
+    # words both runs agree on, which must be nearly all of them.
+    matcher = difflib.SequenceMatcher(a=[normalise(w.word) for w in plain], b=[normalise(w.word) for w in shifted], autojunk=False)
+    pairs = [(plain[blk.a + k], shifted[blk.b + k]) for blk in matcher.get_matching_blocks() for k in range(blk.size)]
+    assert len(plain) > 20 and len(pairs) >= 0.9 * len(plain)
     # Word ends are sharp; a word's start after a pause is ambiguous in Whisper's alignment
     # and moves by up to a few frames with the audio around it. The mapping must add no shift.
-    ends = np.array([b.end - a.end - gap for a, b in zip(plain, shifted)])
-    starts = np.array([b.start - a.start - gap for a, b in zip(plain, shifted)])
+    ends = np.array([b.end - a.end - gap for a, b in pairs])
+    starts = np.array([b.start - a.start - gap for a, b in pairs])
     assert np.abs(ends).max() < 0.1
     assert abs(float(np.median(starts))) < 0.05 and np.abs(starts).max() < 0.5
 
