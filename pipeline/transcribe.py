@@ -4,13 +4,53 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.base import AsrBackend
-from models.vad import SpeechOnlyAudio, VadOptions, detect_speech
+from models.base import SAMPLE_RATE, AsrBackend
+from models.vad import SpeechOnlyAudio, SpeechRegion, VadOptions, detect_speech
 from pipeline.records import Segment, Utterance, Word
 
 MAX_GAP_IN_UTTERANCE_S = 1.5
 """A recognised segment is cut where two consecutive words are further apart than this: VAD
 joins speech separated by long silences, and one utterance must not straddle them."""
+
+
+CHUNK_S = 600.0
+"""VAD runs over blocks of at most this many seconds of a channel, and the recogniser is given
+at most this many seconds of speech at a time, so their memory does not grow with the length
+of the call (faster-whisper computes the spectrogram of its whole input at once)."""
+
+
+def speech_regions(audio: np.ndarray, vad: VadOptions) -> list[SpeechRegion]:
+    """Speech regions of a channel, found block by block; regions touching across a block
+    boundary are joined."""
+    block = max(1, int(CHUNK_S * SAMPLE_RATE))
+    regions: list[SpeechRegion] = []
+    for offset in range(0, audio.size, block):
+        for r in detect_speech(audio[offset : offset + block], vad):
+            start, end = r.start + offset, r.end + offset
+            if regions and start <= regions[-1].end:
+                regions[-1] = SpeechRegion(regions[-1].start, max(end, regions[-1].end))
+            else:
+                regions.append(SpeechRegion(start, end))
+    return regions
+
+
+def recognition_batches(regions: list[SpeechRegion]) -> list[list[SpeechRegion]]:
+    """Group regions into batches of at most CHUNK_S seconds of speech, in order. A region
+    longer than that (only with VAD off) is cut into CHUNK_S pieces."""
+    limit = max(1, int(CHUNK_S * SAMPLE_RATE))
+    pieces = [
+        SpeechRegion(s, min(s + limit, r.end)) for r in regions for s in range(r.start, r.end, limit)
+    ]
+    batches: list[list[SpeechRegion]] = []
+    total = 0
+    for r in pieces:
+        if batches and total + (r.end - r.start) <= limit:
+            batches[-1].append(r)
+            total += r.end - r.start
+        else:
+            batches.append([r])
+            total = r.end - r.start
+    return batches
 
 
 def _restore_times(segments: list[Segment], speech: SpeechOnlyAudio) -> list[Segment]:
@@ -51,11 +91,11 @@ def _split_at_gaps(seg: Segment) -> list[Segment]:
 
 def transcribe_channel(audio: np.ndarray, backend: AsrBackend, vad: VadOptions) -> list[Segment]:
     """Recognise one channel (float32 mono 16 kHz); times are seconds in the recording."""
-    regions = detect_speech(audio, vad)
-    if not regions:
-        return []
-    speech = SpeechOnlyAudio(audio, regions)
-    segments = _restore_times(backend.transcribe(speech.audio), speech)
+    segments: list[Segment] = []
+    for batch in recognition_batches(speech_regions(audio, vad)):
+        speech = SpeechOnlyAudio(audio, batch)
+        segments.extend(_restore_times(backend.transcribe(speech.audio), speech))
+        del speech
     out: list[Segment] = []
     for seg in segments:
         for piece in _split_at_gaps(seg):

@@ -11,7 +11,7 @@ all calls and per call, and peak resident memory. Optionally also the VAD settin
     .venv/bin/python scripts/benchmark_asr.py                      # recordings_sample/, both backends
     .venv/bin/python scripts/benchmark_asr.py --data DIR --threads 2 --json out.json
     .venv/bin/python scripts/benchmark_asr.py --vad off,silero-default,default
-    .venv/bin/python scripts/benchmark_asr.py --backends faster-whisper --lengths 1,5,20
+    .venv/bin/python scripts/benchmark_asr.py --backends faster-whisper --vad "" --lengths 5,60
 
 DATA is a folder in callqa's labelled format (a manifest.csv and labels/<call_id>.json whose
 utterances carry channel and text). Extra single recordings with a reference transcript can
@@ -170,7 +170,7 @@ def main() -> None:
     p.add_argument("--backends", default="faster-whisper,openai-whisper")
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--vad", default="default", help=f"comma list of: {', '.join(VAD_PRESETS)}")
+    p.add_argument("--vad", default="default", help=f"comma list of: {', '.join(VAD_PRESETS)}; empty: skip")
     p.add_argument("--lengths", default="", help="comma list of call lengths in minutes for the memory test")
     p.add_argument("--json", help="also write the results here")
     p.add_argument("--child", choices=["asr", "length"], help=argparse.SUPPRESS)
@@ -191,7 +191,7 @@ def main() -> None:
         items_file.write_text(json.dumps(items))
         print(f"{len(items)} recordings, {args.threads} threads, model {args.model}")
         print(f"{'backend':16} {'vad':15} {'WER':>6} {'RTF':>6} {'load s':>7} {'peak MB':>8}")
-        for vad in args.vad.split(","):
+        for vad in [v for v in args.vad.split(",") if v]:
             for backend in args.backends.split(","):
                 r = _run_child(["--child", "asr", "--items", str(items_file), "--backend", backend, "--vad", vad,
                                 "--model", args.model, "--threads", str(args.threads)])

@@ -9,9 +9,11 @@ import pytest
 
 from conftest import ROOT, manifest_rows, normalise
 from models.asr import load_backend
-from models.base import SAMPLE_RATE, AsrOptions
+from models.base import SAMPLE_RATE, AsrBackend, AsrOptions
 from models.vad import SpeechOnlyAudio, SpeechRegion, VadOptions, detect_speech
 from pipeline import audio
+from pipeline import transcribe
+from pipeline.records import Segment, Word
 from pipeline.transcribe import transcribe_call
 
 
@@ -97,3 +99,45 @@ def test_speech_only_audio_maps_times():
     assert joined.to_original(2.9) == pytest.approx(6.9)
     assert detect_speech(audio_[:0], VadOptions()) == []
     assert detect_speech(np.zeros(sr, dtype=np.float32), VadOptions(enabled=False)) == [SpeechRegion(0, sr)]
+
+
+class _TimeReadingBackend(AsrBackend):
+    """A stand-in recogniser for testing the batching: the test audio encodes its own time
+    (sample value = seconds / 10000), and this backend reports one word, one second into each
+    audio it is given, whose text is the time read from the audio there."""
+
+    name = "time-reader"
+
+    def __init__(self) -> None:
+        super().__init__(AsrOptions(), threads=1)
+        self.lengths: list[float] = []
+
+    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+        self.lengths.append(audio.size / SAMPLE_RATE)
+        said = f"{audio[SAMPLE_RATE] * 10000:.2f}"
+        return [Segment(1.0, 1.5, said, [Word(said, 1.0, 1.5, 1.0)])]
+
+    def describe(self) -> dict:
+        return {"backend": self.name}
+
+
+def test_long_channels_are_recognised_in_bounded_batches(monkeypatch):
+    monkeypatch.setattr(transcribe, "CHUNK_S", 100.0)
+    n = 250 * SAMPLE_RATE
+    signal = (np.arange(n, dtype=np.float64) / SAMPLE_RATE / 10000).astype(np.float32)
+    backend = _TimeReadingBackend()
+    utterances = transcribe.transcribe_call(signal[None, :], backend, VadOptions(enabled=False))
+    assert backend.lengths == [100.0, 100.0, 50.0]
+    for u in utterances:
+        assert u.start == pytest.approx(float(u.text), abs=0.01)
+    assert [round(u.start) for u in utterances] == [1, 101, 201]
+
+
+def test_batches_keep_regions_whole_and_in_order(monkeypatch):
+    monkeypatch.setattr(transcribe, "CHUNK_S", 10.0)
+    sr = SAMPLE_RATE
+    regions = [SpeechRegion(0, 4 * sr), SpeechRegion(5 * sr, 9 * sr), SpeechRegion(10 * sr, 14 * sr), SpeechRegion(20 * sr, 45 * sr)]
+    batches = transcribe.recognition_batches(regions)
+    assert [[(r.start // sr, r.end // sr) for r in b] for b in batches] == [
+        [(0, 4), (5, 9)], [(10, 14)], [(20, 30)], [(30, 40)], [(40, 45)]
+    ]
