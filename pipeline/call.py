@@ -17,7 +17,8 @@ from pipeline import __version__, audio
 from pipeline.config import Config
 from pipeline.errors import AudioError, CallError, TranscriptionError
 from pipeline.ingest import CallInput
-from pipeline.records import AudioInfo
+from pipeline.records import AudioInfo, Utterance
+from pipeline.speakers import SpeakerStage, check_channels, relabel_record
 from pipeline.transcribe import transcribe_call
 from pipeline.writers import remove_stale_temps, remove_transcripts, write_json, write_transcripts
 
@@ -72,6 +73,7 @@ class CallProcessor:
         threads = config.asr.threads or default_threads(config.run.workers)
         self._threads = threads
         self._backend: AsrBackend | None = None
+        self.speakers = SpeakerStage(config.speakers, config.diarization, config.roles, threads)
 
     @property
     def backend(self) -> AsrBackend:
@@ -88,6 +90,7 @@ class CallProcessor:
             "models": {
                 "asr": self.backend.describe(),
                 "vad": {"name": "silero-vad", "source": "faster-whisper assets", "enabled": self.config.vad.enabled},
+                **self.speakers.describe(),
             },
             "python": platform.python_version(),
         }
@@ -101,16 +104,22 @@ class CallProcessor:
         info: AudioInfo | None = None
         try:
             info, samples = audio.load(call.path, self.config.audio.max_duration_s)
+            samples, channel_check = check_channels(samples, self.config.speakers)
             try:
-                utterances = transcribe_call(samples, self.backend, self.config.vad)
+                regions: dict[int, list] = {}
+                utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
             except CallError:
                 raise
             except (RuntimeError, ValueError, MemoryError) as e:
                 raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+            utterances, speakers = self.speakers.run(
+                utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0)
+            )
             del samples
             elapsed = time.perf_counter() - t0
-            write_transcripts(folder, utterances, info.channels)
+            write_transcripts(folder, utterances, info.channels, call.call_id)
             record = self._record(call, sha256, info, "ok", started, elapsed)
+            record["speakers"] = speakers
             record["utterances"] = [u.to_dict() for u in utterances]
             write_json(folder / CALL_FILE, record, durable=True)
             return Outcome(call.call_id, str(call.path), "ok", info.duration_s, elapsed)
@@ -119,6 +128,16 @@ class CallProcessor:
         except Exception as e:  # noqa: BLE001 - one bad call must not end the batch
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, f"{call.path}: unexpected error: {detail}")
+
+    def relabel(self, call: CallInput, record: dict[str, Any]) -> Outcome:
+        """Apply a changed manual speaker override to a finished call without redoing it."""
+        folder = self.out_dir / "calls" / call.call_id
+        t0 = time.perf_counter()
+        record = relabel_record(record, call.speaker_override)
+        utterances = [Utterance.from_dict(u) for u in record["utterances"]]
+        write_transcripts(folder, utterances, record["source"].get("channels", 1), call.call_id)
+        write_json(folder / CALL_FILE, record, durable=True)
+        return Outcome(call.call_id, str(call.path), "ok", record["source"].get("duration_s", 0.0), time.perf_counter() - t0)
 
     def _fail(
         self, call: CallInput, sha256: str, info: AudioInfo | None, started: str, t0: float,

@@ -20,8 +20,11 @@ from typing import Any
 import yaml
 
 from models.base import AsrOptions
+from models.diarize import DiarizationOptions
 from models.vad import VadOptions
 from pipeline.errors import ConfigError
+from pipeline.roles import RoleOptions
+from pipeline.speakers import SpeakerOptions
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -51,16 +54,21 @@ class Config:
     audio: AudioOptions = field(default_factory=AudioOptions)
     vad: VadOptions = field(default_factory=VadOptions)
     asr: AsrOptions = field(default_factory=AsrOptions)
+    speakers: SpeakerOptions = field(default_factory=SpeakerOptions)
+    diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
+    roles: RoleOptions = field(default_factory=RoleOptions)
     run: RunOptions = field(default_factory=RunOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def result_hash(self) -> str:
-        """Hash of every option that can change a call's results (not workers or threads)."""
+        """Hash of every option that can change a call's results (not workers, threads, or where
+    the speaker overrides live)."""
         d = self.to_dict()
         d.pop("run")
         d["asr"].pop("threads")
+        d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -89,12 +97,21 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "asr.no_speech_threshold": (lambda v: 0 <= v <= 1, "a probability between 0 and 1"),
     "asr.log_prob_threshold": (lambda v: v <= 0, "a log-probability <= 0"),
     "asr.compression_ratio_threshold": (lambda v: v > 0, "a ratio > 0"),
+    "speakers.agent_channel": (lambda v: v in ("left", "right", "auto"), "left, right or auto"),
+    "speakers.queue_agent_channel": (
+        lambda v: all(c in ("left", "right", "auto") for c in v.values()), "a mapping of queue name to left, right or auto"
+    ),
+    "speakers.identical_channels_correlation": (lambda v: 0 < v <= 1, "a correlation between 0 and 1"),
+    "speakers.silent_channel_dbfs": (lambda v: v < 0, "a level in dBFS below 0"),
+    "speakers.crosstalk_margin_db": (lambda v: v > 0, "decibels > 0"),
     "run.workers": (lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
     "run.progress_every_s": (lambda v: v > 0, "seconds > 0"),
 }
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is dict:
+        return "a mapping"
     args = typing.get_args(tp)
     if args:
         return " or ".join("null" if a is type(None) else a.__name__ for a in args)
@@ -103,6 +120,10 @@ def _type_name(tp: Any) -> str:
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against a field type (bool, int, float, str, or X | None)."""
+    if typing.get_origin(tp) is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f"{where}: {value!r} is not a mapping of names to strings")
+        return dict(value)
     if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
         args = typing.get_args(tp)
         if value is None and type(None) in args:

@@ -40,6 +40,9 @@ class CallInput:
     metadata: dict[str, str] = field(default_factory=dict)
     problem: CallError | None = None
     """Set when the call cannot be processed at all (reported as failed, never retried)."""
+    speaker_override: str | None = None
+    """A manual role decision for this call from the speaker overrides file (see
+    pipeline/speakers.py), set by the runner."""
 
 
 def safe_call_id(name: str) -> str:

@@ -25,13 +25,14 @@ from pipeline.call import CALL_FILE, CallProcessor, Outcome, sha256_file, utc_no
 from pipeline.config import Config
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
 from pipeline.ingest import CallInput, discover
+from pipeline.speakers import overrides_path, read_overrides
 from pipeline.writers import write_csv, write_json
 
 log = logging.getLogger("callqa")
 
 SUMMARY_COLUMNS = [
     "call_id", "status", "path", "duration_s", "channels", "sample_rate", "format",
-    "utterances", "words", "processing_s", "error_type", "error",
+    "utterances", "words", "speaker_method", "role_confidence", "processing_s", "error_type", "error",
 ]
 
 
@@ -87,6 +88,11 @@ def is_done(prev: dict[str, Any] | None, sha256: str, config_hash: str) -> bool:
     )
 
 
+def recorded_override(prev: dict[str, Any]) -> str | None:
+    """The manual speaker override a finished call was labelled with (None: automatic)."""
+    return prev.get("speakers", {}).get("override")
+
+
 def summary_row(call: CallInput, outcome: Outcome, record: dict[str, Any] | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "call_id": call.call_id, "status": outcome.status, "path": str(call.path),
@@ -99,6 +105,8 @@ def summary_row(call: CallInput, outcome: Outcome, record: dict[str, Any] | None
         row.update(
             duration_s=src.get("duration_s"), channels=src.get("channels"), sample_rate=src.get("sample_rate"),
             format=src.get("format"), utterances=len(utts), words=sum(len(u.get("words", [])) for u in utts),
+            speaker_method=record.get("speakers", {}).get("method"),
+            role_confidence=record.get("speakers", {}).get("confidence"),
         )
         if outcome.status == "skipped":
             row["processing_s"] = record.get("processing", {}).get("seconds")
@@ -180,6 +188,7 @@ class BatchRunner:
     def _run(self, calls: list[CallInput]) -> None:
         config_hash = self.config.result_hash()
         local = CallProcessor(self.config, self.out_dir)  # writes failures; loads no model unless used
+        overrides = read_overrides(overrides_path(self.config.speakers, self.out_dir))
         todo: list[tuple[CallInput, str]] = []
         for call in calls:
             if call.problem is not None:
@@ -192,8 +201,12 @@ class BatchRunner:
                 self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
                                          "AudioError", f"{call.path}: cannot read file: {e.strerror or e}"))
                 continue
+            call.speaker_override = overrides.get(call.call_id)
             prev = previous_result(self.out_dir, call.call_id)
             if not self.force and prev is not None and is_done(prev, sha, config_hash):
+                if recorded_override(prev) != call.speaker_override:
+                    self._record(local.relabel(call, prev))
+                    continue
                 self._record(Outcome(call.call_id, str(call.path), "skipped", prev["source"].get("duration_s", 0.0),
                                      prev.get("processing", {}).get("seconds", 0.0)))
                 continue

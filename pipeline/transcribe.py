@@ -89,10 +89,13 @@ def _split_at_gaps(seg: Segment) -> list[Segment]:
     ]
 
 
-def transcribe_channel(audio: np.ndarray, backend: AsrBackend, vad: VadOptions) -> list[Segment]:
-    """Recognise one channel (float32 mono 16 kHz); times are seconds in the recording."""
+def transcribe_channel(
+    audio: np.ndarray, backend: AsrBackend, vad: VadOptions, regions: list[SpeechRegion] | None = None
+) -> list[Segment]:
+    """Recognise one channel (float32 mono 16 kHz); times are seconds in the recording.
+    ``regions``: its speech regions when already found (else VAD runs here)."""
     segments: list[Segment] = []
-    for batch in recognition_batches(speech_regions(audio, vad)):
+    for batch in recognition_batches(speech_regions(audio, vad) if regions is None else regions):
         speech = SpeechOnlyAudio(audio, batch)
         segments.extend(_restore_times(backend.transcribe(speech.audio), speech))
         del speech
@@ -104,15 +107,21 @@ def transcribe_channel(audio: np.ndarray, backend: AsrBackend, vad: VadOptions) 
     return out
 
 
-def transcribe_call(audio: np.ndarray, backend: AsrBackend, vad: VadOptions) -> list[Utterance]:
+def transcribe_call(
+    audio: np.ndarray, backend: AsrBackend, vad: VadOptions, regions: dict[int, list[SpeechRegion]] | None = None
+) -> list[Utterance]:
     """Transcribe every channel of a call (array of shape (channels, n), 16 kHz) on its own.
 
     Stereo recordings put each party on a channel, so each channel is recognised separately
     and every utterance keeps its channel. Utterances are ordered by start time and numbered.
+    ``regions``, when given, receives each channel's speech regions (for the speaker stage).
     """
     pieces: list[tuple[int, Segment]] = []
     for ch in range(audio.shape[0]):
-        pieces.extend((ch, seg) for seg in transcribe_channel(audio[ch], backend, vad))
+        found = speech_regions(audio[ch], vad)
+        if regions is not None:
+            regions[ch] = found
+        pieces.extend((ch, seg) for seg in transcribe_channel(audio[ch], backend, vad, found))
     pieces.sort(key=lambda p: (p[1].start, p[0]))
     return [
         Utterance(id=f"u{i:04d}", channel=ch, start=seg.start, end=seg.end, text=seg.text, words=seg.words)

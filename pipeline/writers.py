@@ -102,15 +102,31 @@ def to_vtt(utterances: Iterable[Utterance], channels: int) -> str:
     return "\n".join(blocks)
 
 
-def write_transcripts(folder: Path, utterances: list[Utterance], channels: int) -> None:
-    """transcript.txt, transcript.srt and transcript.vtt beside call.json."""
+def to_rttm(utterances: Iterable[Utterance], call_id: str) -> str:
+    """NIST RTTM speaker turns; the speaker name is the role (``unknown-S2`` for a speaker
+    with no role, so two unknown speakers stay apart)."""
+    lines = []
+    for u in utterances:
+        if u.end <= u.start:
+            continue
+        who = u.role if u.role and u.role != "unknown" else f"unknown-{u.speaker or 'S?'}"
+        lines.append(f"SPEAKER {call_id} 1 {u.start:.3f} {u.end - u.start:.3f} <NA> <NA> {who} <NA> <NA>")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+TRANSCRIPT_FILES = ("transcript.txt", "transcript.srt", "transcript.vtt", "diarization.rttm")
+
+
+def write_transcripts(folder: Path, utterances: list[Utterance], channels: int, call_id: str) -> None:
+    """transcript.txt, .srt, .vtt and diarization.rttm beside call.json."""
     write_atomic(folder / "transcript.txt", to_txt(utterances, channels))
     write_atomic(folder / "transcript.srt", to_srt(utterances, channels))
     write_atomic(folder / "transcript.vtt", to_vtt(utterances, channels))
+    write_atomic(folder / "diarization.rttm", to_rttm(utterances, call_id))
 
 
 def remove_transcripts(folder: Path) -> None:
-    for name in ("transcript.txt", "transcript.srt", "transcript.vtt"):
+    for name in TRANSCRIPT_FILES:
         (folder / name).unlink(missing_ok=True)
 
 

@@ -46,7 +46,10 @@ def test_overrides_are_typed_and_applied_in_order(tmp_path: Path):
         ("vad:\n  threshold: 1.5\n", ["my.yaml", "vad.threshold", "between 0 and 1"]),
         ("vad:\n  enabled: 1\n", ["my.yaml", "vad.enabled", "true/false"]),
         ("asr:\n  backend: whisperx\n", ["my.yaml", "asr.backend", "faster-whisper or openai-whisper"]),
-        ("speakers:\n  x: 1\n", ["my.yaml", "unknown section 'speakers'", "asr"]),
+        ("speaker:\n  x: 1\n", ["my.yaml", "unknown section 'speaker'", "speakers"]),
+        ("speakers:\n  agent_channel: middle\n", ["my.yaml", "speakers.agent_channel", "left, right or auto"]),
+        ("speakers:\n  queue_agent_channel: {billing: up}\n", ["my.yaml", "speakers.queue_agent_channel", "left, right or auto"]),
+        ("speakers:\n  queue_agent_channel: [billing]\n", ["my.yaml", "speakers.queue_agent_channel", "mapping"]),
         ("asr: [1, 2]\n", ["my.yaml", "'asr' must be a mapping"]),
         ("asr:\n  beam_size: [\n", ["my.yaml", "not valid YAML"]),
     ],
@@ -77,3 +80,11 @@ def test_result_hash_ignores_workers_and_threads_but_not_model_settings():
     assert load_config(None, ["run.workers=4", "asr.threads=3"]).result_hash() == base
     assert load_config(None, ["asr.beam_size=5"]).result_hash() != base
     assert load_config(None, ["vad.threshold=0.5"]).result_hash() != base
+    assert load_config(None, ["speakers.overrides_file=/tmp/o.csv"]).result_hash() == base
+    assert load_config(None, ["speakers.agent_channel=left"]).result_hash() != base
+
+
+def test_queue_agent_channels_load_as_a_mapping(tmp_path: Path):
+    cfg_file = tmp_path / "q.yaml"
+    cfg_file.write_text("speakers:\n  queue_agent_channel:\n    billing: left\n    sales: right\n")
+    assert load_config(cfg_file).speakers.queue_agent_channel == {"billing": "left", "sales": "right"}

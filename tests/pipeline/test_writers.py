@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from pipeline.records import Utterance, Word
-from pipeline.writers import to_srt, to_txt, to_vtt, write_atomic
+from pipeline.writers import to_rttm, to_srt, to_txt, to_vtt, write_atomic
 
 
 def utts() -> list[Utterance]:
@@ -43,3 +43,13 @@ def test_write_atomic_leaves_no_temp_files(tmp_path: Path):
     write_atomic(target, "two", durable=True)
     assert target.read_text() == "two"
     assert [p.name for p in target.parent.iterdir()] == ["f.json"]
+
+
+def test_rttm_names_speakers_by_role():
+    a, b = utts()
+    a.speaker, a.role = "S0", "agent"
+    b.speaker, b.role = "S2", "unknown"
+    assert to_rttm([a, b], "c9").splitlines() == [
+        "SPEAKER c9 1 0.500 1.750 <NA> <NA> agent <NA> <NA>",
+        "SPEAKER c9 1 3661.000 1.500 <NA> <NA> unknown-S2 <NA> <NA>",
+    ]

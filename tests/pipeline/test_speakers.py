@@ -1,0 +1,281 @@
+"""The speaker stage: fake stereo, cross-talk, word-level speaker changes, overrides, roles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import SAMPLES, label, manifest_rows, run_cli
+from models.asr import load_backend
+from models.base import SAMPLE_RATE, AsrOptions
+from models.diarize import SpeakerTurn
+from models.vad import VadOptions
+from pipeline import audio
+from pipeline.errors import ConfigError
+from pipeline.metrics import role_accuracy
+from pipeline.records import Utterance, Word
+from pipeline.speakers import (
+    SpeakerOptions,
+    apply_override,
+    check_channels,
+    configured_agent_channel,
+    drop_crosstalk,
+    read_overrides,
+    relabel_record,
+    split_at_speaker_changes,
+)
+from pipeline.textnorm import wer
+from pipeline.transcribe import transcribe_call
+
+
+@pytest.fixture(scope="module")
+def stereo() -> np.ndarray:
+    _, samples = audio.load(SAMPLES / "c001.wav")
+    assert samples.shape[0] == 2
+    return samples
+
+
+def test_real_stereo_stays_stereo(stereo):
+    kept, check = check_channels(stereo, SpeakerOptions())
+    assert check.kind == "stereo" and kept.shape[0] == 2
+
+
+@pytest.mark.parametrize("gain", [1.0, 0.5])
+def test_the_same_signal_on_both_channels_is_mono(stereo, gain: float):
+    rng = np.random.default_rng(1)
+    fake = np.stack([stereo[0], gain * stereo[0] + 1e-4 * rng.standard_normal(stereo.shape[1])]).astype(np.float32)
+    kept, check = check_channels(fake, SpeakerOptions())
+    assert check.kind == "identical" and kept.shape[0] == 1
+
+
+@pytest.mark.parametrize("silent", [0, 1])
+def test_a_silent_channel_makes_the_call_mono(stereo, silent: int):
+    fake = stereo.copy()
+    fake[silent] = 1e-5 * np.random.default_rng(2).standard_normal(fake.shape[1])
+    kept, check = check_channels(fake, SpeakerOptions())
+    assert check.kind == "one_silent" and check.kept_channel == 1 - silent
+    assert np.array_equal(kept[0], stereo[1 - silent])
+
+
+def test_crosstalk_makes_no_phantom_utterances(stereo):
+    backend = load_backend(AsrOptions(), threads=2)
+    clean = transcribe_call(stereo, backend, VadOptions())
+    bleed = 0.1  # each party at -20 dB on the other's channel
+    leaky = np.stack([stereo[0] + bleed * stereo[1], stereo[1] + bleed * stereo[0]]).astype(np.float32)
+
+    def channel_wer(utterances) -> list[float]:
+        return [wer([" ".join(u.text for u in clean if u.channel == ch)],
+                    [" ".join(u.text for u in utterances if u.channel == ch)]) for ch in (0, 1)]
+
+    # The bleed is audible: transcribed as it is, each channel gains the other party's words.
+    assert max(channel_wer(transcribe_call(leaky, backend, VadOptions()))) > 0.3
+    muted, check = check_channels(leaky, SpeakerOptions())
+    assert check.kind == "stereo" and min(check.crosstalk_muted_s) > 5.0
+    kept, _ = drop_crosstalk(transcribe_call(muted, backend, VadOptions()), muted, SpeakerOptions().crosstalk_margin_db)
+    assert max(channel_wer(kept)) < 0.15, channel_wer(kept)
+
+
+def test_a_word_in_a_muted_stretch_is_dropped():
+    sig = np.zeros((2, SAMPLE_RATE * 2), dtype=np.float32)
+    sig[0, : SAMPLE_RATE] = 0.3 * np.sin(np.arange(SAMPLE_RATE) * 0.05)  # left talks in the first second
+    sig[1, : SAMPLE_RATE] = 0.003 * np.sin(np.arange(SAMPLE_RATE) * 0.05)  # -40 dB of it on the right
+    sig[1, SAMPLE_RATE:] = 0.2 * np.sin(np.arange(SAMPLE_RATE) * 0.07)  # right talks in the second
+    heard = [Utterance("u1", 1, 0.2, 1.8, "hello there yes", _words(("hello", 0.2, 0.5), ("there", 0.5, 0.9), ("yes", 1.2, 1.6)))]
+    kept, dropped = drop_crosstalk(heard, sig, 15.0)
+    assert dropped == 2 and [w.word for u in kept for w in u.words] == ["yes"] and kept[0].text == "yes"
+    assert (kept[0].start, kept[0].end) == (1.2, 1.6)
+
+
+def _words(*spec: tuple[str, float, float]) -> list[Word]:
+    return [Word(w, s, e, 0.9) for w, s, e in spec]
+
+
+def test_an_utterance_spanning_a_speaker_change_is_cut_at_the_word():
+    words = _words(("Okay,", 0.0, 0.4), ("thanks.", 0.4, 0.9), ("So", 1.1, 1.3), ("what's", 1.3, 1.6), ("wrong?", 1.6, 2.0))
+    u = Utterance("u0001", 0, 0.0, 2.0, "Okay, thanks. So what's wrong?", words)
+    turns = [SpeakerTurn(0.0, 1.0, "S1"), SpeakerTurn(1.05, 2.2, "S0")]
+    out = split_at_speaker_changes([u], turns)
+    assert [(x.speaker, x.text, x.start, x.end) for x in out] == [
+        ("S1", "Okay, thanks.", 0.0, 0.9), ("S0", "So what's wrong?", 1.1, 2.0)
+    ]
+    assert [x.id for x in out] == ["u0001", "u0002"]
+
+
+def test_words_between_turns_go_to_the_nearest_turn():
+    u = Utterance("u0001", 0, 5.0, 5.4, "yes", _words(("yes", 5.0, 5.4)))
+    out = split_at_speaker_changes([u], [SpeakerTurn(0.0, 2.0, "S0"), SpeakerTurn(6.0, 9.0, "S1")])
+    assert out[0].speaker == "S1"
+
+
+def test_agent_channel_precedence_manifest_then_queue_then_config():
+    opts = SpeakerOptions(agent_channel="auto", queue_agent_channel={"billing": "right"})
+    assert configured_agent_channel({"agent_channel": "Left", "queue": "billing"}, opts)[0] == "left"
+    assert configured_agent_channel({"agent_channel": "", "queue": "billing"}, opts)[0] == "right"
+    assert configured_agent_channel({"queue": "sales"}, opts)[0] == "auto"
+    with pytest.raises(ConfigError, match="agent_channel"):
+        configured_agent_channel({"agent_channel": "middle"}, opts)
+
+
+def test_overrides_swap_or_name_the_agent():
+    roles = {"S0": "customer", "S1": "agent", "S2": "unknown"}
+    assert apply_override(roles, "swap", {}) == {"S0": "agent", "S1": "customer", "S2": "unknown"}
+    assert apply_override(roles, "S0", {}) == {"S0": "agent", "S1": "customer", "S2": "unknown"}
+    assert apply_override({"S0": "agent", "S1": "customer"}, "right", {"left": "S0", "right": "S1"}) == {
+        "S0": "customer", "S1": "agent"
+    }
+    with pytest.raises(ConfigError, match="S7"):
+        apply_override(roles, "S7", {})
+
+
+def test_overrides_file_errors_name_the_file(tmp_path: Path):
+    f = tmp_path / "ov.csv"
+    f.write_text("call,who\nc1,S0\n")
+    with pytest.raises(ConfigError, match="ov.csv.*call_id,agent"):
+        read_overrides(f)
+    f.write_text("call_id,agent\nc1,\n")
+    with pytest.raises(ConfigError, match="line 2"):
+        read_overrides(f)
+    f.write_text("call_id,agent\nc1,swap\nc2,S1\n")
+    assert read_overrides(f) == {"c1": "swap", "c2": "S1"}
+    assert read_overrides(tmp_path / "absent.csv") == {}
+
+
+def test_relabel_applies_and_removes_an_override():
+    record = {
+        "speakers": {"method": "diarization", "roles": {"S0": "agent", "S1": "customer"}, "confidence": 0.7},
+        "utterances": [{"speaker": "S0", "role": "agent"}, {"speaker": "S1", "role": "customer"}],
+    }
+    swapped = relabel_record(json.loads(json.dumps(record)), "swap")
+    assert swapped["speakers"]["method"] == "override" and swapped["speakers"]["override"] == "swap"
+    assert [u["role"] for u in swapped["utterances"]] == ["customer", "agent"]
+    assert swapped["speakers"]["automatic"]["roles"] == {"S0": "agent", "S1": "customer"}
+    restored = relabel_record(swapped, None)
+    assert restored["speakers"]["method"] == "diarization"
+    assert [u["role"] for u in restored["utterances"]] == ["agent", "customer"]
+
+
+def test_role_accuracy_by_speech_time():
+    gold = [{"start": 0.0, "end": 2.0, "role": "agent"}, {"start": 2.0, "end": 4.0, "role": "customer"}]
+    hyp = [
+        {"role": "agent", "words": [{"start": 0.0, "end": 2.0}]},
+        {"role": "agent", "words": [{"start": 2.0, "end": 3.0}]},
+        {"role": "customer", "words": [{"start": 3.0, "end": 4.0}]},
+    ]
+    r = role_accuracy(hyp, gold)
+    assert r["accuracy"] == pytest.approx(0.75, abs=0.01) and r["coverage"] == pytest.approx(1.0, abs=0.01)
+    assert r["frame_accuracy"] == pytest.approx(0.75, abs=0.01) and r["seconds"] == pytest.approx(4.0)
+
+
+def test_role_accuracy_judges_each_word_against_the_turn_it_belongs_to():
+    gold = [{"start": 0.0, "end": 2.0, "role": "agent"}, {"start": 2.2, "end": 4.0, "role": "customer"}]
+    hyp = [
+        {"role": "agent", "words": [{"start": 0.1, "end": 1.0}, {"start": 1.0, "end": 2.3}]},  # runs 0.1 s over
+        {"role": "customer", "words": [{"start": 1.9, "end": 3.0}]},  # starts 0.1 s early
+        {"role": "agent", "words": [{"start": 3.0, "end": 3.5}]},  # wrong
+        {"role": "customer", "words": [{"start": 5.0, "end": 5.5}]},  # beyond the labels: not judged
+    ]
+    r = role_accuracy(hyp, gold)
+    assert r["accuracy"] == pytest.approx(3.3 / 3.8) and r["seconds"] == pytest.approx(3.8)
+    assert r["frame_accuracy"] < r["accuracy"]
+    both_talk = [{"start": 0.0, "end": 2.0, "role": "agent"}, {"start": 1.5, "end": 3.0, "role": "customer"}]
+    hyp = [{"role": "agent", "words": [{"start": 1.6, "end": 2.0}]}, {"role": "customer", "words": [{"start": 1.6, "end": 2.0}]}]
+    assert role_accuracy(hyp, both_talk)["accuracy"] == 1.0
+
+
+def test_role_accuracy_aligns_words_with_the_gold_text():
+    gold = [
+        {"start": 0.0, "end": 3.0, "role": "agent", "text": "We booked an engineer for tomorrow morning."},
+        {"start": 2.8, "end": 4.0, "role": "customer", "text": "Oh, that's brilliant."},
+    ]
+    hyp = [
+        {"role": "agent", "words": [{"word": w, "start": 0.5 * i, "end": 0.5 * i + 0.5}
+                                    for i, w in enumerate(["We", "booked", "an", "engineer", "for"])]},
+        # the customer's first word is timed well inside the agent's turn, but it is theirs
+        {"role": "customer", "words": [{"word": "Oh,", "start": 2.5, "end": 2.9},
+                                       {"word": "that's", "start": 3.0, "end": 3.4},
+                                       {"word": "brilliant.", "start": 3.4, "end": 3.9}]},
+        # a misrecognised word is judged by time: wrong here
+        {"role": "customer", "words": [{"word": "tomato", "start": 2.0, "end": 2.4}]},
+    ]
+    r = role_accuracy(hyp, gold)
+    assert r["accuracy"] == pytest.approx(3.8 / 4.2) and r["aligned"] == pytest.approx(3.8 / 4.2)
+
+
+# -- on the processed sample calls ------------------------------------------------------------
+
+
+def _load(out: Path, call_id: str) -> dict:
+    return json.loads((out / "calls" / call_id / "call.json").read_text())
+
+
+def test_every_word_has_a_speaker_and_a_role(sample_run):
+    out, proc = sample_run
+    assert proc.returncode == 0, proc.stderr
+    for row in manifest_rows():
+        call = _load(out, row["call_id"])
+        block = call["speakers"]
+        assert block["method"] in ("channel", "diarization")
+        assert 0.0 <= block["confidence"] <= 1.0 and block["evidence"]
+        assert set(block["roles"].values()) <= {"agent", "customer", "unknown"}
+        for u in call["utterances"]:
+            assert u["speaker"] in block["roles"] and u["role"] == block["roles"][u["speaker"]]
+        rttm = (out / "calls" / row["call_id"] / "diarization.rttm").read_text().splitlines()
+        assert rttm and all(line.split()[7] in ("agent", "customer") or line.split()[7].startswith("unknown") for line in rttm)
+        txt = (out / "calls" / row["call_id"] / "transcript.txt").read_text()
+        assert "agent: " in txt and "customer: " in txt
+
+
+def test_role_accuracy_on_the_sample_calls(sample_run):
+    """Stereo calls with a configured agent channel: every word right. Mono and auto: >= 95%."""
+    out, _ = sample_run
+    for row in manifest_rows():
+        call = _load(out, row["call_id"])
+        acc = role_accuracy(call["utterances"], label(row["call_id"])["utterances"])
+        if call["source"]["channels"] == 2 and row["agent_channel"]:
+            assert acc["accuracy"] == 1.0, (row["call_id"], acc)
+        else:
+            assert acc["accuracy"] >= 0.95, (row["call_id"], acc)
+        assert acc["coverage"] >= 0.8, (row["call_id"], acc)
+
+
+def test_a_manual_override_is_honoured_on_rerun_without_redoing_the_call(tmp_path: Path):
+    row = next(r for r in manifest_rows() if r["agent_channel"] == "left")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(f"call_id,path,agent_channel\n{row['call_id']},{SAMPLES / row['path']},left\n")
+    out = tmp_path / "out"
+    assert run_cli("run", str(manifest), "--out", str(out), "-q").returncode == 0
+    first = _load(out, row["call_id"])
+    assert first["speakers"]["roles"] == {"S0": "agent", "S1": "customer"}
+
+    (out / "speaker_overrides.csv").write_text(f"call_id,agent\n{row['call_id']},swap\n")
+    assert run_cli("run", str(manifest), "--out", str(out), "-q").returncode == 0
+    second = _load(out, row["call_id"])
+    assert second["speakers"]["method"] == "override" and second["speakers"]["roles"] == {"S0": "customer", "S1": "agent"}
+    assert all(u["role"] == ("customer" if u["channel"] == 0 else "agent") for u in second["utterances"])
+    assert second["processing"] == first["processing"], "the call was transcribed again"
+    assert " agent " in (out / "calls" / row["call_id"] / "diarization.rttm").read_text()
+
+    (out / "speaker_overrides.csv").write_text("call_id,agent\n")
+    assert run_cli("run", str(manifest), "--out", str(out), "-q").returncode == 0
+    assert _load(out, row["call_id"])["speakers"]["roles"] == {"S0": "agent", "S1": "customer"}
+
+
+def test_silence_and_one_speaker_calls_give_sensible_results(tmp_path: Path, stereo):
+    import soundfile as sf
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sf.write(folder / "silent.wav", np.zeros(8000 * 20, dtype=np.int16), 8000, subtype="PCM_16")
+    agent_only = stereo[0][: 30 * SAMPLE_RATE]
+    sf.write(folder / "agent_only.wav", agent_only, SAMPLE_RATE, subtype="PCM_16")
+    out = tmp_path / "out"
+    proc = run_cli("run", str(folder), "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    silent = _load(out, "silent")
+    assert silent["status"] == "ok" and silent["utterances"] == [] and silent["speakers"]["roles"] == {}
+    one = _load(out, "agent_only")
+    assert one["speakers"]["speaker_count"] == 1
+    assert {u["role"] for u in one["utterances"]} == {"agent"}
