@@ -5,7 +5,10 @@ The default ``embedding`` backend uses only packaged models:
 1. speech regions from callqa's VAD (models/vad.py); inside them VAD runs again with tight
    padding and short pauses (``turn_vad_*``) to find where turns may start and end;
 2. a speaker embedding (models/speaker_embedding.py) of every window of the embedder's length
-   (0.8 s for the default embedder), every ``hop_s``, over the speech regions;
+   (0.8 s for the default embedder), every ``coarse_hop_s``, over the speech regions; the
+   speakers are found from these (step 3), then windows every ``hop_s`` are added only where
+   a change of speaker may be (neighbouring windows going to different speakers, or unsure
+   between two), which places changes finely at a fraction of the cost;
 3. the speakers: spectral clustering of the windows that are mostly speech (cosine affinity,
    each row pruned to its nearest neighbours, the number of speakers at the largest eigengap
    of the graph Laplacian between 2 and ``max_speakers``, k-means on the spectral
@@ -48,6 +51,10 @@ MIN_CLUSTER_WINDOWS = 10
 VAD_BLOCK_S = 600.0
 """Without given speech regions, VAD runs over blocks of at most this many seconds."""
 
+MIN_VOTE_WEIGHT = 0.05
+"""A window's vote on the frames it covers is weighted by the share of it that is speech (a
+window mostly over a pause says little about who speaks), at least this much."""
+
 MAX_PIECE_S = 30.0
 """Speech regions are embedded in pieces of at most this many seconds (bounds the feature
 memory when VAD is off and a region is the whole call)."""
@@ -81,7 +88,15 @@ class DiarizationOptions:
     """Most speakers a call is given (agent and customer, plus e.g. a transfer or an IVR
     prompt)."""
     hop_s: float = 0.1
-    """Step between two embedding windows, in seconds (smaller: finer turns, more compute)."""
+    """Step between two embedding windows where a speaker change is looked for, in seconds
+    (smaller: finer turns, more compute)."""
+    coarse_hop_s: float | None = 0.4
+    """Windows are first embedded this far apart; they decide who the speakers are, and only
+    between two neighbouring windows that go to different speakers are windows added every
+    ``hop_s`` to place the change. null: windows every ``hop_s`` throughout (slower)."""
+    refine_margin: float = 0.2
+    """Windows every ``hop_s`` are also added next to a coarse window whose two most similar
+    speakers are closer than this (cosine): a short turn may hide there."""
     pruning: float = 0.2
     """Fraction of each window's most similar windows kept in the affinity graph (the rest
     are cut), so that the eigengap shows the number of speakers."""
@@ -134,8 +149,12 @@ class _Piece:
     """Sample after the last."""
     window_starts: np.ndarray
     """First feature frame of each window, relative to ``start`` (negative when the piece
-    is shorter than a window and its window reaches before it)."""
+    is shorter than a window and its window reaches before it), in increasing order."""
     embeddings: np.ndarray
+    features: np.ndarray | None = None
+    """The feature frames the windows are cut from (kept until the windows are complete)."""
+    offset: int = 0
+    """Frames of ``features`` before ``start`` (a short piece's window reaches before it)."""
 
 
 def validate(options: DiarizationOptions) -> None:
@@ -146,6 +165,9 @@ def validate(options: DiarizationOptions) -> None:
          "the local directory of a pyannote.audio pipeline (backend pyannote)"),
         (1 <= options.min_speakers <= options.max_speakers, "min_speakers", "1 <= min_speakers <= max_speakers"),
         (0.01 <= options.hop_s <= 0.8, "hop_s", "between 0.01 and 0.8 seconds"),
+        (options.coarse_hop_s is None or options.hop_s <= options.coarse_hop_s <= 0.8, "coarse_hop_s",
+         "null or between hop_s and 0.8 seconds"),
+        (0 <= options.refine_margin <= 2, "refine_margin", "a cosine difference in [0, 2]"),
         (0 < options.pruning <= 1, "pruning", "a fraction in (0, 1]"),
         (0 <= options.min_speech_fraction <= 1, "min_speech_fraction", "a fraction in [0, 1]"),
         (options.min_run_s >= 0, "min_run_s", "seconds >= 0"),
@@ -194,7 +216,7 @@ def spectral_labels(embeddings: np.ndarray, pruning: float, min_k: int, max_k: i
     values, vectors = eigh(laplacian, subset_by_index=[0, max_k])
     gaps = np.diff(values)  # gaps[i] = values[i + 1] - values[i]: the gap after i + 1 clusters
     k = int(np.argmax(gaps[min_k - 1 : max_k])) + min_k
-    return KMeans(n_clusters=k, n_init=10, random_state=0).fit_predict(l2_normalise(vectors[:, :k]))
+    return KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(l2_normalise(vectors[:, :k]))
 
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -210,18 +232,22 @@ def mean_run_s(labels: np.ndarray, k: int, hop_s: float) -> np.ndarray:
     return np.bincount(labels, minlength=k) * hop_s / np.maximum(n_runs, 1)
 
 
-def merge_speakers(embeddings: np.ndarray, labels: np.ndarray, options: DiarizationOptions) -> np.ndarray:
+def merge_speakers(
+    embeddings: np.ndarray, labels: np.ndarray, options: DiarizationOptions, spacing_s: float | None = None
+) -> np.ndarray:
     """Merge spurious speakers into their nearest speaker (by centroid), one at a time, while
     more than ``min_speakers`` remain: a speaker with less than ``min_speaker_s`` of windows,
     else the speaker whose windows flicker most (mean run below ``min_run_s``), else the most
-    alike pair above ``merge_threshold``. ``labels`` are in time order; 0..k-1 come back."""
+    alike pair above ``merge_threshold``. ``labels`` are in time order, windows
+    ``spacing_s`` apart (default ``hop_s``); 0..k-1 come back."""
+    spacing = options.hop_s if spacing_s is None else spacing_s
     labels = np.unique(labels, return_inverse=True)[1]
     while (k := int(labels.max()) + 1) > options.min_speakers:
         cents = centroids(embeddings, labels, k)
         sim = cents @ cents.T
         np.fill_diagonal(sim, -np.inf)
-        speech_s = np.bincount(labels, minlength=k) * options.hop_s
-        runs_s = mean_run_s(labels, k, options.hop_s)
+        speech_s = np.bincount(labels, minlength=k) * spacing
+        runs_s = mean_run_s(labels, k, spacing)
         if speech_s.min() < options.min_speaker_s:
             a = int(np.argmin(speech_s))
         elif runs_s.min() < options.min_run_s:
@@ -234,8 +260,11 @@ def merge_speakers(embeddings: np.ndarray, labels: np.ndarray, options: Diarizat
     return labels
 
 
-def speaker_centroids(embeddings: np.ndarray, speech_fraction: np.ndarray, options: DiarizationOptions) -> np.ndarray:
-    """The speakers of a call as centroids (k, dim), from its window embeddings in time order.
+def speaker_centroids(
+    embeddings: np.ndarray, speech_fraction: np.ndarray, options: DiarizationOptions, spacing_s: float | None = None
+) -> np.ndarray:
+    """The speakers of a call as centroids (k, dim), from its window embeddings in time order
+    (``spacing_s`` apart; default ``hop_s``).
 
     Windows at least ``min_speech_fraction`` speech decide: at most ``max_cluster_windows``
     of them, spread evenly, are clustered; every one of them then takes the nearest speaker,
@@ -250,7 +279,7 @@ def speaker_centroids(embeddings: np.ndarray, speech_fraction: np.ndarray, optio
     sampled = voiced[sample.astype(int)]
     labels = spectral_labels(sampled, options.pruning, options.min_speakers, options.max_speakers)
     nearest = np.argmax(voiced @ centroids(sampled, labels, int(labels.max()) + 1).T, axis=1)
-    labels = merge_speakers(voiced, nearest, options)
+    labels = merge_speakers(voiced, nearest, options, spacing_s)
     return centroids(voiced, labels, int(labels.max()) + 1)
 
 
@@ -362,6 +391,8 @@ class Diarizer:
             self.embedder = load_embedder(options.embedder, self.threads)
             self.window_frames = self.embedder.window_frames
             self.hop_frames = max(1, int(round(options.hop_s * FRAME_RATE)))
+            coarse = options.coarse_hop_s if options.coarse_hop_s is not None else options.hop_s
+            self.coarse_frames = max(self.hop_frames, int(round(coarse * FRAME_RATE)))
 
     def diarize(self, audio: np.ndarray, regions: list[SpeechRegion] | None = None) -> list[SpeakerTurn]:
         """Speaker turns of ``audio`` (float32 mono 16 kHz), in time order.
@@ -382,7 +413,10 @@ class Diarizer:
         speech = speech_frames(audio, regions, self.options)
         fraction = np.concatenate([self._speech_fraction(p, speech) for p in pieces])
         with threadpool_limits(limits=self.threads):
-            cents = speaker_centroids(np.concatenate([p.embeddings for p in pieces]), fraction, self.options)
+            cents = speaker_centroids(np.concatenate([p.embeddings for p in pieces]), fraction, self.options,
+                                      self.coarse_frames / FRAME_RATE)
+        if cents.shape[0] > 1:
+            pieces = [self._refine(p, cents) for p in pieces]
         return self._turns(pieces, cents, speech)
 
     def _embed(self, audio: np.ndarray, regions: list[SpeechRegion]) -> list[_Piece]:
@@ -394,7 +428,8 @@ class Diarizer:
         """Speaker turns of the pieces given the speakers' centroids, cut to ``speech`` frames."""
         turns: list[tuple[float, float, Hashable]] = []
         for p in pieces:
-            turns.extend(self._piece_turns(p, p.embeddings @ cents.T, speech))
+            weight = np.maximum(self._speech_fraction(p, speech), MIN_VOTE_WEIGHT)[:, None]
+            turns.extend(self._piece_turns(p, weight * (p.embeddings @ cents.T), speech))
         return number_by_appearance(turns)
 
     def _embed_piece(self, audio: np.ndarray, region: SpeechRegion) -> _Piece:
@@ -412,12 +447,40 @@ class Diarizer:
             chunk = np.pad(chunk, (0, need - chunk.size))
         feats = self.embedder.features(chunk)
         last = feats.shape[0] - self.window_frames
-        starts = np.arange(0, last + 1, self.hop_frames)
+        starts = np.arange(0, last + 1, self.coarse_frames)
         if starts[-1] != last:
             starts = np.append(starts, last)  # the last window ends with the piece
+        offset = (region.start - lo) // FRAME_HOP
+        return _Piece(region.start, region.end, starts - offset, self._embed_windows(feats, starts), feats, offset)
+
+    def _embed_windows(self, feats: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Embeddings of the windows of ``feats`` starting at the frames ``starts``."""
+        assert self.embedder is not None
         windows = np.lib.stride_tricks.sliding_window_view(feats, self.window_frames, axis=0)[starts]
-        embeddings = self.embedder.embed(np.swapaxes(windows, 1, 2))
-        return _Piece(region.start, region.end, starts - (region.start - lo) // FRAME_HOP, embeddings)
+        return self.embedder.embed(np.swapaxes(windows, 1, 2))
+
+    def _refine(self, piece: _Piece, cents: np.ndarray) -> _Piece:
+        """``piece`` with windows every ``hop_s`` added between neighbouring windows that go
+        to different speakers, or of which one is unsure (its two most similar speakers within
+        ``refine_margin``): where a change of speaker may be. Its features are dropped."""
+        assert piece.features is not None
+        scores = piece.embeddings @ cents.T
+        labels = np.argmax(scores, axis=1)
+        top2 = np.sort(scores, axis=1)[:, -2:]
+        margin = top2[:, 1] - top2[:, 0]
+        unsure = np.minimum(margin[1:], margin[:-1]) < self.options.refine_margin
+        absolute = piece.window_starts + piece.offset  # frames of piece.features
+        added = [
+            np.arange(absolute[i] + self.hop_frames, absolute[i + 1], self.hop_frames)
+            for i in np.flatnonzero((labels[1:] != labels[:-1]) | unsure)
+        ]
+        new = np.setdiff1d(np.concatenate(added), absolute) if added else np.zeros(0, dtype=int)
+        if new.size == 0:
+            return _Piece(piece.start, piece.end, piece.window_starts, piece.embeddings)
+        starts = np.concatenate([absolute, new])
+        embeddings = np.concatenate([piece.embeddings, self._embed_windows(piece.features, new)])
+        order = np.argsort(starts, kind="stable")
+        return _Piece(piece.start, piece.end, starts[order] - piece.offset, embeddings[order])
 
     def _speech_fraction(self, piece: _Piece, speech: np.ndarray) -> np.ndarray:
         """Fraction of each window of ``piece`` that is speech (frames of ``speech``)."""

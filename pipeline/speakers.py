@@ -94,20 +94,36 @@ def speech_level_dbfs(channel: np.ndarray) -> float:
     return _dbfs(float(np.sqrt(np.mean(top**2))))
 
 
+CORRELATION_BLOCK = SAMPLE_RATE * 60
+"""Samples per block when correlating the channels (no full-length float64 copies)."""
+
+
+def channel_correlation(samples: np.ndarray) -> float:
+    """Pearson correlation of the two channels, accumulated block by block."""
+    n = samples.shape[1]
+    if n == 0:
+        return 0.0
+    sums = np.zeros(5)  # sum a, sum b, sum aa, sum bb, sum ab
+    for i in range(0, n, CORRELATION_BLOCK):
+        a = samples[0, i : i + CORRELATION_BLOCK].astype(np.float64)
+        b = samples[1, i : i + CORRELATION_BLOCK].astype(np.float64)
+        sums += (a.sum(), b.sum(), np.dot(a, a), np.dot(b, b), np.dot(a, b))
+    sa, sb, saa, sbb, sab = sums
+    var_a, var_b = saa - sa * sa / n, sbb - sb * sb / n
+    denom = float(np.sqrt(max(var_a, 0.0) * max(var_b, 0.0)))
+    return float((sab - sa * sb / n) / denom) if denom > 0 else 0.0
+
+
 def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.ndarray, ChannelCheck]:
     """Detect fake stereo; returns the audio to transcribe: mono when stereo is fake, else
-    both channels with cross-talk muted (``mute_crosstalk``)."""
+    both channels with cross-talk muted in place (``mute_crosstalk``)."""
     if samples.shape[0] == 1:
         return samples, ChannelCheck("mono", [speech_level_dbfs(samples[0])])
     levels = [speech_level_dbfs(samples[0]), speech_level_dbfs(samples[1])]
     loud = int(np.argmax(levels))
     if min(levels) < options.silent_channel_dbfs:
         return samples[loud : loud + 1], ChannelCheck("one_silent", levels, kept_channel=loud)
-    a, b = samples[0].astype(np.float64), samples[1].astype(np.float64)
-    a -= a.mean()
-    b -= b.mean()
-    denom = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
-    corr = float(np.dot(a, b) / denom) if denom > 0 else 0.0
+    corr = channel_correlation(samples)
     if corr >= options.identical_channels_correlation:
         mixed = samples.mean(axis=0, keepdims=True).astype(np.float32)
         return mixed, ChannelCheck("identical", levels, correlation=corr)
@@ -120,11 +136,21 @@ CROSSTALK_FRAME = SAMPLE_RATE // 50
 
 
 def _frame_dbfs(channel: np.ndarray, frame: int) -> np.ndarray:
-    """Level of each ``frame``-sample frame of a channel in dBFS (a last partial frame too)."""
+    """Level of each ``frame``-sample frame of a channel in dBFS (a last partial frame too),
+    computed a block at a time (no full-length temporaries)."""
     n = -(-channel.size // frame)
-    padded = np.zeros(n * frame, dtype=np.float32)
-    padded[: channel.size] = channel
-    power = np.mean(np.square(padded.reshape(n, frame), dtype=np.float32), axis=1, dtype=np.float64)
+    power = np.empty(n, dtype=np.float64)
+    block = frame * 3000
+    for i in range(0, channel.size, block):
+        part = channel[i : i + block]
+        whole = part.size // frame
+        first = i // frame
+        if whole:
+            frames = part[: whole * frame].reshape(whole, frame)
+            power[first : first + whole] = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame
+        if part.size % frame:
+            tail = part[whole * frame :].astype(np.float64)
+            power[first + whole] = float(np.dot(tail, tail)) / frame
     return 10 * np.log10(np.maximum(power, 1e-20))
 
 
@@ -161,7 +187,8 @@ def _widen(keep: np.ndarray, frames: int) -> np.ndarray:
 def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, list[float]]:
     """Stereo audio with each channel silenced where it only carries the other party faintly
     (see ``crosstalk_frames``), so that neither VAD nor ASR hears the bleed; and the seconds
-    muted per channel. Mono audio comes back unchanged."""
+    muted per channel. ``samples`` is changed in place (no copy of a long call); mono audio
+    comes back unchanged."""
     if samples.shape[0] < 2:
         return samples, []
     levels = channel_levels(samples)
@@ -170,9 +197,13 @@ def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, l
         # the channel's own sound: not cross-talk, and clearly above its noise floor
         own = ~mask[ch] & (levels[ch] > np.percentile(levels[ch], 10) + CROSSTALK_FLOOR_DB)
         mask[ch] &= ~_widen(own, CROSSTALK_KEEP_FRAMES)
-    gain = np.repeat(~mask, CROSSTALK_FRAME, axis=1)[:, : samples.shape[1]]
-    muted = [round(float(m.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2) for m in mask]
-    return (samples * gain).astype(np.float32, copy=False), muted
+    from models.diarize import runs
+
+    for ch in (0, 1):
+        for a, b, is_muted in runs(mask[ch].astype(np.int8)):
+            if is_muted:
+                samples[ch, a * CROSSTALK_FRAME : b * CROSSTALK_FRAME] = 0.0
+    return samples, [round(float(m.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2) for m in mask]
 
 
 def drop_crosstalk(utterances: list[Utterance], samples: np.ndarray, margin_db: float) -> tuple[list[Utterance], int]:

@@ -13,14 +13,15 @@ reference boundary (``collar=0.25`` ignores +-0.125 s); NIST md-eval's "0.25 s c
 +-0.25 s, i.e. ``collar=0.5`` here. Both are reported. Totals are pooled over all files
 (error seconds / reference seconds).
 
-    .venv/bin/python scripts/benchmark_diarization.py                    # mono sample calls
-    .venv/bin/python scripts/benchmark_diarization.py \\
-        --extra /tmp/pya/pyannote/audio/sample/sample.wav:/tmp/pya/pyannote/audio/sample/sample.rttm
+    .venv/bin/python scripts/benchmark_diarization.py    # mono sample calls + pyannote's sample
     .venv/bin/python scripts/benchmark_diarization.py --no-samples --extra A.wav:A.rttm \\
         --set merge_threshold=0.75 --set hop_s=0.2 --json out.json
 
 The sample calls are those of ``--data`` (manifest.csv, labels/<id>.json with ``"channels": 1``
-and labels/<id>.rttm). An extra recording with several channels is mixed down to mono.
+and labels/<id>.rttm). pyannote.audio's real telephone recording (``sample.wav``/``.rttm``,
+unpacked from its wheel by scripts/bootstrap.sh into .venv/share/callqa/pyannote-sample) is
+included when present (``--no-pyannote-sample`` leaves it out). An extra recording with
+several channels is mixed down to mono.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT / "recordings_sample", help="labelled folder")
     ap.add_argument("--no-samples", action="store_true", help="skip the sample calls of --data")
     ap.add_argument("--extra", action="append", default=[], metavar="AUDIO:RTTM", help="another recording")
+    ap.add_argument("--no-pyannote-sample", action="store_true", help="leave out pyannote.audio's sample")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a DiarizationOptions field")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write the results here")
@@ -166,6 +168,10 @@ def main() -> None:
     items: dict[str, list[tuple[str, Path, Path]]] = {}
     if not args.no_samples:
         items["mono sample calls"] = sample_calls(args.data)
+    pyannote_sample = Path(sys.prefix) / "share" / "callqa" / "pyannote-sample"
+    if not args.no_pyannote_sample and (pyannote_sample / "sample.rttm").is_file():
+        items["pyannote.audio's real telephone sample"] = [
+            ("sample", pyannote_sample / "sample.wav", pyannote_sample / "sample.rttm")]
     for extra in args.extra:
         audio_path, sep, rttm = extra.rpartition(":")
         if not sep:

@@ -23,3 +23,22 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_of)" ]; then
     "$VENV/bin/python" -m pip install --quiet --no-deps "$OPENAI_WHISPER"
     stamp_of > "$STAMP"
 fi
+
+# The real two-speaker telephone recording that ships in the pyannote.audio wheel (with its
+# reference RTTM), for the diarization test and benchmark: unpacked from the wheel, not
+# installed (pyannote.audio is not a dependency).
+SAMPLE_DIR="$VENV/share/callqa/pyannote-sample"
+if [ ! -f "$SAMPLE_DIR/sample.rttm" ]; then
+    tmp="$(mktemp -d)"
+    "$VENV/bin/python" -m pip download --quiet --no-deps "pyannote.audio==4.0.7" -d "$tmp"
+    "$VENV/bin/python" - "$tmp" "$SAMPLE_DIR" <<'PY'
+import pathlib, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("pyannote_audio-*.whl"))
+out = pathlib.Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+with zipfile.ZipFile(wheel) as z:
+    for name in ("sample.wav", "sample.rttm"):
+        (out / name).write_bytes(z.read(f"pyannote/audio/sample/{name}"))
+PY
+    rm -rf "$tmp"
+fi

@@ -27,7 +27,8 @@ from pipeline import audio
 from pipeline.errors import ConfigError
 
 RATE = 16000
-PYANNOTE_SAMPLE = Path("/tmp/pya/pyannote/audio/sample")
+PYANNOTE_SAMPLE = Path(sys.prefix) / "share" / "callqa" / "pyannote-sample"
+"""pyannote.audio's real telephone sample, unpacked from its wheel by scripts/bootstrap.sh."""
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +89,25 @@ def test_mono_sample_calls_reach_low_der(diarizer: Diarizer) -> None:
     assert abs(pooled) < 0.08
 
 
-@pytest.mark.skipif(not (PYANNOTE_SAMPLE / "sample.wav").is_file(), reason="pyannote.audio's sample not unpacked")
+def test_coarse_windows_refined_at_changes_match_dense_windows() -> None:
+    """The default embeds far fewer windows than windows every hop_s throughout, and places
+    the turns as well."""
+    row = next(r for r in manifest_rows() if label(r["call_id"])["channels"] == 1)
+    samples = load_mono(SAMPLES / row["path"])
+    ref = rttm_annotation(SAMPLES / "labels" / f"{row['call_id']}.rttm")
+    uem = Timeline([Segment(0, samples.size / RATE)])
+    results = {}
+    for name, options in (("coarse", DiarizationOptions()), ("dense", DiarizationOptions(coarse_hop_s=None))):
+        d = Diarizer(options, threads=2)
+        embedded = []
+        real_embed = d.embedder.embed
+        d.embedder.embed = lambda windows, real=real_embed, seen=embedded: seen.append(len(windows)) or real(windows)
+        turns = d.diarize(samples)
+        results[name] = (sum(embedded), DiarizationErrorRate(collar=0.25)(ref, hypothesis(turns), uem=uem))
+    assert results["coarse"][0] < 0.6 * results["dense"][0]
+    assert results["coarse"][1] <= results["dense"][1] + 0.02, results
+
+
 def test_real_telephone_conversation(diarizer: Diarizer) -> None:
     samples = load_mono(PYANNOTE_SAMPLE / "sample.wav")
     turns = diarizer.diarize(samples)

@@ -39,7 +39,7 @@ def stereo() -> np.ndarray:
 
 
 def test_real_stereo_stays_stereo(stereo):
-    kept, check = check_channels(stereo, SpeakerOptions())
+    kept, check = check_channels(stereo.copy(), SpeakerOptions())
     assert check.kind == "stereo" and kept.shape[0] == 2
 
 
