@@ -395,15 +395,17 @@ class Diarizer:
             self.coarse_frames = max(self.hop_frames, int(round(coarse * FRAME_RATE)))
 
     def diarize(self, audio: np.ndarray, regions: list[SpeechRegion] | None = None) -> list[SpeakerTurn]:
-        """Speaker turns of ``audio`` (float32 mono 16 kHz), in time order.
+        """Speaker turns of ``audio`` (float32 mono 16 kHz: an array, or anything sliced like
+        one such as a pipeline.audio.DiskChannel, read a piece at a time), in time order.
 
         ``regions`` are the speech regions (samples at 16 kHz) from callqa's VAD; None: found
         here with the default VAD settings. No speech gives no turns. The ``pyannote``
         backend ignores ``regions`` (its pipeline finds speech itself).
         """
-        audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+        if isinstance(audio, np.ndarray):
+            audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if self._pyannote is not None:
-            return self._pyannote.diarize(audio)
+            return self._pyannote.diarize(np.asarray(audio[0 : audio.size], dtype=np.float32))
         if regions is None:
             regions = find_speech(audio)
         regions = clip_regions(regions, audio.size)

@@ -1,9 +1,11 @@
 """Reading recordings: the one place that opens audio files.
 
 Every recording is checked, decoded frame by frame with PyAV (ffmpeg) and resampled as a
-stream with soxr to 16 kHz float32, channels kept apart. Memory is one float32 array of the
-output plus a frame; no full-length float64 copy is made. Every problem is a typed error
-naming the file (see pipeline/errors.py).
+stream with soxr to 16 kHz float32, channels kept apart, either into one float32 array
+(``load``) or into one file per channel (``load_to_disk``, used by the pipeline: a
+DiskRecording is read a block at a time, so memory does not grow with the length of the
+call). No full-length float64 copy is made. Every problem is a typed error naming the file
+(see pipeline/errors.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -156,10 +159,78 @@ def load(path: str | Path, max_duration_s: float | None = None) -> tuple[AudioIn
     The returned AudioInfo holds the decoded duration. Raises the typed errors of
     pipeline/errors.py; a silent recording is not an error.
     """
+    sink = _ArraySink()
+    info = _decode(Path(path), max_duration_s, sink)
+    return info, sink.array()
+
+
+def load_to_disk(path: str | Path, folder: Path, max_duration_s: float | None = None) -> tuple[AudioInfo, "DiskRecording"]:
+    """Like ``load``, but the decoded audio goes to files in ``folder`` (one per channel) and
+    comes back as a DiskRecording, read a block at a time: memory does not grow with the
+    length of the call. The caller owns ``folder`` (a temporary directory)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sink = _FileSink(folder)
+    try:
+        info = _decode(Path(path), max_duration_s, sink)
+    finally:
+        sink.close()
+    return info, DiskRecording([DiskChannel(f, sink.written) for f in sink.paths])
+
+
+class _ArraySink:
+    """Collects decoded blocks (samples, channels) in one growing float32 array."""
+
+    def __init__(self) -> None:
+        self.out: np.ndarray | None = None
+        self.written = 0
+
+    def reserve(self, channels: int, capacity: int) -> None:
+        self.out = np.zeros((channels, capacity), dtype=np.float32)
+
+    def __call__(self, block: np.ndarray) -> None:
+        assert self.out is not None
+        n = block.shape[0]
+        if self.written + n > self.out.shape[1]:
+            grown = np.zeros((self.out.shape[0], max(self.written + n, int(self.out.shape[1] * 1.5))), dtype=np.float32)
+            grown[:, : self.written] = self.out[:, : self.written]
+            self.out = grown
+        self.out[:, self.written : self.written + n] = block.T
+        self.written += n
+
+    def array(self) -> np.ndarray:
+        assert self.out is not None
+        return self.out[:, : self.written]
+
+
+class _FileSink:
+    """Writes decoded blocks (samples, channels) to one float32 file per channel."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.paths: list[Path] = []
+        self.files: list[Any] = []
+        self.written = 0
+
+    def reserve(self, channels: int, capacity: int) -> None:
+        self.paths = [self.folder / f"channel{ch}.f32" for ch in range(channels)]
+        self.files = [open(f, "wb") for f in self.paths]  # noqa: SIM115 - closed in close()
+
+    def __call__(self, block: np.ndarray) -> None:
+        for ch, f in enumerate(self.files):
+            f.write(np.ascontiguousarray(block[:, ch], dtype="<f4").tobytes())
+        self.written += block.shape[0]
+
+    def close(self) -> None:
+        for f in self.files:
+            f.close()
+
+
+def _decode(p: Path, max_duration_s: float | None, append) -> AudioInfo:  # noqa: ANN001 - a sink
+    """Decode ``p`` to 16 kHz float32 blocks of shape (samples, channels) handed to
+    ``append`` in order; returns the AudioInfo with the decoded duration."""
     import av
     import soxr
 
-    p = Path(path)
     info = probe(p)
     _check_length(p, info.duration_s, max_duration_s)
     wav = _wav_data_chunk(p) if info.format == "wav" else None
@@ -167,21 +238,8 @@ def load(path: str | Path, max_duration_s: float | None = None) -> tuple[AudioIn
         raise ZeroLengthAudioError(p, "the recording holds no audio samples (0 s)")
 
     channels = info.channels
-    capacity = int(math.ceil(max(info.duration_s, 1.0) * TARGET_RATE)) + TARGET_RATE
-    out = np.zeros((channels, capacity), dtype=np.float32)
-    written = 0
+    append.reserve(channels, int(math.ceil(max(info.duration_s, 1.0) * TARGET_RATE)) + TARGET_RATE)
     decoded_in = 0
-
-    def append(block: np.ndarray) -> None:
-        nonlocal out, written
-        n = block.shape[0]
-        if written + n > out.shape[1]:
-            grown = np.zeros((channels, max(written + n, int(out.shape[1] * 1.5))), dtype=np.float32)
-            grown[:, :written] = out[:, :written]
-            out = grown
-        out[:, written : written + n] = block.T
-        written += n
-
     with _open(p) as container:
         stream = container.streams.audio[0]
         rate = info.sample_rate
@@ -230,7 +288,7 @@ def load(path: str | Path, max_duration_s: float | None = None) -> tuple[AudioIn
         raise ZeroLengthAudioError(p, "the recording holds no audio samples (0 s)")
     _check_truncation(p, info, wav, seconds)
     info.duration_s = seconds
-    return info, out[:, :written]
+    return info
 
 
 def _check_truncation(p: Path, info: AudioInfo, wav: tuple[int, int, int] | None, seconds: float) -> None:
@@ -246,3 +304,102 @@ def _check_truncation(p: Path, info: AudioInfo, wav: tuple[int, int, int] | None
     declared_s = info.duration_s
     if declared_s > 0 and seconds < declared_s - max(0.5, 0.03 * declared_s):
         raise TruncatedAudioError(p, f"truncated: header declares {declared_s:.1f} s, file holds {seconds:.1f} s")
+
+
+# -- a decoded call on disk ------------------------------------------------------------------
+
+_F32 = np.dtype("<f4")
+_IO_BLOCK = TARGET_RATE * 60
+"""Samples written at a time when filling or mixing a DiskChannel."""
+
+
+class DiskChannel:
+    """One channel of a decoded call kept in a float32 file. Sliced like a 1-D array
+    (``channel[a:b]`` reads those samples into memory; ``channel[a:b] = 0.0`` writes them),
+    so code written for arrays works on calls of any length without holding them."""
+
+    ndim = 1
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, path: Path, size: int):
+        self.path = Path(path)
+        self.size = int(size)
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (self.size,)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _range(self, key: slice) -> tuple[int, int]:
+        if not isinstance(key, slice):
+            raise TypeError("a DiskChannel is indexed by slices of samples")
+        start, stop, step = key.indices(self.size)
+        if step != 1:
+            raise ValueError("a DiskChannel is read in contiguous slices")
+        return start, max(start, stop)
+
+    def __getitem__(self, key: slice) -> np.ndarray:
+        start, stop = self._range(key)
+        if stop == start:
+            return np.zeros(0, dtype=np.float32)
+        data = np.fromfile(self.path, dtype=_F32, count=stop - start, offset=start * _F32.itemsize)
+        return data.astype(np.float32, copy=False)
+
+    def __setitem__(self, key: slice, value: float) -> None:
+        start, stop = self._range(key)
+        with open(self.path, "r+b") as f:
+            for a in range(start, stop, _IO_BLOCK):
+                b = min(stop, a + _IO_BLOCK)
+                f.seek(a * _F32.itemsize)
+                f.write(np.full(b - a, value, dtype=_F32).tobytes())
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = self[0 : self.size]
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+
+class DiskRecording:
+    """A decoded call (16 kHz float32, shape (channels, samples)) kept in one file per channel:
+    ``recording[ch]`` is a DiskChannel, ``recording[a:b]`` a recording of some channels,
+    ``recording[ch, a:b]`` samples read into memory."""
+
+    def __init__(self, channels: list[DiskChannel], size: int | None = None):
+        self.channels = channels
+        self.size_per_channel = channels[0].size if channels else int(size or 0)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.channels), self.size_per_channel)
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, tuple):
+            ch, samples = key
+            return self.channels[ch][samples]
+        if isinstance(key, slice):
+            return DiskRecording(self.channels[key], self.size_per_channel)
+        return self.channels[key]
+
+    def __setitem__(self, key: tuple[int, slice], value: float) -> None:
+        ch, samples = key
+        self.channels[ch][samples] = value
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        data = (np.stack([np.asarray(c) for c in self.channels]) if self.channels
+                else np.zeros((0, self.size_per_channel), np.float32))
+        return data if dtype is None else data.astype(dtype, copy=False)
+
+
+def mix_down(samples: Any) -> Any:
+    """The channels of a call averaged into one, shape (1, samples): an array for an array, a
+    DiskRecording (a new file beside the first channel's) for a DiskRecording."""
+    if not isinstance(samples, DiskRecording):
+        return samples.mean(axis=0, keepdims=True).astype(np.float32)
+    first = samples.channels[0]
+    out = first.path.with_name("mix.f32")
+    with open(out, "wb") as f:
+        for a in range(0, first.size, _IO_BLOCK):
+            b = min(first.size, a + _IO_BLOCK)
+            f.write(np.mean([c[a:b] for c in samples.channels], axis=0).astype(_F32).tobytes())
+    return DiskRecording([DiskChannel(out, first.size)])

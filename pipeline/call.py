@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -103,19 +104,20 @@ class CallProcessor:
         started = utc_now()
         info: AudioInfo | None = None
         try:
-            info, samples = audio.load(call.path, self.config.audio.max_duration_s)
-            samples, channel_check = check_channels(samples, self.config.speakers)
-            try:
-                regions: dict[int, list] = {}
-                utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
-            except CallError:
-                raise
-            except (RuntimeError, ValueError, MemoryError) as e:
-                raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
-            utterances, speakers = self.speakers.run(
-                utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0)
-            )
-            del samples
+            with tempfile.TemporaryDirectory(prefix="callqa-audio-") as decoded:
+                # the decoded call lives in files, read a block at a time (memory flat in length)
+                info, samples = audio.load_to_disk(call.path, Path(decoded), self.config.audio.max_duration_s)
+                samples, channel_check = check_channels(samples, self.config.speakers)
+                try:
+                    regions: dict[int, list] = {}
+                    utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
+                except CallError:
+                    raise
+                except (RuntimeError, ValueError, MemoryError) as e:
+                    raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+                utterances, speakers = self.speakers.run(
+                    utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0)
+                )
             elapsed = time.perf_counter() - t0
             write_transcripts(folder, utterances, info.channels, call.call_id)
             record = self._record(call, sha256, info, "ok", started, elapsed)

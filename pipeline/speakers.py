@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from models.base import SAMPLE_RATE
+from pipeline.audio import mix_down
 from pipeline.errors import ConfigError
 from pipeline.records import Utterance, Word
 
@@ -85,13 +86,11 @@ def _dbfs(x: float) -> float:
 
 def speech_level_dbfs(channel: np.ndarray) -> float:
     """Level of the loud part of a channel: RMS of its loudest 10% of 50 ms frames, in dBFS."""
-    frame = SAMPLE_RATE // 20
-    n = channel.size // frame
-    if n == 0:
-        return _dbfs(float(np.sqrt(np.mean(channel.astype(np.float64) ** 2))) if channel.size else 0.0)
-    rms = np.sqrt(np.mean(channel[: n * frame].reshape(n, frame).astype(np.float64) ** 2, axis=1))
-    top = np.sort(rms)[-max(1, n // 10):]
-    return _dbfs(float(np.sqrt(np.mean(top**2))))
+    if channel.size == 0:
+        return _dbfs(0.0)
+    power = 10 ** (_frame_dbfs(channel, SAMPLE_RATE // 20) / 10)
+    top = np.sort(power)[-max(1, power.size // 10):]
+    return _dbfs(float(np.sqrt(np.mean(top))))
 
 
 CORRELATION_BLOCK = SAMPLE_RATE * 60
@@ -125,7 +124,7 @@ def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.nda
         return samples[loud : loud + 1], ChannelCheck("one_silent", levels, kept_channel=loud)
     corr = channel_correlation(samples)
     if corr >= options.identical_channels_correlation:
-        mixed = samples.mean(axis=0, keepdims=True).astype(np.float32)
+        mixed = mix_down(samples)
         return mixed, ChannelCheck("identical", levels, correlation=corr)
     samples, muted = mute_crosstalk(samples, options.crosstalk_margin_db)
     return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_muted_s=muted)

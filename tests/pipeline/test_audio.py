@@ -56,6 +56,31 @@ def test_any_sample_rate(tmp_path: Path, rate: int):
     assert info.sample_rate == rate and abs(samples.shape[1] - audio.TARGET_RATE) <= 2
 
 
+@pytest.mark.parametrize("fmt", ["wav_ulaw", "mp3", "flac"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_decoding_to_disk_gives_the_same_samples(tmp_path: Path, fmt: str, channels: int):
+    path = write_audio(tmp_path / f"call{EXTENSIONS[fmt]}", tone(3.0, 8000, channels), 8000, fmt)
+    info, in_memory = audio.load(path)
+    disk_info, on_disk = audio.load_to_disk(path, tmp_path / "decoded")
+    assert disk_info == info and on_disk.shape == in_memory.shape
+    assert np.array_equal(np.asarray(on_disk), in_memory)
+    for ch in range(channels):
+        assert np.array_equal(on_disk[ch][1000:25000], in_memory[ch, 1000:25000])
+        assert np.array_equal(on_disk[ch, -500:], in_memory[ch, -500:])
+        assert on_disk[ch][10:10].size == 0 and on_disk[ch].size == in_memory.shape[1]
+    assert on_disk[1:].shape == in_memory[1:].shape
+    assert np.allclose(np.asarray(audio.mix_down(on_disk)), audio.mix_down(in_memory))
+    on_disk[0, 100:200] = 0.0  # written through to the file
+    assert not on_disk[0][100:200].any() and np.array_equal(on_disk[0][200:300], in_memory[0, 200:300])
+
+
+def test_broken_files_fail_the_same_way_decoding_to_disk(tmp_path: Path):
+    path = make_broken(tmp_path / "cut short.wav", "truncated_wav")
+    with pytest.raises(TruncatedAudioError) as err:
+        audio.load_to_disk(path, tmp_path / "decoded")
+    assert "cut short.wav" in str(err.value)
+
+
 @pytest.mark.parametrize("kind", BROKEN_KINDS)
 def test_broken_files_raise_their_typed_error_naming_the_file(tmp_path: Path, kind: str):
     path = make_broken(tmp_path / f"broken {kind}.wav", kind)
