@@ -25,10 +25,10 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$(stamp_of)" ]; then
 fi
 
 # The real two-speaker telephone recording that ships in the pyannote.audio wheel (with its
-# reference RTTM), for the diarization test and benchmark: unpacked from the wheel, not
-# installed (pyannote.audio is not a dependency).
+# reference RTTM and transcript), for the diarization test and the benchmarks: unpacked from
+# the wheel, not installed (pyannote.audio is not a dependency).
 SAMPLE_DIR="$VENV/share/callqa/pyannote-sample"
-if [ ! -f "$SAMPLE_DIR/sample.rttm" ]; then
+if [ ! -f "$SAMPLE_DIR/sample.stm" ]; then
     tmp="$(mktemp -d)"
     "$VENV/bin/python" -m pip download --quiet --no-deps "pyannote.audio==4.0.7" -d "$tmp"
     "$VENV/bin/python" - "$tmp" "$SAMPLE_DIR" <<'PY'
@@ -37,7 +37,7 @@ wheel = next(pathlib.Path(sys.argv[1]).glob("pyannote_audio-*.whl"))
 out = pathlib.Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
 with zipfile.ZipFile(wheel) as z:
-    for name in ("sample.wav", "sample.rttm"):
+    for name in ("sample.wav", "sample.rttm", "sample.stm"):
         (out / name).write_bytes(z.read(f"pyannote/audio/sample/{name}"))
 PY
     rm -rf "$tmp"
