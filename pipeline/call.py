@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import platform
-import tempfile
+import shutil
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,6 +39,23 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+WORK_DIR = ".work"
+"""Folder of OUT where calls are decoded while they are processed (removed after each call,
+and at the start of every run, so a killed run leaves nothing behind for long)."""
+
+
+@contextmanager
+def scratch_folder(path: Path) -> Iterator[Path]:
+    """An empty folder at ``path`` for the duration of the block, removed afterwards (also
+    when the block fails); whatever a killed process left there is removed first."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @dataclass
@@ -104,9 +123,9 @@ class CallProcessor:
         started = utc_now()
         info: AudioInfo | None = None
         try:
-            with tempfile.TemporaryDirectory(prefix="callqa-audio-") as decoded:
+            with scratch_folder(self.out_dir / WORK_DIR / call.call_id) as decoded:
                 # the decoded call lives in files, read a block at a time (memory flat in length)
-                info, samples = audio.load_to_disk(call.path, Path(decoded), self.config.audio.max_duration_s)
+                info, samples = audio.load_to_disk(call.path, decoded, self.config.audio.max_duration_s)
                 samples, channel_check = check_channels(samples, self.config.speakers)
                 try:
                     regions: dict[int, list] = {}

@@ -12,6 +12,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +22,7 @@ from typing import Any, Generator, Iterator
 
 from models.asr import preflight
 from pipeline import __version__
-from pipeline.call import CALL_FILE, CallProcessor, Outcome, sha256_file, utc_now
+from pipeline.call import CALL_FILE, WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
 from pipeline.ingest import CallInput, discover
@@ -172,6 +173,7 @@ class BatchRunner:
         preflight(self.config.asr)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with _Lock(self.out_dir):
+            shutil.rmtree(self.out_dir / WORK_DIR, ignore_errors=True)  # left by a killed run
             self.calls = {c.call_id: c for c in calls}
             try:
                 self._run(calls)

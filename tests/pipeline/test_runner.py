@@ -202,6 +202,7 @@ def test_resume_after_kill_9(tmp_path: Path):
     for p in out.glob("calls/*/call.json"):
         assert load_json(p)["status"] == "ok"
     assert not list(out.glob("calls/*/.tmp-*"))
+    assert not list(out.glob(".work/**/*.f32")), "decoded audio left behind"
 
 
 def test_parallel_workers_give_the_same_results(tmp_path: Path):
