@@ -87,7 +87,7 @@ class DiarizationOptions:
     max_speakers: int = 4
     """Most speakers a call is given (agent and customer, plus e.g. a transfer or an IVR
     prompt)."""
-    hop_s: float = 0.1
+    hop_s: float = 0.2
     """Step between two embedding windows where a speaker change is looked for, in seconds
     (smaller: finer turns, more compute)."""
     coarse_hop_s: float | None = 0.4

@@ -8,6 +8,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,7 +23,7 @@ from pipeline.errors import AudioError, CallError, TranscriptionError
 from pipeline.ingest import CallInput
 from pipeline.records import AudioInfo, Utterance
 from pipeline.speakers import SpeakerStage, check_channels, relabel_record
-from pipeline.transcribe import transcribe_call
+from pipeline.transcribe import speech_regions, transcribe_call
 from pipeline.writers import remove_stale_temps, remove_transcripts, write_json, write_transcripts
 
 CALL_FILE = "call.json"
@@ -127,15 +128,20 @@ class CallProcessor:
                 # the decoded call lives in files, read a block at a time (memory flat in length)
                 info, samples = audio.load_to_disk(call.path, decoded, self.config.audio.max_duration_s)
                 samples, channel_check = check_channels(samples, self.config.speakers)
-                try:
-                    regions: dict[int, list] = {}
-                    utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
-                except CallError:
-                    raise
-                except (RuntimeError, ValueError, MemoryError) as e:
-                    raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+                regions = {ch: speech_regions(samples[ch], self.config.vad) for ch in range(samples.shape[0])}
+                # a mono call is diarized on a thread while it is transcribed: the recogniser
+                # leaves part of the cores idle, so this costs far less than running after it
+                with ThreadPoolExecutor(max_workers=1) as beside:
+                    diarization = beside.submit(self.speakers.diarize, samples, regions[0]) if samples.shape[0] == 1 else None
+                    try:
+                        utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
+                    except CallError:
+                        raise
+                    except (RuntimeError, ValueError, MemoryError) as e:
+                        raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+                    turns = diarization.result() if diarization is not None else None
                 utterances, speakers = self.speakers.run(
-                    utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0)
+                    utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0), turns
                 )
             elapsed = time.perf_counter() - t0
             write_transcripts(folder, utterances, info.channels, call.call_id)

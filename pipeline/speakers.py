@@ -417,6 +417,11 @@ class SpeakerStage:
             d["text_embedding"] = self._embedder.describe()
         return d
 
+    def diarize(self, samples: Any, regions: list[Any] | None = None) -> list[Any]:
+        """Speaker turns of a mono call (``samples`` of shape (1, n)); may run on a thread
+        beside transcription (the models release the interpreter while they compute)."""
+        return self.diarizer.diarize(samples[0], regions)
+
     def _decide(self, utterances: list[Utterance], company: str | None) -> dict[str, Any]:
         from pipeline.roles import assign_roles
 
@@ -427,11 +432,11 @@ class SpeakerStage:
 
     def run(self, utterances: list[Utterance], samples: np.ndarray, check: ChannelCheck,
             metadata: dict[str, str], override: str | None,
-            regions: list[Any] | None = None) -> tuple[list[Utterance], dict[str, Any]]:
+            regions: list[Any] | None = None, turns: list[Any] | None = None) -> tuple[list[Utterance], dict[str, Any]]:
         """Assign speaker and role to every utterance; returns them and the ``speakers`` block.
 
         ``regions``: the speech regions transcription found on a mono call (found again
-        when not given).
+        when not given); ``turns``: its diarization when already done (``diarize``).
         ``samples`` is the audio as transcribed (stereo only when the check found real stereo).
         """
         company = (metadata.get("company") or "").strip() or None
@@ -455,7 +460,10 @@ class SpeakerStage:
             block["channel_speakers"] = channel_speakers
             block["crosstalk_dropped"] = dropped
         else:
-            turns = self.diarizer.diarize(samples[0], regions) if utterances else []
+            if not utterances:
+                turns = []
+            elif turns is None:
+                turns = self.diarize(samples, regions)
             utterances = split_at_speaker_changes(utterances, turns) if turns else renumber(utterances)
             if not turns:
                 for u in utterances:

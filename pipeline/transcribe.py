@@ -114,11 +114,12 @@ def transcribe_call(
 
     Stereo recordings put each party on a channel, so each channel is recognised separately
     and every utterance keeps its channel. Utterances are ordered by start time and numbered.
-    ``regions``, when given, receives each channel's speech regions (for the speaker stage).
+    ``regions``, when given, supplies the speech regions of the channels it holds (found
+    already) and receives those of the others (for the speaker stage).
     """
     pieces: list[tuple[int, Segment]] = []
     for ch in range(audio.shape[0]):
-        found = speech_regions(audio[ch], vad)
+        found = regions[ch] if regions is not None and ch in regions else speech_regions(audio[ch], vad)
         if regions is not None:
             regions[ch] = found
         pieces.extend((ch, seg) for seg in transcribe_channel(audio[ch], backend, vad, found))

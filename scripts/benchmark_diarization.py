@@ -14,6 +14,7 @@ reference boundary (``collar=0.25`` ignores +-0.125 s); NIST md-eval's "0.25 s c
 (error seconds / reference seconds).
 
     .venv/bin/python scripts/benchmark_diarization.py    # mono sample calls + pyannote's sample
+    .venv/bin/python scripts/benchmark_diarization.py --overhead   # + time added to transcription
     .venv/bin/python scripts/benchmark_diarization.py --no-samples --extra A.wav:A.rttm \\
         --set merge_threshold=0.75 --set hop_s=0.2 --json out.json
 
@@ -153,6 +154,50 @@ def report(name: str, rows: list[dict]) -> dict:
     return summary
 
 
+def overhead(items: list[tuple[str, Path, Path]], diarizer: Diarizer, threads: int, repeats: int) -> dict:
+    """How much diarization adds to the time of transcribing each mono call, run as the
+    pipeline runs it (pipeline/call.py: diarization on a thread beside transcription, both
+    given the same speech regions); the best of ``repeats`` timings of each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.asr import load_backend
+    from models.base import AsrOptions
+    from models.vad import VadOptions
+    from pipeline.transcribe import speech_regions, transcribe_call
+
+    backend = load_backend(AsrOptions(), threads=threads)
+    vad = VadOptions()
+    asr_s = both_s = alone_s = 0.0
+    for item_id, audio_path, _ in items:
+        samples = load_mono(audio_path)[None, :]
+        regions = {0: speech_regions(samples[0], vad)}
+        transcribe_call(samples[:, : 10 * 16000], backend, vad)  # warm-up
+        t_asr, t_both, t_alone = [], [], []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            transcribe_call(samples, backend, vad, dict(regions))
+            t_asr.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            diarizer.diarize(samples[0], regions[0])
+            t_alone.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=1) as beside:
+                turns = beside.submit(diarizer.diarize, samples[0], regions[0])
+                transcribe_call(samples, backend, vad, dict(regions))
+                turns.result()
+            t_both.append(time.perf_counter() - t)
+        a, b, c = min(t_asr), min(t_both), min(t_alone)
+        asr_s, both_s, alone_s = asr_s + a, both_s + b, alone_s + c
+        print(f"{item_id:10} transcription {a:6.2f} s, with diarization beside it {b:6.2f} s (+{(b - a) / a:.0%}); "
+              f"diarization alone {c:5.2f} s (+{c / a:.0%} if run after)")
+    result = {"transcription_s": round(asr_s, 2), "with_diarization_s": round(both_s, 2),
+              "diarization_alone_s": round(alone_s, 2), "added": round((both_s - asr_s) / asr_s, 3),
+              "added_if_sequential": round(alone_s / asr_s, 3)}
+    print(f"all: transcription {asr_s:.2f} s, with diarization beside it {both_s:.2f} s: diarization adds "
+          f"{result['added']:.0%} (run after transcription it would add {result['added_if_sequential']:.0%})")
+    return result
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=ROOT / "recordings_sample", help="labelled folder")
@@ -162,6 +207,9 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a DiarizationOptions field")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--overhead", action="store_true",
+                    help="also measure what diarization adds to transcribing the mono sample calls")
+    ap.add_argument("--repeats", type=int, default=2, help="timings per call for --overhead (the best counts)")
     args = ap.parse_args()
 
     options = DiarizationOptions(**parse_set(args.set))
@@ -194,6 +242,8 @@ def main() -> None:
     results = {"options": dataclasses.asdict(options), "model": diarizer.describe(), "load_s": round(load_s, 2),
                "warmup_s": round(warmup_s, 2), "threads": args.threads,
                "groups": {name: {"summary": report(name, rows), "files": rows} for name, rows in groups.items()}}
+    if args.overhead:
+        results["overhead"] = overhead(sample_calls(args.data), diarizer, args.threads, args.repeats)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
 

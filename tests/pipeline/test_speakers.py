@@ -78,6 +78,16 @@ def test_crosstalk_makes_no_phantom_utterances(stereo):
     assert max(channel_wer(kept)) < 0.15, channel_wer(kept)
 
 
+def test_transcription_uses_speech_regions_found_before_it(stereo):
+    """The pipeline finds the speech regions first (so diarization can start beside
+    transcription); regions it hands over are used, the others are found and handed back."""
+    backend = load_backend(AsrOptions(), threads=2)
+    regions: dict = {0: []}
+    utterances = transcribe_call(stereo[:, : 20 * SAMPLE_RATE], backend, VadOptions(), regions)
+    assert utterances and {u.channel for u in utterances} == {1}
+    assert regions[0] == [] and regions[1]
+
+
 def test_a_word_in_a_muted_stretch_is_dropped():
     sig = np.zeros((2, SAMPLE_RATE * 2), dtype=np.float32)
     sig[0, : SAMPLE_RATE] = 0.3 * np.sin(np.arange(SAMPLE_RATE) * 0.05)  # left talks in the first second
