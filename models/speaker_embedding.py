@@ -81,12 +81,10 @@ class SpeakerEmbedder(ABC):
 
 def _package_file(module: str, relative: str, install: str) -> Path:
     """A file inside an installed package, or a ConfigError saying how to install it."""
-    import importlib.util
+    from models.registry import package_dir
 
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise ConfigError(f"diarization.embedder needs the Python package '{install}' (pip install {install})")
-    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    path = package_dir(module, f"diarization.embedder needs the Python package '{install}' (pip install {install})")
+    path = path / relative
     if not path.is_file():
         raise ConfigError(f"diarization.embedder: the package '{install}' has no {relative} (reinstall it)")
     return path

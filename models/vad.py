@@ -69,6 +69,26 @@ def detect_speech(audio: np.ndarray, options: VadOptions) -> list[SpeechRegion]:
     return [SpeechRegion(int(s["start"]), int(s["end"])) for s in stamps]
 
 
+VAD_BLOCK_S = 600.0
+"""``speech_regions`` runs VAD over blocks of at most this many seconds, so that its memory
+does not grow with the length of the call."""
+
+
+def speech_regions(audio: np.ndarray, options: VadOptions) -> list[SpeechRegion]:
+    """Speech regions of a channel (an array or anything sliced like one), found block by
+    block; regions touching across a block boundary are joined."""
+    block = max(1, int(VAD_BLOCK_S * SAMPLE_RATE))
+    regions: list[SpeechRegion] = []
+    for offset in range(0, audio.size, block):
+        for r in detect_speech(audio[offset : offset + block], options):
+            start, end = r.start + offset, r.end + offset
+            if regions and start <= regions[-1].end:
+                regions[-1] = SpeechRegion(regions[-1].start, max(end, regions[-1].end))
+            else:
+                regions.append(SpeechRegion(start, end))
+    return regions
+
+
 class SpeechOnlyAudio:
     """The speech regions of a recording joined end to end, with the map back to its times."""
 

@@ -68,6 +68,9 @@ class ChannelCheck:
     kept_channel: int | None = None
     crosstalk_muted_s: list[float] | None = None
     """Real stereo: seconds of each channel silenced as cross-talk before transcription."""
+    frame_levels: np.ndarray | None = field(default=None, repr=False)
+    """Real stereo: the 20 ms frame levels of the audio as transcribed (``channel_levels``
+    after muting), kept so the cross-talk word check does not read the call again."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "levels_dbfs": [round(x, 1) for x in self.levels_dbfs]}
@@ -126,12 +129,16 @@ def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.nda
     if corr >= options.identical_channels_correlation:
         mixed = mix_down(samples)
         return mixed, ChannelCheck("identical", levels, correlation=corr)
-    samples, muted = mute_crosstalk(samples, options.crosstalk_margin_db)
-    return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_muted_s=muted)
+    samples, muted, frame_levels = mute_crosstalk(samples, options.crosstalk_margin_db)
+    return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_muted_s=muted, frame_levels=frame_levels)
 
 
 CROSSTALK_FRAME = SAMPLE_RATE // 50
 """Frames of 20 ms over which the two channels' levels are compared for cross-talk."""
+
+
+SILENT_FRAME_DB = -200.0
+"""The level ``_frame_dbfs`` gives a frame of digital silence (its power floor, 1e-20)."""
 
 
 def _frame_dbfs(channel: np.ndarray, frame: int) -> np.ndarray:
@@ -150,7 +157,7 @@ def _frame_dbfs(channel: np.ndarray, frame: int) -> np.ndarray:
         if part.size % frame:
             tail = part[whole * frame :].astype(np.float64)
             power[first + whole] = float(np.dot(tail, tail)) / frame
-    return 10 * np.log10(np.maximum(power, 1e-20))
+    return 10 * np.log10(np.maximum(power, 10 ** (SILENT_FRAME_DB / 10)))
 
 
 def channel_levels(samples: np.ndarray) -> np.ndarray:
@@ -183,13 +190,11 @@ def _widen(keep: np.ndarray, frames: int) -> np.ndarray:
     return (csum[np.minimum(idx + frames + 1, keep.size)] - csum[np.maximum(idx - frames, 0)]) > 0
 
 
-def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, list[float]]:
-    """Stereo audio with each channel silenced where it only carries the other party faintly
-    (see ``crosstalk_frames``), so that neither VAD nor ASR hears the bleed; and the seconds
-    muted per channel. ``samples`` is changed in place (no copy of a long call); mono audio
-    comes back unchanged."""
-    if samples.shape[0] < 2:
-        return samples, []
+def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, list[float], np.ndarray]:
+    """Stereo audio (two channels) with each channel silenced where it only carries the other
+    party faintly (see ``crosstalk_frames``), so that neither VAD nor ASR hears the bleed; the
+    seconds muted per channel; and the frame levels of the muted audio (``channel_levels``).
+    ``samples`` is changed in place (no copy of a long call)."""
     levels = channel_levels(samples)
     mask = crosstalk_frames(levels, margin_db)
     for ch in (0, 1):
@@ -202,17 +207,21 @@ def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, l
         for a, b, is_muted in runs(mask[ch].astype(np.int8)):
             if is_muted:
                 samples[ch, a * CROSSTALK_FRAME : b * CROSSTALK_FRAME] = 0.0
-    return samples, [round(float(m.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2) for m in mask]
+    muted = [round(float(m.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2) for m in mask]
+    return samples, muted, np.where(mask, SILENT_FRAME_DB, levels)
 
 
-def drop_crosstalk(utterances: list[Utterance], samples: np.ndarray, margin_db: float) -> tuple[list[Utterance], int]:
+def drop_crosstalk(
+    utterances: list[Utterance], samples: np.ndarray, margin_db: float, levels: np.ndarray | None = None
+) -> tuple[list[Utterance], int]:
     """Drop the words of stereo utterances that are the other party heard faintly on this
     channel (the channel at least ``margin_db`` quieter than the other over the word); an
-    utterance left without words is dropped. Returns the utterances and the number of words
-    (or word-less utterances) dropped."""
+    utterance left without words is dropped. ``levels``: the audio's ``channel_levels`` when
+    already known. Returns the utterances and the number of words (or word-less utterances)
+    dropped."""
     if samples.shape[0] < 2:
         return utterances, 0
-    power = 10 ** (channel_levels(samples) / 10)
+    power = 10 ** ((channel_levels(samples) if levels is None else levels) / 10)
 
     def bleed(channel: int, start: float, end: float) -> bool:
         a = min(int(start * SAMPLE_RATE) // CROSSTALK_FRAME, power.shape[1] - 1)
@@ -442,7 +451,8 @@ class SpeakerStage:
         company = (metadata.get("company") or "").strip() or None
         block: dict[str, Any]
         if samples.shape[0] == 2:
-            utterances, dropped = drop_crosstalk(utterances, samples, self.options.crosstalk_margin_db)
+            utterances, dropped = drop_crosstalk(utterances, samples, self.options.crosstalk_margin_db,
+                                                 check.frame_levels)
             for u in utterances:
                 u.speaker = f"S{u.channel}"
             utterances = renumber(utterances)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from models.base import SAMPLE_RATE, AsrBackend
-from models.vad import SpeechOnlyAudio, SpeechRegion, VadOptions, detect_speech
+from models.vad import VAD_BLOCK_S, SpeechOnlyAudio, SpeechRegion, VadOptions, speech_regions
 from pipeline.records import Segment, Utterance, Word
 
 MAX_GAP_IN_UTTERANCE_S = 1.5
@@ -13,25 +13,10 @@ MAX_GAP_IN_UTTERANCE_S = 1.5
 joins speech separated by long silences, and one utterance must not straddle them."""
 
 
-CHUNK_S = 600.0
-"""VAD runs over blocks of at most this many seconds of a channel, and the recogniser is given
-at most this many seconds of speech at a time, so their memory does not grow with the length
-of the call (faster-whisper computes the spectrogram of its whole input at once)."""
-
-
-def speech_regions(audio: np.ndarray, vad: VadOptions) -> list[SpeechRegion]:
-    """Speech regions of a channel, found block by block; regions touching across a block
-    boundary are joined."""
-    block = max(1, int(CHUNK_S * SAMPLE_RATE))
-    regions: list[SpeechRegion] = []
-    for offset in range(0, audio.size, block):
-        for r in detect_speech(audio[offset : offset + block], vad):
-            start, end = r.start + offset, r.end + offset
-            if regions and start <= regions[-1].end:
-                regions[-1] = SpeechRegion(regions[-1].start, max(end, regions[-1].end))
-            else:
-                regions.append(SpeechRegion(start, end))
-    return regions
+CHUNK_S = VAD_BLOCK_S
+"""The recogniser is given at most this many seconds of speech at a time (and VAD runs over
+blocks this long, models/vad.py), so memory does not grow with the length of the call
+(faster-whisper computes the spectrogram of its whole input at once)."""
 
 
 def recognition_batches(regions: list[SpeechRegion]) -> list[list[SpeechRegion]]:
