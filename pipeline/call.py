@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import shutil
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -59,6 +62,28 @@ def scratch_folder(path: Path) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+BESIDE_NICENESS = 19
+"""Scheduling niceness of the thread that diarizes a mono call beside its transcription (and
+of the model threads it starts): the recogniser keeps the cores it can use and diarization
+takes what it leaves idle, which is what makes it nearly free (Linux only, where niceness is
+per thread)."""
+
+
+def _lower_thread_priority() -> None:
+    """Make the calling thread (and the threads it starts) yield the CPU to the others."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BESIDE_NICENESS)
+        except OSError:
+            pass  # not permitted here: diarization still runs beside, at normal priority
+
+
+def beside_executor() -> ThreadPoolExecutor:
+    """One low-priority thread for work run beside transcription. Models first used on it
+    create their thread pools there, so those threads are low-priority too."""
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="callqa-beside", initializer=_lower_thread_priority)
+
+
 @dataclass
 class Outcome:
     """What happened to one call, as the batch records it."""
@@ -95,6 +120,7 @@ class CallProcessor:
         self._threads = threads
         self._backend: AsrBackend | None = None
         self.speakers = SpeakerStage(config.speakers, config.diarization, config.roles, threads)
+        self._beside = beside_executor()
 
     @property
     def backend(self) -> AsrBackend:
@@ -129,17 +155,20 @@ class CallProcessor:
                 info, samples = audio.load_to_disk(call.path, decoded, self.config.audio.max_duration_s)
                 samples, channel_check = check_channels(samples, self.config.speakers)
                 regions = {ch: speech_regions(samples[ch], self.config.vad) for ch in range(samples.shape[0])}
-                # a mono call is diarized on a thread while it is transcribed: the recogniser
-                # leaves part of the cores idle, so this costs far less than running after it
-                with ThreadPoolExecutor(max_workers=1) as beside:
-                    diarization = beside.submit(self.speakers.diarize, samples, regions[0]) if samples.shape[0] == 1 else None
-                    try:
-                        utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
-                    except CallError:
-                        raise
-                    except (RuntimeError, ValueError, MemoryError) as e:
-                        raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
-                    turns = diarization.result() if diarization is not None else None
+                # a mono call is diarized on a low-priority thread while it is transcribed: the
+                # recogniser leaves part of the cores idle, so this costs far less than after it
+                mono = samples.shape[0] == 1
+                diarization = self._beside.submit(self.speakers.diarize, samples, regions[0]) if mono else None
+                try:
+                    utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
+                except CallError:
+                    raise
+                except (RuntimeError, ValueError, MemoryError) as e:
+                    raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+                finally:
+                    if diarization is not None:
+                        wait([diarization])  # it reads the decoded call, removed after this block
+                turns = diarization.result() if diarization is not None else None
                 utterances, speakers = self.speakers.run(
                     utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0), turns
                 )

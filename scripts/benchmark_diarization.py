@@ -154,17 +154,20 @@ def report(name: str, rows: list[dict]) -> dict:
     return summary
 
 
-def overhead(items: list[tuple[str, Path, Path]], diarizer: Diarizer, threads: int, repeats: int) -> dict:
+def overhead(items: list[tuple[str, Path, Path]], options: DiarizationOptions, threads: int, repeats: int) -> dict:
     """How much diarization adds to the time of transcribing each mono call, run as the
-    pipeline runs it (pipeline/call.py: diarization on a thread beside transcription, both
-    given the same speech regions); the best of ``repeats`` timings of each."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    pipeline runs it (pipeline/call.py: diarization on a low-priority thread beside
+    transcription, its model loaded there, both given the same speech regions); the best of
+    ``repeats`` timings of each."""
     from models.asr import load_backend
     from models.base import AsrOptions
     from models.vad import VadOptions
+    from pipeline.call import beside_executor
     from pipeline.transcribe import speech_regions, transcribe_call
 
+    beside_thread = beside_executor()
+    diarizer = beside_thread.submit(Diarizer, options, threads).result()
+    beside_thread.submit(diarizer.diarize, load_mono(items[0][1])[: 10 * 16000]).result()  # warm-up
     backend = load_backend(AsrOptions(), threads=threads)
     vad = VadOptions()
     asr_s = both_s = alone_s = 0.0
@@ -178,13 +181,12 @@ def overhead(items: list[tuple[str, Path, Path]], diarizer: Diarizer, threads: i
             transcribe_call(samples, backend, vad, dict(regions))
             t_asr.append(time.perf_counter() - t)
             t = time.perf_counter()
-            diarizer.diarize(samples[0], regions[0])
+            beside_thread.submit(diarizer.diarize, samples[0], regions[0]).result()
             t_alone.append(time.perf_counter() - t)
             t = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=1) as beside:
-                turns = beside.submit(diarizer.diarize, samples[0], regions[0])
-                transcribe_call(samples, backend, vad, dict(regions))
-                turns.result()
+            turns = beside_thread.submit(diarizer.diarize, samples[0], regions[0])
+            transcribe_call(samples, backend, vad, dict(regions))
+            turns.result()
             t_both.append(time.perf_counter() - t)
         a, b, c = min(t_asr), min(t_both), min(t_alone)
         asr_s, both_s, alone_s = asr_s + a, both_s + b, alone_s + c
@@ -243,7 +245,7 @@ def main() -> None:
                "warmup_s": round(warmup_s, 2), "threads": args.threads,
                "groups": {name: {"summary": report(name, rows), "files": rows} for name, rows in groups.items()}}
     if args.overhead:
-        results["overhead"] = overhead(sample_calls(args.data), diarizer, args.threads, args.repeats)
+        results["overhead"] = overhead(sample_calls(args.data), options, args.threads, args.repeats)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float))
 
