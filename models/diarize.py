@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_limits
 from models.base import SAMPLE_RATE
 from models.speaker_embedding import FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
 from models.vad import SpeechRegion, VadOptions, detect_speech, speech_regions
-from pipeline.errors import ConfigError
+from pipeline.errors import check_options
 
 BACKENDS = ("embedding", "pyannote")
 
@@ -177,9 +177,7 @@ def validate(options: DiarizationOptions) -> None:
         (options.turn_min_pause_ms >= 0, "turn_min_pause_ms", "milliseconds >= 0"),
         (options.max_cluster_windows >= MIN_CLUSTER_WINDOWS, "max_cluster_windows", f"at least {MIN_CLUSTER_WINDOWS}"),
     ]
-    for ok, key, allowed in checks:
-        if not ok:
-            raise ConfigError(f"diarization.{key}: {getattr(options, key)!r} is not allowed; use {allowed}")
+    check_options("diarization", options, checks)
 
 
 # -- who the speakers are --------------------------------------------------------------------

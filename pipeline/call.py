@@ -21,6 +21,8 @@ from typing import Any
 from models.asr import default_threads, load_backend
 from models.base import AsrBackend
 from pipeline import __version__, audio
+from pipeline.analysis import AnalysisStage, redact_speaker_evidence
+from pipeline.detectors.context import CallFacts
 from pipeline.config import Config
 from pipeline.errors import AudioError, CallError, TranscriptionError
 from pipeline.ingest import CallInput
@@ -30,6 +32,7 @@ from pipeline.transcribe import speech_regions, transcribe_call
 from pipeline.writers import remove_stale_temps, remove_transcripts, write_json, write_transcripts
 
 CALL_FILE = "call.json"
+REDACTED_AUDIO = "audio_redacted.wav"
 
 
 def utc_now() -> str:
@@ -120,6 +123,7 @@ class CallProcessor:
         self._threads = threads
         self._backend: AsrBackend | None = None
         self.speakers = SpeakerStage(config.speakers, config.diarization, config.roles, threads)
+        self.analysis = AnalysisStage(config, threads)
         self._beside = beside_executor()
 
     @property
@@ -138,6 +142,7 @@ class CallProcessor:
                 "asr": self.backend.describe(),
                 "vad": {"name": "silero-vad", "source": "faster-whisper assets", "enabled": self.config.vad.enabled},
                 **self.speakers.describe(),
+                **self.analysis.describe(),
             },
             "python": platform.python_version(),
         }
@@ -172,11 +177,22 @@ class CallProcessor:
                 utterances, speakers = self.speakers.run(
                     utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0), turns
                 )
+                facts = CallFacts(info.duration_s, stereo=samples.shape[0] == 2, metadata=call.metadata,
+                                  company=call.metadata.get("company") or self.config.roles.company)
+                t_analysis = time.perf_counter()
+                blocks, written, spans = self.analysis.run(utterances, facts)
+                if spans and self.config.pii.enabled and self.config.pii.redact_audio:
+                    self._redact_audio(samples, spans, utterances, folder)
+                else:
+                    (folder / REDACTED_AUDIO).unlink(missing_ok=True)  # from an earlier run
+                analysis_s = time.perf_counter() - t_analysis
             elapsed = time.perf_counter() - t0
-            write_transcripts(folder, utterances, info.channels, call.call_id)
+            write_transcripts(folder, written, info.channels, call.call_id)
             record = self._record(call, sha256, info, "ok", started, elapsed)
-            record["speakers"] = speakers
-            record["utterances"] = [u.to_dict() for u in utterances]
+            record["processing"]["analysis_seconds"] = round(analysis_s, 3)
+            record["speakers"] = redact_speaker_evidence(speakers, written) if written is not utterances else speakers
+            record["utterances"] = [u.to_dict() for u in written]
+            record.update(blocks)
             write_json(folder / CALL_FILE, record, durable=True)
             return Outcome(call.call_id, str(call.path), "ok", info.duration_s, elapsed)
         except CallError as e:
@@ -184,6 +200,16 @@ class CallProcessor:
         except Exception as e:  # noqa: BLE001 - one bad call must not end the batch
             detail = "".join(traceback.format_exception_only(type(e), e)).strip()
             return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, f"{call.path}: unexpected error: {detail}")
+
+    def _redact_audio(self, samples: Any, spans: list[Any], utterances: list[Utterance], folder: Path) -> None:
+        """Write ``audio_redacted.wav`` (a tone or silence over every PII span), atomically."""
+        from pipeline.pii import redact_audio
+
+        channel_of = {u.id: u.channel for u in utterances}
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{REDACTED_AUDIO}.tmp"
+        redact_audio(samples, spans, tmp, self.config.pii, channel_of)
+        os.replace(tmp, folder / REDACTED_AUDIO)
 
     def relabel(self, call: CallInput, record: dict[str, Any]) -> Outcome:
         """Apply a changed manual speaker override to a finished call without redoing it."""

@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--model", default="tiny.en", help="packaged name (tiny.en, base) or CTranslate2 model directory")
     build.add_argument("--out", required=True, metavar="FILE", help="where to write the .pt checkpoint")
+
+    card = sub.add_parser("scorecard", help="check scorecard templates; list the detectors items can use")
+    csub = card.add_subparsers(dest="scorecard_command", metavar="ACTION", required=True)
+    check = csub.add_parser("check", help="validate a template and print its items")
+    check.add_argument("template", nargs="?", metavar="FILE", help="template YAML (default: the packaged inbound_support)")
+    csub.add_parser("detectors", help="the registered detectors with their parameters, and the na_when conditions")
     return parser
 
 
@@ -114,6 +120,30 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_scorecard(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from pipeline.detectors import CONDITIONS, DETECTORS
+    from pipeline.scorecard import load_scorecard
+
+    if args.scorecard_command == "check":
+        card = load_scorecard(args.template)
+        print(f"{card.name} (version {card.version}): {len(card.items)} items in {len(card.sections)} sections, valid")
+        for item in card.items:
+            flags = " auto-fail" if item.auto_fail else ""
+            na = f" na when {', '.join(item.na_when)}" if item.na_when else ""
+            print(f"  {item.id:36} {item.points:g} pt{flags}  [{item.detector}]{na}")
+        return EXIT_OK
+    for name, cls in sorted(DETECTORS.items()):
+        print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        if dataclasses.is_dataclass(cls.Params):
+            for f in dataclasses.fields(cls.Params):
+                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+                print(f"    {f.name} = {default!r}")
+    print("na_when conditions: " + ", ".join(sorted(CONDITIONS)))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -127,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(message)s" if verbose else "callqa: %(message)s",
         stream=sys.stderr,
     )
-    handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models}
+    handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard}
     try:
         return handlers[args.command](args)
     except CallqaError as e:

@@ -19,10 +19,16 @@ from typing import Any
 
 import yaml
 
+from models import sentiment
 from models.base import AsrOptions
 from models.diarize import DiarizationOptions
+from models.sentiment import SentimentOptions
 from models.vad import VadOptions
+from pipeline import conversation, pii
+from pipeline.scorecard import ScorecardOptions, template_path
+from pipeline.conversation import ConversationOptions
 from pipeline.errors import ConfigError
+from pipeline.pii import PiiOptions
 from pipeline.roles import RoleOptions
 from pipeline.speakers import SpeakerOptions
 
@@ -57,6 +63,10 @@ class Config:
     speakers: SpeakerOptions = field(default_factory=SpeakerOptions)
     diarization: DiarizationOptions = field(default_factory=DiarizationOptions)
     roles: RoleOptions = field(default_factory=RoleOptions)
+    scorecard: ScorecardOptions = field(default_factory=ScorecardOptions)
+    sentiment: SentimentOptions = field(default_factory=SentimentOptions)
+    conversation: ConversationOptions = field(default_factory=ConversationOptions)
+    pii: PiiOptions = field(default_factory=PiiOptions)
     run: RunOptions = field(default_factory=RunOptions)
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,6 +79,8 @@ class Config:
         d.pop("run")
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
+        if self.scorecard.enabled:  # the template's content, not only its name, decides the answers
+            d["scorecard"]["template_sha256"] = hashlib.sha256(template_path(self.scorecard).read_bytes()).hexdigest()
         blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -112,14 +124,22 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
 def _type_name(tp: Any) -> str:
     if typing.get_origin(tp) is dict:
         return "a mapping"
+    if typing.get_origin(tp) is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
     args = typing.get_args(tp)
     if args:
         return " or ".join("null" if a is type(None) else a.__name__ for a in args)
     return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
 
 
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against a field type (bool, int, float, str, or X | None)."""
+def coerce_value(value: Any, tp: Any, where: str) -> Any:
+    """Check ``value`` against a field type (bool, int, float, str, list of one of these, a
+    mapping of names to strings, or X | None); ConfigError naming ``where`` otherwise."""
+    if typing.get_origin(tp) is list:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
+        inner = typing.get_args(tp)[0]
+        return [coerce_value(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
     if typing.get_origin(tp) is dict:
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ConfigError(f"{where}: {value!r} is not a mapping of names to strings")
@@ -129,7 +149,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where) if len(inner) == 1 else value
+        return coerce_value(value, inner[0], where) if len(inner) == 1 else value
     ok = (
         (tp is bool and isinstance(value, bool))
         or (tp is int and isinstance(value, int) and not isinstance(value, bool))
@@ -167,7 +187,7 @@ def _set_key(opts: Any, section: str, key: str, value: Any, source: str) -> None
         raise ConfigError(f"{source}: unknown key '{dotted}'; allowed in '{section}': {', '.join(fields)}")
     hints = typing.get_type_hints(type(opts))
     where = f"{source}: {dotted}"
-    value = _coerce(value, hints[key], where)
+    value = coerce_value(value, hints[key], where)
     check = _CHOICES.get(dotted)
     if check is not None and value is not None and not check[0](value):
         raise ConfigError(f"{where}: {value!r} is not allowed; allowed: {check[1]}")
@@ -208,4 +228,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for text in overrides or []:
         section, key, value = parse_override(text)
         _apply(config, {section: {key: value}}, f"--set {text}")
+    validate_config(config)
     return config
+
+
+def validate_config(config: Config) -> None:
+    """Checks across keys, and the scorecard template (loaded once here so that a bad one stops
+    the run before any call is processed)."""
+    sentiment.validate(config.sentiment)
+    conversation.validate(config.conversation)
+    pii.validate(config.pii)
+    if config.scorecard.enabled:
+        from pipeline.scorecard import load_scorecard
+
+        load_scorecard(template_path(config.scorecard))

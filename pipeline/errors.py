@@ -30,6 +30,14 @@ class ConfigError(CallqaError):
     """A configuration file or override is invalid (names file, key and what is allowed)."""
 
 
+def check_options(section: str, options: object, checks: list[tuple[bool, str, str]]) -> None:
+    """Raise ConfigError for the first failed check ``(ok, key, what is allowed)`` of a config
+    section's options, naming ``section.key``, its value and what is allowed."""
+    for ok, key, allowed in checks:
+        if not ok:
+            raise ConfigError(f"{section}.{key}: {getattr(options, key)!r} is not allowed; use {allowed}")
+
+
 class InputError(CallqaError):
     """The batch input (folder or manifest) cannot be read at all."""
 

@@ -27,6 +27,8 @@ from pipeline.config import Config
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
 from pipeline.ingest import CallInput, discover
 from pipeline.speakers import overrides_path, read_overrides
+from pipeline.agents import AGENT_COLUMNS, agent_rows
+from pipeline.scorecard import load_scorecard, template_path
 from pipeline.writers import write_csv, write_json
 
 log = logging.getLogger("callqa")
@@ -35,6 +37,11 @@ SUMMARY_COLUMNS = [
     "call_id", "status", "path", "duration_s", "channels", "sample_rate", "format",
     "utterances", "words", "speaker_method", "role_confidence", "processing_s", "error_type", "error",
 ]
+SCORE_COLUMNS = ["score", "points", "potential", "auto_fail", "low_confidence_items", "customer_sentiment_end"]
+"""Columns of a scored call; one column per scorecard item (its answer) follows them."""
+
+LOW_CONFIDENCE = 0.6
+"""An answer below this confidence counts as low-confidence (summary and agents.csv)."""
 
 
 @dataclass
@@ -111,6 +118,14 @@ def summary_row(call: CallInput, outcome: Outcome, record: dict[str, Any] | None
         )
         if outcome.status == "skipped":
             row["processing_s"] = record.get("processing", {}).get("seconds")
+        card = record.get("scorecard")
+        if card:
+            score = card["score"]
+            row.update(score=score.get("normalized"), points=score.get("points"), potential=score.get("potential"),
+                       auto_fail=score.get("auto_fail"),
+                       low_confidence_items=sum(1 for i in card["items"] if i["confidence"] < LOW_CONFIDENCE),
+                       customer_sentiment_end=record.get("sentiment", {}).get("customer_end"))
+            row.update({i["id"]: i["answer"] for i in card["items"]})
     row.update(call.metadata)
     return row
 
@@ -165,6 +180,7 @@ class BatchRunner:
         self.calls: dict[str, CallInput] = {}
         self._last_flush = 0.0
         self._rows: dict[str, dict[str, Any]] = {}
+        self._items: list[str] | None = None
         self._t0 = time.monotonic()
 
     def run(self) -> int:
@@ -207,11 +223,13 @@ class BatchRunner:
             prev = previous_result(self.out_dir, call.call_id)
             if not self.force and prev is not None and is_done(prev, sha, config_hash):
                 if recorded_override(prev) != call.speaker_override:
-                    self._record(local.relabel(call, prev))
+                    if "scorecard" not in prev:  # roles decide every answer: a scored call is redone
+                        self._record(local.relabel(call, prev))
+                        continue
+                else:
+                    self._record(Outcome(call.call_id, str(call.path), "skipped", prev["source"].get("duration_s", 0.0),
+                                         prev.get("processing", {}).get("seconds", 0.0)))
                     continue
-                self._record(Outcome(call.call_id, str(call.path), "skipped", prev["source"].get("duration_s", 0.0),
-                                     prev.get("processing", {}).get("seconds", 0.0)))
-                continue
             self.report.outcomes[call.call_id] = Outcome(call.call_id, str(call.path), "pending")
             todo.append((call, sha))
         self._flush(force=True)
@@ -307,4 +325,17 @@ class BatchRunner:
         write_json(self.out_dir / "run.json", self.report.to_dict(), durable=True)
         rows = [self._rows[cid] for cid in self.report.outcomes if cid in self._rows]
         extra = sorted({k for c in self.calls.values() for k in c.metadata} - set(SUMMARY_COLUMNS))
-        write_csv(self.out_dir / "summary.csv", rows, SUMMARY_COLUMNS + extra)
+        items = self._item_ids()
+        scored = SCORE_COLUMNS + items if items else []
+        write_csv(self.out_dir / "summary.csv", rows, SUMMARY_COLUMNS + scored + extra)
+        if items:
+            table = agent_rows(rows, items)
+            write_csv(self.out_dir / "agents.csv", table, AGENT_COLUMNS + [f"{i}_pass_rate" for i in items])
+
+    def _item_ids(self) -> list[str]:
+        """The scorecard's item ids (from the template this run scores with), or none."""
+        if not self.config.scorecard.enabled:
+            return []
+        if self._items is None:
+            self._items = [i.id for i in load_scorecard(template_path(self.config.scorecard)).items]
+        return self._items

