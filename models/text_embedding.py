@@ -25,6 +25,12 @@ BATCH = 64
 _MODELS: dict[int, Any] = {}
 """Loaded models, by number of CPU threads (one load per process and thread count)."""
 
+MEMO_SIZE = 4096
+"""Embeddings of this many recent texts are kept: the role stage and the scorecard stage read
+the same sentences of a call, which are then encoded once."""
+
+_MEMO: dict[str, np.ndarray] = {}
+
 
 def model_path() -> Path:
     """The packaged model directory, or a ConfigError saying how to install it."""
@@ -70,13 +76,19 @@ class SentenceEmbedder:
         """Embeddings of ``texts``, shape (len(texts), dim), float32, rows of unit length."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        import torch
+        new = list(dict.fromkeys(t for t in texts if t not in _MEMO))
+        if new:
+            import torch
 
-        torch.set_num_threads(self.threads)  # another stage may have changed the global setting
-        vectors = self.model.encode(
-            list(texts), batch_size=BATCH, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
-        )
-        return np.asarray(vectors, dtype=np.float32)
+            torch.set_num_threads(self.threads)  # another stage may have changed the global setting
+            vectors = self.model.encode(
+                new, batch_size=BATCH, convert_to_numpy=True, normalize_embeddings=True, show_progress_bar=False
+            )
+            for text, vector in zip(new, np.asarray(vectors, dtype=np.float32)):
+                if len(_MEMO) >= MEMO_SIZE:
+                    del _MEMO[next(iter(_MEMO))]  # the oldest
+                _MEMO[text] = vector
+        return np.stack([_MEMO[t] for t in texts])
 
     def describe(self) -> dict[str, Any]:
         """Provenance: model name, path, package and library versions."""

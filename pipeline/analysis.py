@@ -73,15 +73,17 @@ class AnalysisModels:
             out.append((ents, {t.text for t in doc if t.tag_ in ("NNP", "NNPS")}))
         return out
 
-    def describe(self, used: set[str]) -> dict[str, Any]:
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the models this worker has used (describing one never loads it)."""
         d: dict[str, Any] = {}
-        if "embedder" in used:
+        if "embedder" in self.__dict__:
             d["text_embedding"] = self.embedder.describe()
-        if "sentiment_model" in used:
+        if "sentiment_model" in self.__dict__:
             d["sentiment"] = self.sentiment_model.describe()
-        from models.ner import describe as ner_describe
+        from models.ner import describe as ner_describe, load_nlp
 
-        d["ner"] = ner_describe(self.config.pii.spacy_model)
+        if load_nlp.cache_info().currsize:
+            d["ner"] = ner_describe(self.config.pii.spacy_model)
         return d
 
 
@@ -101,12 +103,11 @@ def sentiment_block(ctx: CallContext) -> dict[str, Any]:
         return {"turns": [], "roles": {}, "quarters": [], "customer_start": None, "customer_end": None}
     from pipeline.detectors.experience import turn_scores
 
+    low, high = ctx.models.config.sentiment.negative_threshold, ctx.models.config.sentiment.positive_threshold
     turns = []
     for role in (AGENT, CUSTOMER):
         for uid, score, units in turn_scores(ctx, role):
-            labels = [ctx.unit_sentiment[u.index].label for u in units]
-            label = "negative" if score <= -0.25 else "positive" if score >= 0.25 else (
-                max(set(labels), key=labels.count) if len(set(labels)) == 1 else "neutral")
+            label = "negative" if score <= low else "positive" if score >= high else "neutral"
             turns.append({"utterance_id": uid, "role": role, "start": round(units[0].start, 3), "score": round(score, 3),
                           "label": label})
     turns.sort(key=lambda t: t["start"])
@@ -143,8 +144,7 @@ class AnalysisStage:
         self.models = AnalysisModels(config, threads)
 
     def describe(self) -> dict[str, Any]:
-        used = {k for k in ("embedder", "sentiment_model") if k in self.models.__dict__}
-        return self.models.describe(used) if used else {}
+        return self.models.describe()
 
     def run(self, utterances: list[Utterance], facts: CallFacts) -> tuple[dict[str, Any], list[Utterance], list[Any]]:
         """(blocks for call.json, the utterances as written (redacted), the PII spans)."""
@@ -183,8 +183,8 @@ class AnalysisStage:
     def _evidence(e: Evidence, by_id: dict[str, Utterance], duration_s: float) -> dict[str, Any]:
         """The evidence as written: its times inside the recording, its quote from the written
         (redacted) words."""
-        e.start, e.end = min(max(e.start, 0.0), duration_s), min(max(e.end, 0.0), duration_s)
         d = e.to_dict()
+        d["start"], d["end"] = (round(min(max(t, 0.0), duration_s), 3) for t in (e.start, e.end))
         d["quote"] = quote(by_id.get(e.utterance_id), e.start, e.end) if e.utterance_id else ""
         return d
 

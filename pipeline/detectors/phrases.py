@@ -29,6 +29,7 @@ from pipeline.detectors.base import (NO, YES, CallContext, Detection, Detector, 
                                      register)
 from pipeline.detectors.context import Unit, normalise
 from pipeline.errors import ConfigError
+from pipeline.roles import company_key, names_company
 
 ROLES = ("agent", "customer", "any")
 
@@ -94,8 +95,7 @@ def mentions(unit_norm: str, name: str, threshold: float) -> float:
         return 0.0
     if len(target) < 4:
         return 100.0 if re.search(rf"\b{re.escape(target)}\b", unit_norm) else 0.0
-    whole = max(fuzz.partial_ratio(target, unit_norm),
-                fuzz.partial_ratio(target.replace(" ", ""), unit_norm.replace(" ", "")))
+    whole = max(fuzz.partial_ratio(target, unit_norm), names_company(unit_norm, company_key(name), 0.0))
     parts = [w for w in target.split() if len(w) >= 3]
     if len(parts) >= 2:
         words = unit_norm.split()
