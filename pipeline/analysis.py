@@ -25,34 +25,47 @@ from pipeline.scorecard import Scorecard, ScorecardOptions, load_scorecard, scor
 QUARTERS = 4
 
 
+_SHARED: dict[Any, Any] = {}
+"""Models loaded in this process, by what decides them: several analysis stages (a sweep
+over settings) share one copy."""
+
+
+def _shared(key: Any, load: Any) -> Any:
+    if key not in _SHARED:
+        _SHARED[key] = load()
+    return _SHARED[key]
+
+
 class AnalysisModels:
-    """The models detectors use, loaded on first use and kept for the worker's life."""
+    """The models detectors use, loaded on first use and kept for the process's life (shared
+    by every stage with the same model settings)."""
 
     def __init__(self, config: Any, threads: int):
         self.config = config
         self.threads = threads
-        self._examples: dict[tuple[str, ...], np.ndarray] = {}
 
     @functools.cached_property
     def embedder(self) -> Any:
         from models.text_embedding import SentenceEmbedder
 
-        return SentenceEmbedder(self.threads)
+        return _shared(("embedder", self.threads), lambda: SentenceEmbedder(self.threads))
 
     @functools.cached_property
     def sentiment_model(self) -> Any:
+        import dataclasses
+        import json
+
         from models.sentiment import load_sentiment
 
-        return load_sentiment(self.config.sentiment, self.threads)
+        key = ("sentiment", json.dumps(dataclasses.asdict(self.config.sentiment), sort_keys=True), self.threads)
+        return _shared(key, lambda: load_sentiment(self.config.sentiment, self.threads))
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.embedder.encode(texts)
 
     def embed_examples(self, examples: tuple[str, ...]) -> np.ndarray:
         """Embeddings of a detector's examples, computed once per process."""
-        if examples not in self._examples:
-            self._examples[examples] = self.embedder.encode(list(examples))
-        return self._examples[examples]
+        return _shared(("examples", examples), lambda: self.embedder.encode(list(examples)))
 
     def sentiment(self, texts: list[str], embeddings: np.ndarray) -> list[Any]:
         return self.sentiment_model.score(texts, embeddings)
@@ -64,11 +77,10 @@ class AnalysisModels:
 
     def language(self, texts: list[str]) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:
         """spaCy entities and proper nouns of each text (one batch)."""
-        from models.ner import load_nlp
+        from models.ner import parse
 
-        nlp = load_nlp(self.config.pii.spacy_model)
         out = []
-        for doc in nlp.pipe(texts, batch_size=64):
+        for doc in parse(texts, self.config.pii.spacy_model):
             ents = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
             out.append((ents, {t.text for t in doc if t.tag_ in ("NNP", "NNPS")}))
         return out

@@ -27,7 +27,8 @@ from pipeline.config import Config
 from pipeline.errors import AudioError, CallError, TranscriptionError
 from pipeline.ingest import CallInput
 from pipeline.records import AudioInfo, Utterance
-from pipeline.speakers import SpeakerStage, check_channels, relabel_record
+from pipeline.speakers import SpeakerStage, check_channels, relabel_record, with_override
+from pipeline.stage_cache import SpeechResult, StageCache, speech_key
 from pipeline.transcribe import speech_regions, transcribe_call
 from pipeline.writers import remove_stale_temps, remove_transcripts, write_json, write_transcripts
 
@@ -125,6 +126,7 @@ class CallProcessor:
         self.speakers = SpeakerStage(config.speakers, config.diarization, config.roles, threads)
         self.analysis = AnalysisStage(config, threads)
         self._beside = beside_executor()
+        self.cache = StageCache(config.run.stage_cache) if config.run.stage_cache else None
 
     @property
     def backend(self) -> AsrBackend:
@@ -133,19 +135,71 @@ class CallProcessor:
             self._backend = load_backend(self.config.asr, self._threads)
         return self._backend
 
-    def provenance(self) -> dict[str, Any]:
+    def speech_models(self) -> dict[str, Any]:
+        """Provenance of the models of the speech stage (loads the recogniser)."""
+        return {
+            "asr": self.backend.describe(),
+            "vad": {"name": "silero-vad", "source": "faster-whisper assets", "enabled": self.config.vad.enabled},
+            **self.speakers.describe(),
+        }
+
+    def provenance(self, speech_models: dict[str, Any]) -> dict[str, Any]:
         return {
             "callqa_version": __version__,
             "config_hash": self.config_hash,
             "config": self.config.to_dict(),
-            "models": {
-                "asr": self.backend.describe(),
-                "vad": {"name": "silero-vad", "source": "faster-whisper assets", "enabled": self.config.vad.enabled},
-                **self.speakers.describe(),
-                **self.analysis.describe(),
-            },
+            "models": {**speech_models, **self.analysis.describe()},
             "python": platform.python_version(),
         }
+
+    def cached_speech(self, call: CallInput, sha256: str) -> SpeechResult | None:
+        """The call's speech stage from the stage cache (None: off or not there)."""
+        if self.cache is None:
+            return None
+        return self.cache.get(speech_key(self.config, sha256, call.metadata))
+
+    def _decode(self, call: CallInput, scratch: Path) -> tuple[AudioInfo, Any, Any]:
+        """The call decoded into ``scratch`` (read a block at a time: memory flat in length),
+        after the channel check: (info, samples, check)."""
+        info, samples = audio.load_to_disk(call.path, scratch, self.config.audio.max_duration_s)
+        samples, channel_check = check_channels(samples, self.config.speakers)
+        return info, samples, channel_check
+
+    def _compute_speech(self, call: CallInput, sha256: str, info: AudioInfo, samples: Any, channel_check: Any) -> SpeechResult:
+        """Transcription, diarization and roles of a decoded call (no manual override), kept in
+        the stage cache when there is one."""
+        t0 = time.perf_counter()
+        regions = {ch: speech_regions(samples[ch], self.config.vad) for ch in range(samples.shape[0])}
+        # a mono call is diarized on a low-priority thread while it is transcribed: the
+        # recogniser leaves part of the cores idle, so this costs far less than after it
+        mono = samples.shape[0] == 1
+        diarization = self._beside.submit(self.speakers.diarize, samples, regions[0]) if mono else None
+        try:
+            utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
+        except CallError:
+            raise
+        except (RuntimeError, ValueError, MemoryError) as e:
+            raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
+        finally:
+            if diarization is not None:
+                wait([diarization])  # it reads the decoded call, removed after the caller's block
+        turns = diarization.result() if diarization is not None else None
+        utterances, speakers = self.speakers.run(
+            utterances, samples, channel_check, call.metadata, None, regions.get(0), turns
+        )
+        result = SpeechResult(info, samples.shape[0], utterances, speakers, self.speech_models(),
+                              time.perf_counter() - t0).normalised()
+        if self.cache is not None:
+            self.cache.put(speech_key(self.config, sha256, call.metadata), result)
+        return result
+
+    def speech(self, call: CallInput, sha256: str) -> SpeechResult:
+        """The call's speech stage: from the stage cache, or computed (and cached)."""
+        hit = self.cached_speech(call, sha256)
+        if hit is not None:
+            return hit
+        with scratch_folder(self.out_dir / WORK_DIR / call.call_id) as decoded:
+            return self._compute_speech(call, sha256, *self._decode(call, decoded))
 
     def process(self, call: CallInput, sha256: str) -> Outcome:
         """Process one call and write its folder; a failure is written as a failed call.json."""
@@ -156,40 +210,29 @@ class CallProcessor:
         info: AudioInfo | None = None
         try:
             with scratch_folder(self.out_dir / WORK_DIR / call.call_id) as decoded:
-                # the decoded call lives in files, read a block at a time (memory flat in length)
-                info, samples = audio.load_to_disk(call.path, decoded, self.config.audio.max_duration_s)
-                samples, channel_check = check_channels(samples, self.config.speakers)
-                regions = {ch: speech_regions(samples[ch], self.config.vad) for ch in range(samples.shape[0])}
-                # a mono call is diarized on a low-priority thread while it is transcribed: the
-                # recogniser leaves part of the cores idle, so this costs far less than after it
-                mono = samples.shape[0] == 1
-                diarization = self._beside.submit(self.speakers.diarize, samples, regions[0]) if mono else None
-                try:
-                    utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
-                except CallError:
-                    raise
-                except (RuntimeError, ValueError, MemoryError) as e:
-                    raise TranscriptionError(call.path, f"speech recognition failed: {type(e).__name__}: {e}") from e
-                finally:
-                    if diarization is not None:
-                        wait([diarization])  # it reads the decoded call, removed after this block
-                turns = diarization.result() if diarization is not None else None
-                utterances, speakers = self.speakers.run(
-                    utterances, samples, channel_check, call.metadata, call.speaker_override, regions.get(0), turns
-                )
-                facts = CallFacts(info.duration_s, stereo=samples.shape[0] == 2, metadata=call.metadata,
+                samples = None
+                speech = self.cached_speech(call, sha256)
+                if speech is None:
+                    info, samples, channel_check = self._decode(call, decoded)
+                    speech = self._compute_speech(call, sha256, info, samples, channel_check)
+                info = speech.info
+                utterances, speakers = with_override(speech.utterances, speech.speakers, call.speaker_override)
+                facts = CallFacts(info.duration_s, stereo=speech.channels == 2, metadata=call.metadata,
                                   company=call.metadata.get("company") or self.config.roles.company)
                 t_analysis = time.perf_counter()
                 blocks, written, spans = self.analysis.run(utterances, facts)
                 if spans and self.config.pii.enabled and self.config.pii.redact_audio:
+                    if samples is None:  # from the cache: the audio is decoded only to be redacted
+                        samples = self._decode(call, decoded)[1]
                     self._redact_audio(samples, spans, utterances, folder)
                 else:
                     (folder / REDACTED_AUDIO).unlink(missing_ok=True)  # from an earlier run
                 analysis_s = time.perf_counter() - t_analysis
             elapsed = time.perf_counter() - t0
             write_transcripts(folder, written, info.channels, call.call_id)
-            record = self._record(call, sha256, info, "ok", started, elapsed)
+            record = self._record(call, sha256, info, "ok", started, elapsed, speech.models)
             record["processing"]["analysis_seconds"] = round(analysis_s, 3)
+            record["processing"]["stage_cache"] = "off" if self.cache is None else ("hit" if speech.cached else "miss")
             record["speakers"] = redact_speaker_evidence(speakers, written) if written is not utterances else speakers
             record["utterances"] = [u.to_dict() for u in written]
             record.update(blocks)
@@ -234,7 +277,8 @@ class CallProcessor:
         return Outcome(call.call_id, str(call.path), "failed", info.duration_s if info else 0.0, elapsed, etype, message)
 
     def _record(
-        self, call: CallInput, sha256: str, info: AudioInfo | None, status: str, started: str, elapsed: float
+        self, call: CallInput, sha256: str, info: AudioInfo | None, status: str, started: str, elapsed: float,
+        speech_models: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         source: dict[str, Any] = {"path": str(call.path), "sha256": sha256}
         if info is not None:
@@ -245,7 +289,7 @@ class CallProcessor:
                 format=info.format,
                 codec=info.codec,
             )
-        provenance = self.provenance() if status == "ok" else {
+        provenance = self.provenance(speech_models or {}) if status == "ok" else {
             "callqa_version": __version__, "config_hash": self.config_hash, "config": self.config.to_dict(),
         }
         rtf = (info.duration_s / elapsed) if (info and elapsed > 0) else None

@@ -15,6 +15,7 @@ from pipeline.errors import (
     EXIT_OK,
     EXIT_USAGE,
     CallqaError,
+    ConfigError,
 )
 
 EXIT_CODES_HELP = f"""exit codes:
@@ -81,7 +82,62 @@ def build_parser() -> argparse.ArgumentParser:
     check = csub.add_parser("check", help="validate a template and print its items")
     check.add_argument("template", nargs="?", metavar="FILE", help="template YAML (default: the packaged inbound_support)")
     csub.add_parser("detectors", help="the registered detectors with their parameters, and the na_when conditions")
+
+    ev = sub.add_parser(
+        "eval",
+        help="measure callqa against labelled calls (also: eval compare, eval sweep)",
+        description=(
+            "Run the pipeline over the labelled calls of DATA (recordings + labels/<call_id>.json, see the README) "
+            "and measure it: WER/CER per call and role, DER/JER and role accuracy, per-item agreement of the "
+            "scorecard (accuracy, precision, recall, F1, Cohen's kappa, confusions), total-score error, and every "
+            "disagreement with its evidence. Writes OUT/report.json and OUT/report.html. Transcripts and speakers "
+            "are cached by their inputs (--cache), so a change to detectors or the scorecard re-scores in seconds. "
+            "'callqa eval compare A B' compares two reports; 'callqa eval sweep DATA --grid KEY=V1,V2' evaluates a grid."
+        ),
+    )
+    ev.add_argument("data", metavar="DATA", help="folder of labelled calls")
+    ev.add_argument("--out", required=True, metavar="REPORT_DIR", help="where report.json and report.html go")
+    _add_eval_args(ev)
     return parser
+
+
+def _add_eval_args(p: argparse.ArgumentParser) -> None:
+    _add_config_args(p)
+    p.add_argument("--scorecard", metavar="FILE", help="scorecard template (same as --set scorecard.template=FILE)")
+    p.add_argument("--cache", metavar="DIR", help="stage cache folder (default: $CALLQA_CACHE_DIR/stages or ~/.cache/callqa/stages)")
+    p.add_argument("--workers", type=int, default=1, metavar="N", help="processes transcribing calls not yet cached (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
+
+
+def build_eval_compare_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="callqa eval compare",
+        description="What improved and what regressed from report A to report B, per metric and per scorecard item, "
+                    "and which answers were fixed or broken.",
+    )
+    p.add_argument("a", metavar="REPORT_A", help="report folder or report.json (the baseline)")
+    p.add_argument("b", metavar="REPORT_B", help="report folder or report.json (the change)")
+    p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON")
+    p.add_argument("--tolerance", type=float, default=1e-9, help="differences up to this count as the same")
+    return p
+
+
+def build_eval_sweep_parser() -> argparse.ArgumentParser:
+    from pipeline.evaluation.sweep import DEFAULT_METRIC
+
+    p = argparse.ArgumentParser(
+        prog="callqa eval sweep",
+        description="Evaluate every combination of the --grid axes on DATA (re-scoring the cached transcripts and "
+                    "speakers) and print the metrics per setting, best first.",
+        epilog="KEY is a config key (section.key) or a scorecard item's detector parameter, item:ITEM_ID:PARAM, "
+               "e.g. --grid sentiment.negative_threshold=-0.2,-0.3 --grid item:opening.verification:semantic_threshold=0.5,0.6",
+    )
+    p.add_argument("data", metavar="DATA", help="folder of labelled calls")
+    p.add_argument("--grid", action="append", default=[], required=True, metavar="KEY=V1,V2,...", help="one axis (repeatable)")
+    p.add_argument("--metric", default=DEFAULT_METRIC, help=f"rank by this report metric (default {DEFAULT_METRIC})")
+    p.add_argument("--out", metavar="DIR", help="also write sweep.json and sweep.csv here")
+    _add_eval_args(p)
+    return p
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -144,12 +200,82 @@ def _cmd_scorecard(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _eval_overrides(args: argparse.Namespace) -> list[str]:
+    overrides = list(args.overrides)
+    if args.scorecard:
+        overrides.append(f"scorecard.template={args.scorecard}")
+    return overrides
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.evaluation.harness import Evaluator, summary_lines, write_report
+
+    config = load_config(args.config, _eval_overrides(args))
+    evaluator = Evaluator(args.data, args.cache, args.workers)
+    report = evaluator.evaluate(config, data_label=args.data)
+    html = write_report(report, args.out, evaluator.timing)
+    if not args.quiet:
+        print("\n".join(summary_lines(report)))
+        t = evaluator.timing
+        print(f"speech stage: {t['speech']['cached']} calls from the cache, {t['speech']['computed']} computed "
+              f"({t['speech']['seconds']:.1f} s); scoring {t['scoring']['seconds']:.1f} s")
+        print(f"report: {html}")
+    return EXIT_CALLS_FAILED if report["data"]["failed"] else EXIT_OK
+
+
+def _cmd_eval_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from pipeline.evaluation.compare import compare_reports, format_comparison, load_report
+
+    cmp = compare_reports(load_report(args.a), load_report(args.b), tolerance=args.tolerance)
+    sys.stdout.write(format_comparison(cmp))
+    if args.json:
+        Path(args.json).write_text(json.dumps(cmp, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return EXIT_OK
+
+
+def _cmd_eval_sweep(args: argparse.Namespace) -> int:
+    from pipeline.evaluation.compare import better
+    from pipeline.evaluation.harness import Evaluator
+    from pipeline.evaluation.sweep import format_table, parse_grid, run_sweep, write_sweep
+
+    try:
+        better(args.metric)
+    except KeyError:
+        raise ConfigError(f"--metric {args.metric}: not a report metric (e.g. scorecard.overall.kappa, "
+                          f"scorecard.items.ITEM.f1, transcription.overall.wer)") from None
+    axes = parse_grid(args.grid)
+    evaluator = Evaluator(args.data, args.cache, args.workers)
+    say = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    rows = run_sweep(evaluator, axes, args.config, _eval_overrides(args), args.metric, say)
+    sys.stdout.write(format_table(rows, args.metric))
+    if args.out:
+        write_sweep(rows, Path(args.out), args.metric)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    special = {"compare": (build_eval_compare_parser, _cmd_eval_compare),
+               "sweep": (build_eval_sweep_parser, _cmd_eval_sweep)}
+    if len(argv) >= 2 and argv[0] == "eval" and argv[1] in special:
+        build, handler = special[argv[1]]
+        args = build().parse_args(argv[2:])
+        args.command = f"eval {argv[1]}"
+        return _dispatch(handler, args)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
+    handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard,
+                "eval": _cmd_eval}
+    return _dispatch(handlers[args.command], args)
+
+
+def _dispatch(handler, args: argparse.Namespace) -> int:  # noqa: ANN001 - a _cmd_* function
     verbose = getattr(args, "verbose", False)
     quiet = getattr(args, "quiet", False)
     logging.basicConfig(
@@ -157,9 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(message)s" if verbose else "callqa: %(message)s",
         stream=sys.stderr,
     )
-    handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard}
     try:
-        return handlers[args.command](args)
+        return handler(args)
     except CallqaError as e:
         print(f"callqa: error: {e}", file=sys.stderr)
         return EXIT_USAGE

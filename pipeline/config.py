@@ -51,6 +51,11 @@ class RunOptions:
     """Worker processes, each with its own model; see ``asr.threads`` for threads per worker."""
     progress_every_s: float = 2.0
     """How often ``run.json`` and ``summary.csv`` are rewritten while a batch runs."""
+    stage_cache: str | None = None
+    """A folder keeping each call's transcript and speakers by their inputs
+    (pipeline/stage_cache.py), so that a change to the scorecard, detectors, sentiment or PII
+    options, or a manual speaker override, re-scores calls without transcribing them again.
+    null: off (its entries hold unredacted words)."""
 
 
 @dataclass
@@ -72,16 +77,20 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def result_hash(self) -> str:
-        """Hash of every option that can change a call's results (not workers, threads, or where
-    the speaker overrides live)."""
+    def result_dict(self) -> dict[str, Any]:
+        """Every option that can change a call's results (not the ``run`` section, threads, or
+        where the speaker overrides live), with the scorecard template's content hash."""
         d = self.to_dict()
         d.pop("run")
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
         if self.scorecard.enabled:  # the template's content, not only its name, decides the answers
             d["scorecard"]["template_sha256"] = hashlib.sha256(template_path(self.scorecard).read_bytes()).hexdigest()
-        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return d
+
+    def result_hash(self) -> str:
+        """Hash of :meth:`result_dict`."""
+        blob = json.dumps(self.result_dict(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -441,9 +441,9 @@ def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
 def _nlp_docs(utts: list[_Utt], options: PiiOptions) -> list[Any]:
     if not options.names:
         return [None] * len(utts)
-    from models.ner import load_nlp
+    from models.ner import parse
 
-    return list(load_nlp(options.spacy_model).pipe(" ".join(u.raw) for u in utts))
+    return parse([" ".join(u.raw) for u in utts], options.spacy_model)
 
 
 # -- the detector ------------------------------------------------------------------------------

@@ -387,6 +387,17 @@ def relabel_record(record: dict[str, Any], override: str | None) -> dict[str, An
     return record
 
 
+def with_override(utterances: list[Utterance], block: dict[str, Any],
+                  override: str | None) -> tuple[list[Utterance], dict[str, Any]]:
+    """Roles on ``utterances`` from the automatic ``block``, or from the manual ``override``
+    when there is one (then the block records both); returns them and the block."""
+    record = {"speakers": block, "utterances": [{"speaker": u.speaker} for u in utterances]}
+    if override:
+        relabel_record(record, override)
+    set_roles(utterances, record["speakers"]["roles"])
+    return utterances, record["speakers"]
+
+
 # -- the stage --------------------------------------------------------------------------------
 
 
@@ -481,8 +492,4 @@ class SpeakerStage:
             block = {"method": "diarization", **self._decide(utterances, company),
                      "speaker_count": len({t.speaker for t in turns})}
         block["channel_check"] = check.to_dict()
-        record = {"speakers": block, "utterances": [{"speaker": u.speaker} for u in utterances]}
-        if override:
-            relabel_record(record, override)
-        set_roles(utterances, record["speakers"]["roles"])
-        return utterances, record["speakers"]
+        return with_override(utterances, block, override)

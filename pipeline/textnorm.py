@@ -27,21 +27,19 @@ def _english():
     return EnglishTextNormalizer()
 
 
+@lru_cache(maxsize=65536)
 def wer_text(text: str) -> str:
     """The normalisation applied to reference and hypothesis before WER."""
     return re.sub(r"\s+", " ", _english()(text)).strip()
 
 
 def wer(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus WER (errors over reference words) after ``wer_text`` on both sides."""
-    import jiwer
+    """Corpus WER (errors over reference words) after ``wer_text`` on both sides
+    (``pipeline.evaluation.measures.text_errors``); with no reference words, 1.0 if there are
+    hypothesis words and 0.0 if not."""
+    from pipeline.evaluation.measures import text_errors
 
-    refs = [wer_text(r) for r in references]
-    hyps = [wer_text(h) for h in hypotheses]
-    pairs = [(r, h) for r, h in zip(refs, hyps) if r]
-    errors = sum(len(h.split()) for r, h in zip(refs, hyps) if not r)  # insertions on empty refs
-    if not pairs:
-        return float(errors > 0)
-    out = jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
-    n_ref = sum(len(r.split()) for r, _ in pairs)
-    return (out.substitutions + out.deletions + out.insertions + errors) / n_ref
+    errors = text_errors(references, hypotheses)
+    if errors["wer"] is None:
+        return float(errors["insertions"] > 0)
+    return errors["wer"]

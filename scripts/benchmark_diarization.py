@@ -2,16 +2,16 @@
 """Benchmark speaker diarization of mono recordings: accuracy and speed.
 
 For every recording with a reference RTTM: the diarization error rate (pyannote.metrics
-``DiarizationErrorRate``) with no collar and with collars, its parts (missed speech, false
-alarm, speaker confusion), the Jaccard error rate, the number of speakers found against the
-reference, and the wall time of ``Diarizer.diarize`` (VAD included; model loading and a
-first warm-up call, which pays one-time imports, not) as a speed factor: seconds of audio per
-second of compute ("x real time").
+``DiarizationErrorRate``, through pipeline.evaluation.measures) with no collar and with
+collars, its parts (missed speech, false alarm, speaker confusion), the Jaccard error rate, the
+number of speakers found against the reference, and the wall time of ``Diarizer.diarize`` (VAD
+included; model loading and a first warm-up call, which pays one-time imports, not) as a speed
+factor: seconds of audio per second of compute ("x real time").
 
 pyannote.metrics' ``collar`` is the *total* width of the no-score zone around each
 reference boundary (``collar=0.25`` ignores +-0.125 s); NIST md-eval's "0.25 s collar" is
 +-0.25 s, i.e. ``collar=0.5`` here. Both are reported. Totals are pooled over all files
-(error seconds / reference seconds).
+(error seconds / reference seconds; in --json, summed seconds and the pooled ``der``/``jer``).
 
     .venv/bin/python scripts/benchmark_diarization.py    # mono sample calls + pyannote's sample
     .venv/bin/python scripts/benchmark_diarization.py --overhead   # + time added to transcription
@@ -41,7 +41,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.diarize import DiarizationOptions, Diarizer, SpeakerTurn  # noqa: E402
+from models.diarize import DiarizationOptions, Diarizer  # noqa: E402
+from pipeline.evaluation.measures import DiarizationTotals, read_rttm  # noqa: E402
 
 COLLARS = (0.0, 0.25, 0.5)
 
@@ -56,28 +57,6 @@ def sample_calls(data: Path) -> list[tuple[str, Path, Path]]:
             if label.get("channels", 1) == 1:
                 items.append((cid, data / row["path"], data / "labels" / f"{cid}.rttm"))
     return items
-
-
-def read_rttm(path: Path):  # noqa: ANN201 - pyannote.core.Annotation
-    """The reference turns of an RTTM file (all files in it), as an Annotation."""
-    from pyannote.core import Annotation, Segment
-
-    ref = Annotation()
-    for line in path.read_text().splitlines():
-        f = line.split()
-        if len(f) >= 8 and f[0] == "SPEAKER":
-            start, dur = float(f[3]), float(f[4])
-            ref[Segment(start, start + dur), len(ref)] = f[7]
-    return ref
-
-
-def to_annotation(turns: list[SpeakerTurn]):  # noqa: ANN201 - pyannote.core.Annotation
-    from pyannote.core import Annotation, Segment
-
-    hyp = Annotation()
-    for i, t in enumerate(turns):
-        hyp[Segment(t.start, t.end), i] = t.speaker
-    return hyp
 
 
 def parse_set(items: list[str]) -> dict:
@@ -100,56 +79,51 @@ def load_mono(path: Path) -> np.ndarray:
     return samples.mean(axis=0).astype(np.float32) if samples.shape[0] > 1 else samples[0]
 
 
-def evaluate(item_id: str, audio_path: Path, rttm: Path, diarizer: Diarizer) -> dict:
-    from pyannote.core import Segment, Timeline
-    from pyannote.metrics.diarization import DiarizationErrorRate, JaccardErrorRate
-
+def evaluate(item_id: str, audio_path: Path, rttm: Path, diarizer: Diarizer,
+             totals: dict[float, DiarizationTotals]) -> dict:
+    """One recording's figures (``der@<collar>``: measures.diarization_errors at that collar;
+    ``jer``: the JER with no collar), added to the group's ``totals`` (one per collar)."""
     mono = load_mono(audio_path)
     duration = mono.size / 16000
     t = time.perf_counter()
     turns = diarizer.diarize(mono)
     seconds = time.perf_counter() - t
-    ref, hyp = read_rttm(rttm), to_annotation(turns)
-    uem = Timeline([Segment(0, duration)])
+    ref, hyp = read_rttm(rttm), [(t.start, t.end, t.speaker) for t in turns]
     row = {"id": item_id, "duration_s": round(duration, 2), "diarize_s": round(seconds, 3),
            "x_real_time": round(duration / max(seconds, 1e-9), 1),
-           "speakers_ref": len(ref.labels()), "speakers_found": len({t.speaker for t in turns})}
+           "speakers_ref": len({label for start, end, label in ref if end > start}),
+           "speakers_found": len({t.speaker for t in turns})}
     for collar in COLLARS:
-        d = DiarizationErrorRate(collar=collar)(ref, hyp, uem=uem, detailed=True)
-        row[f"der@{collar}"] = d
-    row["jer"] = JaccardErrorRate()(ref, hyp, uem=uem)
+        row[f"der@{collar}"] = totals[collar].add(ref, hyp, duration)
+    row["jer"] = row["der@0.0"]["jer"]
     return row
 
 
-def pooled(rows: list[dict], collar: float) -> dict:
-    keys = ("total", "missed detection", "false alarm", "confusion")
-    sums = {k: sum(r[f"der@{collar}"][k] for r in rows) for k in keys}
-    return {k: sums[k] / max(sums["total"], 1e-9) for k in keys[1:]} | {
-        "der": (sums["missed detection"] + sums["false alarm"] + sums["confusion"]) / max(sums["total"], 1e-9)}
+def rate(value: float | None, width: int = 0) -> str:
+    return f"{value:>{width}.3f}" if value is not None else f"{'n/a':>{width}}"
 
 
 def der_parts(d: dict) -> str:
     total = max(d["total"], 1e-9)
-    return (f"{d['diarization error rate']:.3f} (miss {d['missed detection'] / total:.3f} "
-            f"fa {d['false alarm'] / total:.3f} conf {d['confusion'] / total:.3f})")
+    return (f"{rate(d['der'])} (miss {d['missed'] / total:.3f} "
+            f"fa {d['false_alarm'] / total:.3f} conf {d['confusion'] / total:.3f})")
 
 
-def report(name: str, rows: list[dict]) -> dict:
+def report(name: str, rows: list[dict], totals: dict[float, DiarizationTotals]) -> dict:
     print(f"\n== {name}")
     print(f"{'id':<10} {'dur s':>6} {'spk':>5} {'x RT':>6}  {'DER no collar':<45} "
           f"{'DER c=0.25':>10} {'DER c=0.5':>9} {'JER':>6}")
     for r in rows:
         print(f"{r['id']:<10} {r['duration_s']:>6.1f} {r['speakers_found']:>2}/{r['speakers_ref']:<2} "
               f"{r['x_real_time']:>6.1f}  {der_parts(r['der@0.0']):<45} "
-              f"{r['der@0.25']['diarization error rate']:>10.3f} {r['der@0.5']['diarization error rate']:>9.3f} "
-              f"{r['jer']:>6.3f}")
+              f"{rate(r['der@0.25']['der'], 10)} {rate(r['der@0.5']['der'], 9)} {rate(r['jer'], 6)}")
     audio_s = sum(r["duration_s"] for r in rows)
     compute_s = sum(r["diarize_s"] for r in rows)
     summary = {"files": len(rows), "audio_s": round(audio_s, 1), "diarize_s": round(compute_s, 2),
                "x_real_time": round(audio_s / max(compute_s, 1e-9), 1),
-               **{f"der@{c}": pooled(rows, c) for c in COLLARS}}
-    print(f"pooled: DER no collar {summary['der@0.0']['der']:.3f}, collar 0.25 {summary['der@0.25']['der']:.3f}, "
-          f"collar 0.5 {summary['der@0.5']['der']:.3f}; {audio_s:.0f} s of audio in {compute_s:.1f} s "
+               **{f"der@{c}": totals[c].overall() for c in COLLARS}}
+    print(f"pooled: DER no collar {rate(summary['der@0.0']['der'])}, collar 0.25 {rate(summary['der@0.25']['der'])}, "
+          f"collar 0.5 {rate(summary['der@0.5']['der'])}; {audio_s:.0f} s of audio in {compute_s:.1f} s "
           f"({summary['x_real_time']}x real time)")
     return summary
 
@@ -240,10 +214,12 @@ def main() -> None:
     print(f"model: {diarizer.describe()}")
     print(f"loaded in {load_s:.2f} s, warm-up call {warmup_s:.2f} s, {args.threads} threads")
 
-    groups = {name: [evaluate(i, a, r, diarizer) for i, a, r in group] for name, group in items.items()}
+    totals = {name: {c: DiarizationTotals(c) for c in COLLARS} for name in items}
+    groups = {name: [evaluate(i, a, r, diarizer, totals[name]) for i, a, r in group] for name, group in items.items()}
     results = {"options": dataclasses.asdict(options), "model": diarizer.describe(), "load_s": round(load_s, 2),
                "warmup_s": round(warmup_s, 2), "threads": args.threads,
-               "groups": {name: {"summary": report(name, rows), "files": rows} for name, rows in groups.items()}}
+               "groups": {name: {"summary": report(name, rows, totals[name]), "files": rows}
+                          for name, rows in groups.items()}}
     if args.overhead:
         results["overhead"] = overhead(sample_calls(args.data), options, args.threads, args.repeats)
     if args.json:

@@ -43,10 +43,18 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 @pytest.fixture(scope="session")
-def sample_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+def stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The stage cache the sample run fills and the evaluation tests read (pipeline/stage_cache.py)."""
+    return tmp_path_factory.mktemp("stage-cache")
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory: pytest.TempPathFactory, stage_cache: Path) -> tuple[Path, subprocess.CompletedProcess]:
     """The sample recordings processed once with the default config, through the CLI, except
     that outputs are not redacted: the tests compare transcripts with the gold text (redaction
-    has its own tests, tests/pipeline/test_scorecard_run.py)."""
+    has its own tests, tests/pipeline/test_scorecard_run.py). Transcripts and speakers go to the
+    session's stage cache too, so the evaluation tests re-score them without transcribing."""
     out = tmp_path_factory.mktemp("sample-run")
-    proc = run_cli("run", str(MANIFEST), "--out", str(out), "--quiet", "--set", "pii.redact=false")
+    proc = run_cli("run", str(MANIFEST), "--out", str(out), "--quiet", "--set", "pii.redact=false",
+                   "--set", f"run.stage_cache={stage_cache}")
     return out, proc

@@ -1,0 +1,1 @@
+"""The evaluation harness: callqa's output measured against labelled calls."""
