@@ -105,7 +105,12 @@ def quote(utterance: Utterance | None, start: float, end: float) -> str:
         return ""
     if not utterance.words:
         return utterance.text
-    words = [w.word for w in utterance.words if w.end > start + 1e-3 and w.start < end - 1e-3]
+    def inside(w: Any) -> bool:  # overlaps the span; a zero-length word (at a segment's end) inside it
+        if w.end - w.start <= 1e-3:
+            return start - 1e-3 <= w.start <= end + 1e-3
+        return w.end > start + 1e-3 and w.start < end - 1e-3
+
+    words = [w.word for w in utterance.words if inside(w)]
     return " ".join(words) if words else utterance.text
 
 

@@ -20,7 +20,7 @@ from pipeline.detectors.base import NO, YES, CallContext, Detection, Detector, E
 from pipeline.detectors.context import AGENT, CUSTOMER, Unit
 
 INTRO = re.compile(
-    r"\b(?:my name is|my name's|name is|this is|it's|i'm|i am|you're speaking (?:with|to)|"
+    r"\b(?:my name is|my name's|my names|name is|this is|it's|i'm|i am|you're speaking (?:with|to)|"
     r"you are speaking (?:with|to)|you're through to|speaking with|here is)\s+"
     r"(?P<first>[A-Za-z][A-Za-z'\-]+)(?:\s+(?P<last>[A-Z][A-Za-z'\-]+))?",
     re.IGNORECASE,

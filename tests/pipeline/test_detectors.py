@@ -87,6 +87,8 @@ def test_agent_name_from_introductions_but_not_from_common_words(card, models):
     assert answer(card, models, "opening.agent_name", named).answer == "yes"
     speaking = call(("agent", 1.0, "Hello, Northwind Power, Tomasz speaking."))
     assert answer(card, models, "opening.agent_name", speaking).answer == "yes"
+    no_apostrophe = call(("agent", 1.0, "Hello, thanks for calling Clearview my names Nathan. How can I help?"))
+    assert answer(card, models, "opening.agent_name", no_apostrophe).answer == "yes"  # as the recogniser writes it
     unnamed = call(("agent", 1.0, "Hello, I'm sorry for the wait, this is about your bill, I'm happy to help."))
     assert answer(card, models, "opening.agent_name", unnamed).answer == "no"
 
@@ -106,6 +108,9 @@ def test_hold_etiquette_na_without_a_hold_and_needs_announcement_and_thanks(card
                 ("agent", 20.0, "Thank you for holding. I've corrected the reading."))
     d = answer(card, models, "resolution.hold_etiquette", good)
     assert d.answer == "yes" and any("announced" in e.rule for e in d.evidence)
+    other_words = call(*base, ("agent", 6.0, "I need to check with the lab. Stay on the line for me."),
+                       ("agent", 20.0, "Thanks for being so patient, it's sorted."))
+    assert answer(card, models, "resolution.hold_etiquette", other_words).answer == "yes"
     unannounced = call(*base, ("agent", 6.0, "Okay."), ("agent", 20.0, "Thank you for holding, all done."))
     assert answer(card, models, "resolution.hold_etiquette", unannounced).answer == "no"
     unthanked = call(*base, ("agent", 6.0, "Let me check that, one moment."), ("agent", 20.0, "Right, all done."))
@@ -139,6 +144,11 @@ def test_empathy_is_na_when_the_customer_voices_no_problem(card, models):
     assert d.answer == "yes"
     cold = call(*problem, ("agent", 9.0, "What is your account number?"))
     assert answer(card, models, "courtesy.empathy", cold).answer == "no"
+    for sympathy in ("Ooh, that's not nice at all. Let's get it booked in.", "What a mess to come home to.",
+                     "I'm sorry you've been left without heat."):
+        assert answer(card, models, "courtesy.empathy", call(*problem, ("agent", 9.0, sympathy))).answer == "yes", sympathy
+    polite = call(*problem, ("agent", 9.0, "Sorry, could you repeat the account number?"))
+    assert answer(card, models, "courtesy.empathy", polite).answer == "no"
 
 
 def test_customer_sentiment_at_the_end(card, models):
@@ -195,3 +205,14 @@ def test_a_problem_stated_as_plain_fact_makes_empathy_applicable(card, models):
                 ("agent", 8.0, "Let me check the outage map."))
     d = answer(card, models, "courtesy.empathy", fact)
     assert d.answer == "no" and "sorry" in d.looked_for
+
+
+def test_quote_keeps_a_zero_length_word_at_the_end_of_the_span():
+    """Whisper gives the last word of a segment no duration at times: it is still quoted."""
+    from pipeline.analysis import quote
+    from pipeline.records import Utterance, Word
+
+    u = Utterance("u1", 0, 5.8, 6.7, "Now may I, Hell?",
+                  [Word("Now", 5.8, 5.81, 1), Word("may", 5.81, 6.0, 1), Word("I,", 6.0, 6.6, 1), Word("Hell?", 6.7, 6.7, 1)])
+    assert quote(u, 5.8, 6.7) == "Now may I, Hell?"
+    assert quote(u, 6.0, 6.6) == "I,"
