@@ -83,6 +83,23 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("template", nargs="?", metavar="FILE", help="template YAML (default: the packaged inbound_support)")
     csub.add_parser("detectors", help="the registered detectors with their parameters, and the na_when conditions")
 
+    db = sub.add_parser("db", help="the review database: create or upgrade it, load a run's results")
+    dsub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = dsub.add_parser("upgrade", help="create the database or bring its schema up to date")
+    _add_db_arg(up)
+    load = dsub.add_parser("load", help="load (or update) a run's calls and suggestions; human answers are kept")
+    load.add_argument("out", metavar="OUT", help="output folder of a callqa run")
+    _add_db_arg(load)
+    users = sub.add_parser("users", help="users of the review app")
+    usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = usub.add_parser("add", help="add a user (the password is asked for, or read from stdin)")
+    add.add_argument("username", metavar="NAME")
+    add.add_argument("--role", required=True, choices=["reviewer", "lead", "admin"])
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _add_db_arg(add)
+    lst = usub.add_parser("list", help="the users and their roles")
+    _add_db_arg(lst)
+
     ev = sub.add_parser(
         "eval",
         help="measure callqa against labelled calls (also: eval compare, eval sweep)",
@@ -99,6 +116,60 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", required=True, metavar="REPORT_DIR", help="where report.json and report.html go")
     _add_eval_args(ev)
     return parser
+
+
+def _add_db_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, metavar="URL",
+                   help="a SQLite file or postgresql://USER@HOST/DB (default: $CALLQA_DB, else callqa.db here)")
+
+
+def _engine(args: argparse.Namespace):  # noqa: ANN202 - sqlalchemy Engine
+    import os
+
+    from pipeline.review.db import make_engine, upgrade
+
+    engine = make_engine(args.db or os.environ.get("CALLQA_DB") or "callqa.db")
+    upgrade(engine)
+    return engine
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    from pipeline.review.db import current_revision, sessions
+    from pipeline.review.loader import load_results
+
+    engine = _engine(args)
+    if args.db_command == "upgrade":
+        print(f"schema at revision {current_revision(engine)}")
+        return EXIT_OK
+    with sessions(engine).begin() as session:
+        counts = load_results(session, args.out)
+    print(", ".join(f"{v} {k}" for k, v in counts.to_dict().items()))
+    return EXIT_OK
+
+
+def _cmd_users(args: argparse.Namespace) -> int:
+    import getpass
+
+    from sqlalchemy import select
+
+    from pipeline.review.db import User, sessions
+    from pipeline.review.users import add_user
+
+    engine = _engine(args)
+    with sessions(engine).begin() as session:
+        if args.users_command == "list":
+            for user in session.scalars(select(User).order_by(User.username)):
+                print(f"{user.username:30} {user.role:9} {'active' if user.active else 'disabled'}")
+            return EXIT_OK
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.username}: ")
+            if getpass.getpass("again: ") != password:
+                raise ConfigError("users add: the two passwords differ")
+        user = add_user(session, args.username, password, args.role)
+        print(f"added {user.username} ({user.role})")
+    return EXIT_OK
 
 
 def _add_eval_args(p: argparse.ArgumentParser) -> None:
@@ -271,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard,
-                "eval": _cmd_eval}
+                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users}
     return _dispatch(handlers[args.command], args)
 
 

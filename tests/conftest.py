@@ -27,11 +27,11 @@ def label(call_id: str) -> dict:
     return json.loads((SAMPLES / "labels" / f"{call_id}.json").read_text())
 
 
-def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``callqa`` as a user would, in a fresh process."""
+def run_cli(*args: str, timeout: float = 600, input: str | None = None) -> subprocess.CompletedProcess:
+    """Run ``callqa`` as a user would, in a fresh process (``input``: its standard input)."""
     return subprocess.run(
         [sys.executable, "-m", "pipeline.cli", *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, input=input,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 

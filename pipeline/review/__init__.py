@@ -1,0 +1,1 @@
+"""The review side of callqa: the database of calls, suggestions, users and reviews."""

@@ -1,0 +1,205 @@
+"""The review database: calls and their automatic suggestions, users, assignments, reviews.
+
+SQLAlchemy 2 models over SQLite (a file, the default) or PostgreSQL (a ``postgresql://`` URL,
+where several reviewers share one server). The schema is created and upgraded by the Alembic
+migrations in ``pipeline/review/migrations`` (:func:`upgrade`), never by ``create_all``, so an
+existing database moves forward with the code.
+
+Automatic and human answers live apart: ``call_items`` holds what the pipeline suggested (and is
+rewritten when a call is processed again), ``review_answers`` what a reviewer answered, with who
+and when and the suggestion they saw. Loading results never touches a review.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+from pipeline.errors import ConfigError
+
+ROLES = ("reviewer", "lead", "admin")
+REVIEW_STATES = ("draft", "submitted")
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Call(Base):
+    """A processed call as the pipeline wrote it (the automatic side only)."""
+
+    __tablename__ = "calls"
+
+    call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    out_dir: Mapped[str] = mapped_column(Text)
+    """The run's output folder the call was loaded from (audio and transcripts live there)."""
+    agent_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    queue: Mapped[str | None] = mapped_column(String(200), index=True)
+    started_at: Mapped[str | None] = mapped_column(String(40), index=True)
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    channels: Mapped[int | None] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)
+    auto_fail: Mapped[bool] = mapped_column(Boolean, default=False)
+    low_confidence_items: Mapped[int] = mapped_column(Integer, default=0)
+    customer_sentiment_end: Mapped[float | None] = mapped_column(Float)
+    template: Mapped[str | None] = mapped_column(String(200))
+    config_hash: Mapped[str | None] = mapped_column(String(40))
+    result_sha256: Mapped[str] = mapped_column(String(64))
+    """Hash of the call.json the row was loaded from: an unchanged result is not loaded again."""
+    metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    items: Mapped[list["CallItem"]] = relationship(back_populates="call", cascade="all, delete-orphan",
+                                                   order_by="CallItem.position")
+
+
+class CallItem(Base):
+    """One scorecard item's automatic suggestion for a call."""
+
+    __tablename__ = "call_items"
+    __table_args__ = (UniqueConstraint("call_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    section: Mapped[str | None] = mapped_column(String(200))
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(String(10))
+    confidence: Mapped[float] = mapped_column(Float)
+    points: Mapped[float] = mapped_column(Float)
+    auto_fail: Mapped[bool] = mapped_column(Boolean, default=False)
+    looked_for: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    call: Mapped[Call] = relationship(back_populates="items")
+
+
+class Review(Base):
+    """One reviewer's review of one call: a draft until submitted. ``version`` goes up with every
+    save; a save based on an older version is a conflict (nothing is silently overwritten)."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("call_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), default="draft")
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    answers: Mapped[list["ReviewAnswer"]] = relationship(back_populates="review", cascade="all, delete-orphan")
+
+
+class ReviewAnswer(Base):
+    """A reviewer's answer to one item, with the suggestion it accepted or overrode."""
+
+    __tablename__ = "review_answers"
+    __table_args__ = (UniqueConstraint("review_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    answer: Mapped[str] = mapped_column(String(10))
+    auto_answer: Mapped[str | None] = mapped_column(String(10))
+    """The automatic answer the reviewer saw when answering (the suggestion may change later)."""
+    comment: Mapped[str] = mapped_column(Text, default="")
+    answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    review: Mapped[Review] = relationship(back_populates="answers")
+
+
+class Assignment(Base):
+    """A call given to a reviewer to review (a sample, or one of a calibration session's calls)."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("call_id", "reviewer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20), default="sample")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+def normalise_url(db: str | Path) -> str:
+    """A database URL: ``sqlite:///...`` / ``postgresql://...`` as given, a plain path as a
+    SQLite file. ConfigError for anything else."""
+    text = str(db)
+    if text.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+        return "postgresql+psycopg://" + text.split("://", 1)[1]
+    if text.startswith("sqlite:"):
+        return text
+    if "://" in text:
+        raise ConfigError(f"--db {text}: use a SQLite file path, sqlite:///PATH or postgresql://USER@HOST/DB")
+    return f"sqlite:///{Path(text).expanduser().resolve()}"
+
+
+def make_engine(db: str | Path) -> Engine:
+    """An engine for ``db`` (see :func:`normalise_url`); SQLite with foreign keys on and a busy
+    timeout so that the web server and a loader can share the file."""
+    url = normalise_url(db)
+    if url.startswith("sqlite:"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(conn: Any, _record: Any) -> None:
+            cur = conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the schema up to the newest migration (creates it in an empty database)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def sessions(engine: Engine) -> sessionmaker:
+    return sessionmaker(engine, expire_on_commit=False)
