@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_arg(add)
     lst = usub.add_parser("list", help="the users and their roles")
     _add_db_arg(lst)
+    srv = sub.add_parser("serve", help="the reviewers' web app (log in with a user from 'callqa users add')")
+    _add_db_arg(srv)
+    srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    srv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    srv.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
 
     ev = sub.add_parser(
         "eval",
@@ -169,6 +174,15 @@ def _cmd_users(args: argparse.Namespace) -> int:
                 raise ConfigError("users add: the two passwords differ")
         user = add_user(session, args.username, password, args.role)
         print(f"added {user.username} ({user.role})")
+    return EXIT_OK
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from pipeline.review.app import serve
+
+    serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies)
     return EXIT_OK
 
 
@@ -342,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard,
-                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users}
+                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve}
     return _dispatch(handlers[args.command], args)
 
 

@@ -1,0 +1,358 @@
+"""``callqa serve``: the reviewers' web app (FastAPI on uvicorn).
+
+Pages: ``/login``, ``/`` (the queue, with filters), ``/calls/{call_id}`` (audio, transcript,
+scorecard suggestions with evidence, the reviewer's answers). JSON API under ``/api``. Nothing
+but the log-in page is served without a session; a reviewer sees only the calls assigned to
+them, leads and admins see all.
+
+Security: sessions are random tokens in an HttpOnly, SameSite=Strict cookie, stored hashed
+(``web_sessions``) with an expiry; every state-changing request must carry the session's CSRF
+token (form field ``csrf_token`` or header ``X-CSRF-Token``), and the log-in form a
+double-submit token; passwords are checked against scrypt hashes; the audio route serves only
+the file recorded for the call (no path comes from the request). Saves carry the review's
+version: a save based on an older version is refused with 409 and the current answers, so the
+second editor loses nothing and overwrites nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import secrets
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from pipeline.review.db import (
+    Assignment, Call, Review, ReviewAnswer, User, WebSession, make_engine, sessions, upgrade, utcnow,
+)
+from pipeline.review.users import authenticate
+
+COOKIE = "callqa_session"
+LOGIN_CSRF_COOKIE = "callqa_login_csrf"
+SESSION_HOURS = 12
+ANSWERS = ("yes", "no", "na")
+SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
+HERE = Path(__file__).resolve().parent
+
+
+def _sha(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
+    """The app over the review database ``db`` (migrated to the newest schema first)."""
+    engine = make_engine(db)
+    upgrade(engine)
+    make_session = sessions(engine)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app = FastAPI(title="callqa review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine = engine
+
+    def db_session():  # noqa: ANN202 - a FastAPI dependency
+        with make_session() as s:
+            yield s
+
+    def current(request: Request, s: Session = Depends(db_session)) -> tuple[User, WebSession]:
+        token = request.cookies.get(COOKIE)
+        row = s.get(WebSession, _sha(token)) if token else None
+        if row is None or _aware(row.expires_at) < utcnow():
+            wants_html = "text/html" in request.headers.get("accept", "") and not request.url.path.startswith("/api/")
+            raise HTTPException(303 if wants_html else 401, "log in first", headers={"Location": "/login"})
+        user = s.get(User, row.user_id)
+        if user is None or not user.active:
+            raise HTTPException(401, "log in first")
+        return user, row
+
+    async def check_csrf(request: Request, who: tuple[User, WebSession] = Depends(current)) -> tuple[User, WebSession]:
+        sent = request.headers.get("x-csrf-token")
+        if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            sent = (await request.form()).get("csrf_token")
+        if not sent or not secrets.compare_digest(str(sent), who[1].csrf_token):
+            raise HTTPException(403, "missing or wrong CSRF token")
+        return who
+
+    def visible_calls(user: User) -> Select:
+        q = select(Call)
+        if user.role == "reviewer":
+            q = q.join(Assignment, Assignment.call_id == Call.call_id).where(Assignment.reviewer_id == user.id)
+        return q
+
+    def call_for(s: Session, user: User, call_id: str) -> Call:
+        call = s.scalar(visible_calls(user).where(Call.call_id == call_id))
+        if call is None:  # not there, or not this reviewer's: the same answer, so ids do not leak
+            raise HTTPException(404, "no such call in your queue")
+        return call
+
+    # -- log-in ---------------------------------------------------------------------------------
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request) -> Response:
+        token = secrets.token_urlsafe(24)
+        resp = templates.TemplateResponse(request, "login.html", {"csrf": token, "error": None})
+        resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies)
+        return resp
+
+    @app.post("/login")
+    def login(request: Request, username: str = Form(...), password: str = Form(...), csrf_token: str = Form(""),
+              s: Session = Depends(db_session)) -> Response:
+        cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+        if not cookie or not secrets.compare_digest(cookie, csrf_token):
+            raise HTTPException(403, "missing or wrong CSRF token")
+        user = authenticate(s, username, password)
+        if user is None:
+            resp = templates.TemplateResponse(request, "login.html", {"csrf": cookie, "error": "Wrong user name or password."},
+                                              status_code=401)
+            return resp
+        token = secrets.token_urlsafe(32)
+        s.add(WebSession(token_sha256=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
+                         expires_at=utcnow() + timedelta(hours=SESSION_HOURS)))
+        s.commit()
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies,
+                        max_age=SESSION_HOURS * 3600)
+        resp.delete_cookie(LOGIN_CSRF_COOKIE)
+        return resp
+
+    @app.post("/logout")
+    def logout(who: tuple[User, WebSession] = Depends(check_csrf), s: Session = Depends(db_session)) -> Response:
+        row = s.get(WebSession, who[1].token_sha256)
+        if row is not None:
+            s.delete(row)
+            s.commit()
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(COOKIE)
+        return resp
+
+    # -- the queue --------------------------------------------------------------------------------
+
+    def queue_rows(s: Session, user: User, f: dict[str, str]) -> list[dict[str, Any]]:
+        q = visible_calls(user)
+        if f.get("agent"):
+            q = q.where(Call.agent_id == f["agent"])
+        if f.get("queue"):
+            q = q.where(Call.queue == f["queue"])
+        if f.get("date_from"):
+            q = q.where(Call.started_at >= f["date_from"])
+        if f.get("date_to"):
+            q = q.where(Call.started_at < f["date_to"] + "\uffff")
+        for key, op in (("score_min", "__ge__"), ("score_max", "__le__")):
+            if f.get(key):
+                try:
+                    q = q.where(getattr(Call.score, op)(float(f[key])))
+                except ValueError:
+                    raise HTTPException(422, f"{key}: not a number") from None
+        if f.get("auto_fail") in ("1", "true", "yes"):
+            q = q.where(Call.auto_fail.is_(True))
+        if f.get("low_confidence") in ("1", "true", "yes"):
+            q = q.where(Call.low_confidence_items > 0)
+        if f.get("negative") in ("1", "true", "yes"):
+            q = q.where(Call.customer_sentiment_end < -0.3)
+        mine = {r.call_id: r for r in s.scalars(select(Review).where(Review.reviewer_id == user.id))}
+        submitted = {cid for cid in s.scalars(select(Review.call_id).where(Review.state == "submitted"))}
+        rows = []
+        for call in s.scalars(q.order_by(Call.started_at.desc(), Call.call_id)):
+            review = mine.get(call.call_id)
+            reviewed = call.call_id in submitted
+            if f.get("reviewed") == "yes" and not reviewed or f.get("reviewed") == "no" and reviewed:
+                continue
+            rows.append({"call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue,
+                         "started_at": call.started_at, "duration_s": call.duration_s, "score": call.score,
+                         "auto_fail": call.auto_fail, "low_confidence_items": call.low_confidence_items,
+                         "customer_sentiment_end": call.customer_sentiment_end, "reviewed": reviewed,
+                         "my_review": review.state if review else None})
+        return rows
+
+    FILTERS = ("agent", "queue", "date_from", "date_to", "score_min", "score_max", "auto_fail", "low_confidence",
+               "negative", "reviewed")
+
+    @app.get("/api/calls")
+    def api_calls(request: Request, who: tuple[User, WebSession] = Depends(current),
+                  s: Session = Depends(db_session)) -> JSONResponse:
+        f = {k: request.query_params.get(k, "") for k in FILTERS}
+        return JSONResponse({"calls": queue_rows(s, who[0], f)})
+
+    @app.get("/", response_class=HTMLResponse)
+    def queue_page(request: Request, who: tuple[User, WebSession] = Depends(current),
+                   s: Session = Depends(db_session)) -> Response:
+        f = {k: request.query_params.get(k, "") for k in FILTERS}
+        return templates.TemplateResponse(request, "queue.html", {
+            "user": who[0], "csrf": who[1].csrf_token, "rows": queue_rows(s, who[0], f), "f": f})
+
+    # -- one call ---------------------------------------------------------------------------------
+
+    def call_record(call: Call) -> dict[str, Any]:
+        path = Path(call.out_dir) / "calls" / call.call_id / "call.json"
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise HTTPException(410, f"the results of {call.call_id} are no longer in {call.out_dir}") from None
+
+    def my_review(s: Session, user: User, call_id: str) -> Review | None:
+        return s.scalar(select(Review).where(Review.call_id == call_id, Review.reviewer_id == user.id))
+
+    def call_payload(s: Session, user: User, call: Call) -> dict[str, Any]:
+        record = call_record(call)
+        review = my_review(s, user, call.call_id)
+        answers = {a.item_id: {"answer": a.answer, "comment": a.comment, "auto_answer": a.auto_answer}
+                   for a in (review.answers if review else [])}
+        return {
+            "call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
+            "duration_s": call.duration_s, "score": call.score, "auto_fail": call.auto_fail,
+            "speakers": {k: record.get("speakers", {}).get(k) for k in ("method", "roles", "override", "confidence")},
+            "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
+                           for u in record.get("utterances", [])],
+            "items": [{"id": i.item_id, "section": i.section, "question": i.question, "answer": i.answer,
+                       "confidence": i.confidence, "auto_fail": i.auto_fail, "looked_for": i.looked_for,
+                       "evidence": i.evidence} for i in call.items],
+            "review": {"state": review.state if review else None, "version": review.version if review else 0,
+                       "comment": review.comment if review else "", "answers": answers},
+        }
+
+    @app.get("/api/calls/{call_id}")
+    def api_call(call_id: str, who: tuple[User, WebSession] = Depends(current),
+                 s: Session = Depends(db_session)) -> JSONResponse:
+        return JSONResponse(call_payload(s, who[0], call_for(s, who[0], call_id)))
+
+    @app.get("/calls/{call_id}", response_class=HTMLResponse)
+    def call_page(request: Request, call_id: str, who: tuple[User, WebSession] = Depends(current),
+                  s: Session = Depends(db_session)) -> Response:
+        payload = call_payload(s, who[0], call_for(s, who[0], call_id))
+        return templates.TemplateResponse(request, "call.html", {
+            "user": who[0], "csrf": who[1].csrf_token, "call": payload, "payload_json": json.dumps(payload).replace("<", "\\u003c")})  # no "</script>" inside the script
+
+    @app.get("/calls/{call_id}/audio")
+    def audio(call_id: str, who: tuple[User, WebSession] = Depends(current), s: Session = Depends(db_session)) -> Response:
+        """The call's recording (its redacted copy when the run wrote one); range requests work."""
+        call = call_for(s, who[0], call_id)
+        folder = Path(call.out_dir) / "calls" / call.call_id
+        redacted = folder / "audio_redacted.wav"
+        if redacted.is_file():
+            path = redacted
+        else:
+            source = Path(str(call_record(call).get("source", {}).get("path", "")))
+            if not source.is_absolute():
+                source = Path(call.out_dir) / source
+            path = source
+        if not path.is_file():
+            raise HTTPException(404, "the recording is not where the run found it")
+        media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
+                 ".opus": "audio/ogg", ".m4a": "audio/mp4"}.get(path.suffix.lower(), "application/octet-stream")
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=0"})
+
+    @app.put("/api/calls/{call_id}/review")
+    async def save_review(call_id: str, request: Request, who: tuple[User, WebSession] = Depends(check_csrf),
+                          s: Session = Depends(db_session)) -> JSONResponse:
+        """Save the reviewer's draft (``submit: true`` submits it). Body: ``{"version": N, "answers":
+        {item_id: {"answer": "yes", "comment": ""}}, "comment": ""}``; ``version`` is the one the page
+        was loaded with (0 for a new review). 409 with the current review when it has moved on."""
+        user = who[0]
+        call = call_for(s, user, call_id)
+        try:
+            body = await request.json()
+            version = int(body.get("version", 0))
+            answers = body.get("answers") or {}
+            assert isinstance(answers, dict)
+        except (ValueError, AssertionError, AttributeError):
+            raise HTTPException(422, "the body must be JSON: {version, answers: {item: {answer, comment}}, comment}") from None
+        items = {i.item_id: i for i in call.items}
+        for item_id, a in answers.items():
+            if item_id not in items:
+                raise HTTPException(422, f"{item_id}: not an item of this call's scorecard")
+            if not isinstance(a, dict) or a.get("answer") not in ANSWERS:
+                raise HTTPException(422, f"{item_id}: the answer must be one of {', '.join(ANSWERS)}")
+        review = my_review(s, user, call_id)
+        current_version = review.version if review else 0
+        if version != current_version:
+            return JSONResponse(status_code=409, content={
+                "error": "conflict: this review was saved elsewhere since you opened it; your changes are not "
+                         "saved yet; reload to see the newer version, then apply your changes again",
+                "current": call_payload(s, user, call)["review"]})
+        if review is not None and review.state == "submitted" and not body.get("reopen"):
+            return JSONResponse(status_code=409, content={"error": "this review is submitted already",
+                                                          "current": call_payload(s, user, call)["review"]})
+        if review is None:
+            review = Review(call_id=call_id, reviewer_id=user.id, state="draft", version=0)
+            s.add(review)
+        existing = {a.item_id: a for a in review.answers}
+        for item_id, a in answers.items():
+            row = existing.get(item_id)
+            if row is None:
+                row = ReviewAnswer(item_id=item_id)
+                review.answers.append(row)
+            if row.answer != a["answer"] or row.auto_answer is None:
+                row.auto_answer = items[item_id].answer  # the suggestion this answer was given against
+                row.answered_at = utcnow()
+            row.answer = a["answer"]
+            row.comment = str(a.get("comment") or "")[:5000]
+        review.comment = str(body.get("comment") or "")[:20000]
+        review.version = current_version + 1
+        review.updated_at = utcnow()
+        if body.get("submit"):
+            missing = [i for i in items if i not in {a.item_id for a in review.answers} | set(answers)]
+            if missing:
+                s.rollback()
+                raise HTTPException(422, f"answer every item before submitting; missing: {', '.join(missing)}")
+            review.state, review.submitted_at = "submitted", utcnow()
+        elif body.get("reopen"):
+            review.state, review.submitted_at = "draft", None
+        s.commit()
+        return JSONResponse({"version": review.version, "state": review.state})
+
+    @app.post("/api/calls/{call_id}/speakers")
+    async def swap_speakers(call_id: str, request: Request, who: tuple[User, WebSession] = Depends(check_csrf),
+                            s: Session = Depends(db_session)) -> JSONResponse:
+        """Write the manual role decision the pipeline honours on its next run
+        (``OUT/speaker_overrides.csv``: ``swap``, a speaker id or ``left``/``right``; empty removes it)."""
+        call = call_for(s, who[0], call_id)
+        body = await request.json()
+        agent = str(body.get("agent") or "")
+        if agent and agent not in SPEAKER_CHOICES:
+            raise HTTPException(422, f"agent: one of {', '.join(SPEAKER_CHOICES)}, or empty to remove the override")
+        write_override(Path(call.out_dir) / "speaker_overrides.csv", call.call_id, agent)
+        return JSONResponse({"call_id": call.call_id, "agent": agent or None,
+                             "note": "applied when the pipeline next runs over this folder"})
+
+    return app
+
+
+def write_override(path: Path, call_id: str, agent: str) -> None:
+    """Set (or, with an empty ``agent``, remove) ``call_id``'s row of a speaker-overrides CSV,
+    keeping the other rows; written atomically."""
+    from pipeline.writers import write_atomic
+
+    rows: dict[str, str] = {}
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row.get("call_id"):
+                    rows[row["call_id"]] = row.get("agent") or ""
+    if agent:
+        rows[call_id] = agent
+    else:
+        rows.pop(call_id, None)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["call_id", "agent"])
+    for cid, a in rows.items():
+        w.writerow([cid, a])
+    write_atomic(path, buf.getvalue())
+
+
+def serve(db: str | Path, host: str = "127.0.0.1", port: int = 8080, secure_cookies: bool = False) -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(db, secure_cookies), host=host, port=port, log_level="warning")
+

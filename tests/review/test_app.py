@@ -1,0 +1,197 @@
+"""The reviewers' web app through a real uvicorn server on loopback and a real SQLite file:
+log-in, access rules, CSRF, the audio route, reviews with drafts, conflicts and submission,
+the speaker swap, and a pipeline re-load that keeps the human answers."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import SAMPLES
+from pipeline.review.db import Assignment, make_engine, sessions, upgrade
+from pipeline.review.loader import load_results
+from pipeline.review.users import add_user
+from test_db import call_record, write_run
+
+PASSWORD = "a-long-password"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """A database with a lead and two reviewers, two calls (c1 for rita, c2 for sam), and the
+    app on a free port."""
+    import uvicorn
+
+    from pipeline.review.app import create_app
+
+    root = tmp_path_factory.mktemp("app")
+    out = root / "out"
+    audio = root / "c1.wav"
+    shutil.copy(SAMPLES / "c001.wav", audio)
+    rec1 = call_record("c1", {"opening.greeting": "yes", "closing.thanks": "no"})
+    rec1["source"]["path"] = str(audio)
+    rec1["utterances"] = [{"id": "u0001", "role": "agent", "speaker": "S0", "start": 1.0, "end": 3.0,
+                           "text": "Thank you for calling <b>Acme</b> & co"}]
+    rec2 = call_record("c2", {"opening.greeting": "no", "closing.thanks": "yes"})
+    rec2["source"]["path"] = str(root / "gone.wav")
+    write_run(out, [rec1, rec2])
+    db = root / "review.db"
+    engine = make_engine(db)
+    upgrade(engine)
+    with sessions(engine).begin() as s:
+        load_results(s, out)
+        users = {name: add_user(s, name, PASSWORD, role) for name, role in
+                 (("lena", "lead"), ("rita", "reviewer"), ("sam", "reviewer"))}
+        s.add_all([Assignment(call_id="c1", reviewer_id=users["rita"].id),
+                   Assignment(call_id="c2", reviewer_id=users["sam"].id)])
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "out": out, "db": db, "engine": engine}
+    srv.should_exit = True
+    thread.join(timeout=5)
+
+
+def login(server: dict, name: str) -> tuple[httpx.Client, str]:
+    c = httpx.Client(base_url=server["url"])
+    page = c.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = c.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/").text).group(1)
+    return c, csrf
+
+
+def test_nothing_is_served_without_logging_in(server):
+    c = httpx.Client(base_url=server["url"])
+    for path in ("/api/calls", "/api/calls/c1", "/calls/c1/audio"):
+        assert c.get(path).status_code == 401
+    r = c.get("/", headers={"accept": "text/html"})
+    assert r.status_code == 303 and r.headers["location"] == "/login"
+    assert c.put("/api/calls/c1/review", json={"version": 0, "answers": {}}).status_code == 401
+
+
+def test_login_needs_the_right_password_and_the_form_token(server):
+    c = httpx.Client(base_url=server["url"])
+    token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+    r = c.post("/login", data={"username": "rita", "password": "wrong-password", "csrf_token": token})
+    assert r.status_code == 401 and "Wrong user name or password" in r.text
+    assert c.post("/login", data={"username": "rita", "password": PASSWORD, "csrf_token": "forged"}).status_code == 403
+    fresh = httpx.Client(base_url=server["url"])  # no login-form cookie at all
+    assert fresh.post("/login", data={"username": "rita", "password": PASSWORD, "csrf_token": token}).status_code == 403
+
+
+def test_reviewers_see_only_their_calls_leads_see_all(server):
+    rita, _ = login(server, "rita")
+    assert [r["call_id"] for r in rita.get("/api/calls").json()["calls"]] == ["c1"]
+    assert rita.get("/api/calls/c2").status_code == 404
+    assert rita.get("/calls/c2").status_code == 404
+    assert rita.get("/calls/c2/audio").status_code == 404
+    lena, _ = login(server, "lena")
+    assert sorted(r["call_id"] for r in lena.get("/api/calls").json()["calls"]) == ["c1", "c2"]
+    assert [r["call_id"] for r in lena.get("/api/calls", params={"agent": "a1", "score_min": "0.9"}).json()["calls"]] == []
+
+
+def test_the_call_page_escapes_what_it_shows(server):
+    rita, _ = login(server, "rita")
+    page = rita.get("/calls/c1").text
+    assert "&lt;b&gt;Acme&lt;/b&gt; &amp; co" in page and "<b>Acme</b>" not in page.split('id="payload"')[0]
+    assert "\\u003cb>Acme" in page  # inside the script: no tag can close it
+    assert 'src="/calls/c1/audio"' in page and 'data-start="1.0"' in page
+
+
+def test_audio_supports_ranges_and_no_path_comes_from_the_request(server):
+    rita, _ = login(server, "rita")
+    full = rita.get("/calls/c1/audio")
+    assert full.status_code == 200 and full.headers["content-type"] == "audio/wav"
+    assert full.content == (SAMPLES / "c001.wav").read_bytes()
+    part = rita.get("/calls/c1/audio", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == full.content[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
+    for evil in ("/calls/..%2F..%2Fetc%2Fpasswd/audio", "/calls/%2e%2e/audio", "/calls/c1%2F..%2F..%2Fc2/audio"):
+        assert rita.get(evil).status_code == 404
+    lena, _ = login(server, "lena")
+    assert lena.get("/calls/c2/audio").status_code == 404  # the recording has gone: said, not crashed
+
+
+def test_state_changes_need_the_csrf_token(server):
+    rita, csrf = login(server, "rita")
+    body = {"version": 0, "answers": {"opening.greeting": {"answer": "yes"}}}
+    assert rita.put("/api/calls/c1/review", json=body).status_code == 403
+    assert rita.put("/api/calls/c1/review", json=body, headers={"X-CSRF-Token": "nope"}).status_code == 403
+    assert rita.post("/api/calls/c1/speakers", json={"agent": "swap"}).status_code == 403
+    assert rita.post("/logout").status_code == 403
+
+
+def test_drafts_conflicts_and_submission(server):
+    rita, csrf = login(server, "rita")
+    h = {"X-CSRF-Token": csrf}
+    r = rita.put("/api/calls/c1/review", headers=h, json={"version": 0, "answers": {"closing.thanks": {"answer": "yes",
+                                                                                      "comment": "thanked at 1:02"}}})
+    assert r.status_code == 200 and r.json() == {"version": 1, "state": "draft"}
+    # a second tab still on version 0 saves: refused, told why, and the first save is intact
+    other, csrf2 = login(server, "rita")
+    stale = other.put("/api/calls/c1/review", headers={"X-CSRF-Token": csrf2},
+                      json={"version": 0, "answers": {"closing.thanks": {"answer": "no"}}})
+    assert stale.status_code == 409 and "conflict" in stale.json()["error"]
+    assert stale.json()["current"]["answers"]["closing.thanks"]["answer"] == "yes"
+    bad = rita.put("/api/calls/c1/review", headers=h, json={"version": 1, "answers": {"nope": {"answer": "yes"}}})
+    assert bad.status_code == 422
+    early = rita.put("/api/calls/c1/review", headers=h, json={"version": 1, "answers": {}, "submit": True})
+    assert early.status_code == 422 and "opening.greeting" in early.json()["detail"]
+    done = rita.put("/api/calls/c1/review", headers=h, json={
+        "version": 1, "answers": {"opening.greeting": {"answer": "yes"}}, "comment": "good call", "submit": True})
+    assert done.status_code == 200 and done.json() == {"version": 2, "state": "submitted"}
+    review = rita.get("/api/calls/c1").json()["review"]
+    assert review["state"] == "submitted" and review["comment"] == "good call"
+    assert review["answers"]["closing.thanks"] == {"answer": "yes", "comment": "thanked at 1:02", "auto_answer": "no"}
+    assert rita.get("/api/calls", params={"reviewed": "yes"}).json()["calls"][0]["call_id"] == "c1"
+
+    # the pipeline runs again and changes its suggestion: the reviewer's answer stands beside it
+    rec = call_record("c1", {"opening.greeting": "yes", "closing.thanks": "yes"})
+    rec["source"]["path"] = str(Path(server["out"]).parent / "c1.wav")
+    write_run(server["out"], [rec])
+    with sessions(server["engine"]).begin() as s:
+        assert load_results(s, server["out"]).updated == 1
+    after = rita.get("/api/calls/c1").json()
+    assert {i["id"]: i["answer"] for i in after["items"]}["closing.thanks"] == "yes"
+    assert after["review"]["answers"]["closing.thanks"]["auto_answer"] == "no"
+    assert after["review"]["state"] == "submitted" and after["review"]["version"] == 2
+
+
+def test_a_role_swap_writes_the_override_the_pipeline_reads(server):
+    from pipeline.speakers import read_overrides
+
+    lena, csrf = login(server, "lena")
+    h = {"X-CSRF-Token": csrf}
+    assert lena.post("/api/calls/c2/speakers", headers=h, json={"agent": "swap"}).status_code == 200
+    assert lena.post("/api/calls/c1/speakers", headers=h, json={"agent": "right"}).status_code == 200
+    path = Path(server["out"]) / "speaker_overrides.csv"
+    assert read_overrides(path) == {"c2": "swap", "c1": "right"}
+    assert lena.post("/api/calls/c2/speakers", headers=h, json={"agent": ""}).status_code == 200
+    assert read_overrides(path) == {"c1": "right"}
+    assert lena.post("/api/calls/c1/speakers", headers=h, json={"agent": "../../x"}).status_code == 422
+
+
+def test_logout_ends_the_session(server):
+    rita, csrf = login(server, "rita")
+    assert rita.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert rita.get("/api/calls").status_code == 401
