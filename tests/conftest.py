@@ -58,3 +58,8 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory, stage_cache: Path) -> t
     proc = run_cli("run", str(MANIFEST), "--out", str(out), "--quiet", "--set", "pii.redact=false",
                    "--set", f"run.stage_cache={stage_cache}")
     return out, proc
+
+
+# the review tests' databases (a SQLite file, a throwaway PostgreSQL server), as shared fixtures
+sys.path.insert(0, str(Path(__file__).resolve().parent / "review"))
+from databases import db_url, postgres_url  # noqa: E402,F401

@@ -29,12 +29,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory):
-    """A database with a lead and two reviewers, two calls (c1 for rita, c2 for sam), and the
-    app on a free port."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A database (SQLite file, then PostgreSQL) with a lead and two reviewers, two calls (c1
+    for rita, c2 for sam), and the app on a free port."""
     import uvicorn
 
+    from databases import fresh_postgres_db
     from pipeline.review.app import create_app
 
     root = tmp_path_factory.mktemp("app")
@@ -48,7 +49,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     rec2 = call_record("c2", {"opening.greeting": "no", "closing.thanks": "yes"})
     rec2["source"]["path"] = str(root / "gone.wav")
     write_run(out, [rec1, rec2])
-    db = root / "review.db"
+    db = str(root / "review.db") if request.param == "sqlite" else fresh_postgres_db(request.getfixturevalue("postgres_url"))
     engine = make_engine(db)
     upgrade(engine)
     with sessions(engine).begin() as s:
@@ -68,6 +69,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     yield {"url": f"http://127.0.0.1:{port}", "out": out, "db": db, "engine": engine}
     srv.should_exit = True
     thread.join(timeout=5)
+    engine.dispose()
 
 
 def login(server: dict, name: str) -> tuple[httpx.Client, str]:

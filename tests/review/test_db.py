@@ -1,5 +1,5 @@
 """The review database: migrations, users and password hashes, idempotent loading of results
-that never overwrites a reviewer's answer (SQLite)."""
+that never overwrites a reviewer's answer (on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from pipeline.review.users import add_user, authenticate, hash_password, verify_
 
 
 @pytest.fixture
-def engine(tmp_path: Path):
-    e = make_engine(tmp_path / "review.db")
+def engine(db_url: str):
+    """A migrated database: a SQLite file, and a PostgreSQL database (both kinds run every test)."""
+    e = make_engine(db_url)
     upgrade(e)
-    return e
+    yield e
+    e.dispose()
 
 
 def test_migrations_build_the_schema_the_models_describe(engine):
