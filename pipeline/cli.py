@@ -99,6 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_arg(add)
     lst = usub.add_parser("list", help="the users and their roles")
     _add_db_arg(lst)
+    smp = sub.add_parser("sample", help="pick calls to review: N per agent and period, plus every auto-fail and "
+                                        "low-confidence call, round-robin to reviewers (a dry run unless --apply)")
+    smp.add_argument("--per-agent", type=int, default=2, metavar="N", help="random calls per agent (default 2)")
+    smp.add_argument("--from", dest="start", metavar="DATE", help="calls started on or after (ISO, e.g. 2026-11-01)")
+    smp.add_argument("--to", dest="end", metavar="DATE", help="calls started before (ISO)")
+    smp.add_argument("--reviewers", required=True, metavar="A,B,...", help="user names to assign to, in turn")
+    smp.add_argument("--seed", type=int, default=0, help="random seed (the same seed gives the same sample)")
+    smp.add_argument("--low-confidence-min", type=int, default=1, metavar="K",
+                     help="a call with at least K low-confidence answers is always picked (default 1)")
+    smp.add_argument("--apply", action="store_true", help="write the assignments (default: print the plan only)")
+    _add_db_arg(smp)
     srv = sub.add_parser("serve", help="the reviewers' web app (log in with a user from 'callqa users add')")
     _add_db_arg(srv)
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -174,6 +185,23 @@ def _cmd_users(args: argparse.Namespace) -> int:
                 raise ConfigError("users add: the two passwords differ")
         user = add_user(session, args.username, password, args.role)
         print(f"added {user.username} ({user.role})")
+    return EXIT_OK
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from pipeline.review.db import sessions
+    from pipeline.review.sampling import assignment_rows, plan_sample
+
+    engine = _engine(args)
+    with sessions(engine).begin() as session:
+        made = plan_sample(session, args.per_agent, args.start, args.end,
+                           [r.strip() for r in args.reviewers.split(",") if r.strip()], args.seed,
+                           args.low_confidence_min, apply=args.apply)
+        for row in assignment_rows(session, made):
+            print(f"{row['call_id']:20} {row['agent_id'] or '-':10} {row['kind']:15} -> {row['reviewer']:12} {row['reason']}")
+        print(f"{len(made)} call(s) {'assigned' if args.apply else 'would be assigned (dry run; --apply writes them)'}")
+        if not args.apply:
+            session.rollback()
     return EXIT_OK
 
 
@@ -356,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard,
-                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve}
+                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve, "sample": _cmd_sample}
     return _dispatch(handlers[args.command], args)
 
 

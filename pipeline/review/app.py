@@ -325,7 +325,134 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
         return JSONResponse({"call_id": call.call_id, "agent": agent or None,
                              "note": "applied when the pipeline next runs over this folder"})
 
+    # -- leads: dashboards, sampling, calibration -------------------------------------------------
+
+    def lead(who: tuple[User, WebSession] = Depends(current)) -> tuple[User, WebSession]:
+        if who[0].role not in ("lead", "admin"):
+            raise HTTPException(403, "for leads and admins")
+        return who
+
+    def lead_csrf(who: tuple[User, WebSession] = Depends(check_csrf)) -> tuple[User, WebSession]:
+        return lead(who)
+
+    def period(request: Request) -> dict[str, str]:
+        return {k: request.query_params.get(k, "") for k in ("start", "end", "team", "agent", "bucket")}
+
+    @app.get("/api/dashboard")
+    def api_dashboard(request: Request, who: tuple[User, WebSession] = Depends(lead),
+                      s: Session = Depends(db_session)) -> JSONResponse:
+        return JSONResponse(dashboard_data(s, period(request)))
+
+    @app.get("/dashboard.csv")
+    def dashboard_csv(request: Request, who: tuple[User, WebSession] = Depends(lead),
+                      s: Session = Depends(db_session)) -> Response:
+        from pipeline.review.dashboards import to_csv
+
+        rows = dashboard_data(s, period(request))["agents"]
+        return Response(to_csv(rows), media_type="text/csv",
+                        headers={"Content-Disposition": 'attachment; filename="agents.csv"'})
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    def dashboard_page(request: Request, who: tuple[User, WebSession] = Depends(lead),
+                       s: Session = Depends(db_session)) -> Response:
+        from pipeline.evaluation.plots import bar_chart
+
+        f = period(request)
+        data = dashboard_data(s, f)
+        plots = [
+            bar_chart([r["period"] for r in data["trend"]], [r["mean_score"] for r in data["trend"]],
+                      "Mean automatic score per period", max_value=1.0, fmt="{:.0%}"),
+            bar_chart([r["period"] for r in data["trend"]], [r["mean_reviewed_score"] for r in data["trend"]],
+                      "Mean reviewed score per period", max_value=1.0, fmt="{:.0%}"),
+            bar_chart(list(data["agreement"]), [a.get("accuracy") for a in data["agreement"].values()],
+                      "Automatic vs human agreement per item", max_value=1.0, fmt="{:.0%}"),
+        ]
+        return templates.TemplateResponse(request, "dashboard.html", {
+            "user": who[0], "csrf": who[1].csrf_token, "data": data, "f": f, "plots": plots,
+            "query": str(request.url.query)})
+
+    @app.post("/api/sample")
+    async def api_sample(request: Request, who: tuple[User, WebSession] = Depends(lead_csrf),
+                         s: Session = Depends(db_session)) -> JSONResponse:
+        """Plan (``apply: false``) or make a sample: ``{per_agent, start, end, reviewers: [names],
+        seed, low_confidence_min, apply}``."""
+        from pipeline.errors import ConfigError
+        from pipeline.review.sampling import assignment_rows, plan_sample
+
+        body = await request.json()
+        try:
+            made = plan_sample(s, int(body.get("per_agent", 2)), body.get("start") or None, body.get("end") or None,
+                               list(body.get("reviewers") or []), int(body.get("seed", 0)),
+                               int(body.get("low_confidence_min", 1)), created_by=who[0].id,
+                               apply=bool(body.get("apply", False)))
+        except (ConfigError, ValueError, TypeError) as e:
+            raise HTTPException(422, str(e)) from None
+        rows = assignment_rows(s, made)
+        if body.get("apply"):
+            s.commit()
+        return JSONResponse({"applied": bool(body.get("apply")), "assignments": rows})
+
+    @app.post("/api/calibrations")
+    async def api_new_calibration(request: Request, who: tuple[User, WebSession] = Depends(lead_csrf),
+                                  s: Session = Depends(db_session)) -> JSONResponse:
+        from pipeline.errors import ConfigError
+        from pipeline.review.calibration import create_calibration
+
+        body = await request.json()
+        try:
+            cal = create_calibration(s, str(body.get("name") or ""), str(body.get("call_id") or ""),
+                                     list(body.get("reviewers") or []), created_by=who[0].id)
+        except ConfigError as e:
+            raise HTTPException(422, str(e)) from None
+        s.commit()
+        return JSONResponse({"id": cal.id})
+
+    @app.get("/api/calibrations/{cal_id}")
+    def api_calibration(cal_id: int, who: tuple[User, WebSession] = Depends(lead),
+                        s: Session = Depends(db_session)) -> JSONResponse:
+        from pipeline.errors import ConfigError
+        from pipeline.review.calibration import calibration_result
+
+        try:
+            return JSONResponse(calibration_result(s, cal_id))
+        except ConfigError as e:
+            raise HTTPException(404, str(e)) from None
+
+    @app.get("/api/calibrations")
+    def api_calibration_report(who: tuple[User, WebSession] = Depends(lead),
+                               s: Session = Depends(db_session)) -> JSONResponse:
+        from pipeline.review.calibration import calibration_report
+
+        return JSONResponse(calibration_report(s))
+
+    @app.get("/calibrations", response_class=HTMLResponse)
+    def calibrations_page(request: Request, who: tuple[User, WebSession] = Depends(lead),
+                          s: Session = Depends(db_session)) -> Response:
+        from pipeline.review.calibration import calibration_report, calibration_result
+        from pipeline.review.db import Calibration
+
+        results = [calibration_result(s, c.id) for c in s.scalars(select(Calibration).order_by(Calibration.id))]
+        return templates.TemplateResponse(request, "calibrations.html", {
+            "user": who[0], "csrf": who[1].csrf_token, "results": results, "report": calibration_report(s)})
+
     return app
+
+
+def dashboard_data(s: Session, f: dict[str, str]) -> dict[str, Any]:
+    """Agent KPIs, the trend and automatic-vs-human agreement for a period (``start``/``end``),
+    team (queue) and agent."""
+    from pipeline.errors import ConfigError
+    from pipeline.review.dashboards import agent_kpis, agreement_by_item, trend
+
+    start, end, team = f.get("start") or None, f.get("end") or None, f.get("team") or None
+    try:
+        return {
+            "agents": agent_kpis(s, start, end, team),
+            "trend": trend(s, f.get("agent") or None, f.get("bucket") or "week", start, end, team),
+            "agreement": agreement_by_item(s, start, end),
+        }
+    except ConfigError as e:
+        raise HTTPException(422, str(e)) from None
 
 
 def write_override(path: Path, call_id: str, agent: str) -> None:

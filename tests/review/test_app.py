@@ -197,3 +197,58 @@ def test_logout_ends_the_session(server):
     rita, csrf = login(server, "rita")
     assert rita.post("/logout", data={"csrf_token": csrf}).status_code == 303
     assert rita.get("/api/calls").status_code == 401
+
+
+def test_lead_pages_are_for_leads_only(server):
+    rita, csrf = login(server, "rita")
+    for path in ("/dashboard", "/api/dashboard", "/dashboard.csv", "/calibrations", "/api/calibrations"):
+        assert rita.get(path).status_code == 403
+    assert rita.post("/api/sample", json={}, headers={"X-CSRF-Token": csrf}).status_code == 403
+
+
+def test_dashboard_follows_reviews_and_exports_csv(server):
+    lena, csrf = login(server, "lena")
+    before = {r["agent_id"]: r for r in lena.get("/api/dashboard").json()["agents"]}["a1"]
+    h = {"X-CSRF-Token": csrf}
+    version = lena.get("/api/calls/c2").json()["review"]["version"]
+    r = lena.put("/api/calls/c2/review", headers=h, json={"version": version, "submit": True, "answers": {
+        "opening.greeting": {"answer": "yes"}, "closing.thanks": {"answer": "yes"}}})
+    assert r.status_code == 200, r.text
+    after = {r["agent_id"]: r for r in lena.get("/api/dashboard").json()["agents"]}["a1"]
+    assert after["reviewed_calls"] == before["reviewed_calls"] + 1 and after["calls"] == 2
+    page = lena.get("/dashboard")
+    assert page.status_code == 200 and page.text.count("<svg") == 3 and 'data-agent="a1"' in page.text
+    csv_ = lena.get("/dashboard.csv")
+    assert csv_.headers["content-type"].startswith("text/csv") and csv_.text.splitlines()[0].startswith("agent_id")
+
+
+def test_sampling_and_calibration_from_the_app(server):
+    lena, csrf = login(server, "lena")
+    h = {"X-CSRF-Token": csrf}
+    extra = [call_record(cid, {"opening.greeting": "yes"}) for cid in ("c3", "c4")]
+    extra[0]["scorecard"]["score"]["auto_fail"] = True
+    write_run(server["out"], extra)
+    with sessions(server["engine"]).begin() as s:
+        load_results(s, server["out"])
+    plan = lena.post("/api/sample", headers=h, json={"per_agent": 0, "reviewers": ["rita", "sam"], "apply": False})
+    assert plan.status_code == 200 and [a["call_id"] for a in plan.json()["assignments"]] == ["c3"]
+    assert plan.json()["assignments"][0]["kind"] == "auto_fail"
+    made = lena.post("/api/sample", headers=h, json={"per_agent": 0, "reviewers": ["rita", "sam"], "apply": True})
+    assert made.json()["applied"] and lena.post("/api/sample", headers=h, json={
+        "per_agent": 0, "reviewers": ["rita", "sam"], "apply": True}).json()["assignments"] == []  # once only
+    bad = lena.post("/api/sample", headers=h, json={"reviewers": ["nobody"], "apply": True})
+    assert bad.status_code == 422 and "nobody" in bad.text
+    cal = lena.post("/api/calibrations", headers=h, json={"name": "Nov", "call_id": "c4", "reviewers": ["rita", "sam"]})
+    assert cal.status_code == 200
+    state = lena.get(f"/api/calibrations/{cal.json()['id']}").json()
+    assert state["state"] == "waiting" and sorted(state["waiting_for"]) == ["rita", "sam"]
+    for name in ("rita", "sam"):
+        c, token = login(server, name)
+        assert c.put("/api/calls/c4/review", headers={"X-CSRF-Token": token}, json={
+            "version": 0, "submit": True, "answers": {"opening.greeting": {"answer": "yes" if name == "rita" else "no"}}}
+        ).status_code == 200
+    done = lena.get(f"/api/calibrations/{cal.json()['id']}").json()
+    assert done["state"] == "done" and done["items"]["opening.greeting"]["answers"] == {"rita": "yes", "sam": "no"}
+    assert done["items"]["opening.greeting"]["percent_agreement"] == 0.0
+    page = lena.get("/calibrations")
+    assert page.status_code == 200 and "Nov" in page.text

@@ -1,6 +1,7 @@
 """The review app as a reviewer uses it: headless Chromium (Debian's, driven by Playwright; no
 browser download) against the real server: log in, open a call from the queue, play the
-evidence, override a suggestion, see the draft saved, submit, see the queue change."""
+evidence, override a suggestion, see the draft saved, submit, see the queue and the lead's
+dashboard change."""
 
 from __future__ import annotations
 
@@ -25,7 +26,26 @@ def browser():
         b.close()
 
 
+def lead_dashboard_row(server: dict, browser) -> dict[str, str]:  # noqa: ANN001
+    """Agent a1's row of the dashboard, as the lead sees it."""
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(server["url"] + "/login")
+    page.fill("input[name=username]", "lena")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server["url"] + "/")
+    page.click("text=Dashboard")
+    page.wait_for_url("**/dashboard")
+    row = page.locator("tr[data-agent=a1]")
+    out = {k: row.locator(f".{k}").inner_text() for k in ("auto", "reviewed", "reviewed-calls")}
+    ctx.close()
+    return out
+
+
 def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser):  # noqa: F811
+    before = lead_dashboard_row(server, browser)
+    assert before["reviewed-calls"] == "0" and before["reviewed"] == "n/a"
     page = browser.new_page()
     page.goto(server["url"] + "/calls/c1")
     assert page.url.endswith("/login")  # sent to log in first
@@ -64,6 +84,9 @@ def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser
     assert page.locator("#queue tbody tr").first.inner_text().split("\t")[0].strip() == "c1"
     assert "submitted" in page.locator("#queue tbody tr").first.inner_text()
     page.close()
+    # the lead's dashboard now counts the review, scored from the reviewer's answers
+    after = lead_dashboard_row(server, browser)
+    assert after["reviewed-calls"] == "1" and after["reviewed"] != "n/a" and after["auto"] == before["auto"]
 
 
 def test_a_conflicting_save_is_shown_and_the_answers_stay_on_the_page(server, browser):  # noqa: F811

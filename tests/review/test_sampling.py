@@ -180,3 +180,29 @@ def test_other_errors(db):
             with pytest.raises(ConfigError, match=message):
                 plan_sample(s, **args)
         assert s.scalar(select(func.count()).select_from(Assignment)) == 0
+
+
+
+def test_sample_command_plans_then_applies(tmp_path):
+    """``callqa sample`` through the CLI: a dry run writes nothing, --apply assigns."""
+    from conftest import run_cli
+    from test_db import call_record, write_run
+
+    db = tmp_path / "s.db"
+    out = tmp_path / "out"
+    recs = [call_record(f"k{i}", {"opening.greeting": "yes"}) for i in range(4)]
+    recs[0]["scorecard"]["score"]["auto_fail"] = True
+    write_run(out, recs)
+    assert run_cli("db", "load", str(out), "--db", str(db)).returncode == 0
+    for name in ("ann", "bo"):
+        assert run_cli("users", "add", name, "--role", "reviewer", "--password-stdin", "--db", str(db),
+                       input="long-password\n").returncode == 0
+    dry = run_cli("sample", "--per-agent", "1", "--reviewers", "ann,bo", "--seed", "3", "--db", str(db))
+    assert dry.returncode == 0, dry.stderr
+    assert "2 call(s) would be assigned" in dry.stdout and "k0" in dry.stdout and "auto_fail" in dry.stdout
+    again = run_cli("sample", "--per-agent", "1", "--reviewers", "ann,bo", "--seed", "3", "--db", str(db))
+    assert again.stdout == dry.stdout  # the dry run wrote nothing; the same seed, the same plan
+    done = run_cli("sample", "--per-agent", "1", "--reviewers", "ann,bo", "--seed", "3", "--apply", "--db", str(db))
+    assert "2 call(s) assigned" in done.stdout
+    bad = run_cli("sample", "--reviewers", "zed", "--db", str(db))
+    assert bad.returncode == 2 and "zed" in bad.stderr
