@@ -190,6 +190,8 @@ class AnalysisStage:
                 "evidence": [self._evidence(e, by_id, facts.duration_s) for e in d.evidence],
                 **({"details": d.details} if d.details else {}),
             })
+        if written is not utterances:  # the detectors' rule texts may name what the quotes mask
+            items = redact_strings(items, pii_texts(utterances, spans))
         blocks["scorecard"] = {"template": self.card.describe(), "items": items, "score": score_answers(self.card, answers)}
         blocks["sentiment"] = sentiment_block(ctx)
         blocks["metrics"] = ctx.metrics.to_dict()
@@ -211,6 +213,44 @@ class AnalysisStage:
             counts[s.type] = counts.get(s.type, 0) + 1
         return {"enabled": self.config.pii.enabled, "redacted": bool(self.config.pii.enabled and self.config.pii.redact),
                 "counts": counts, "spans": [s.to_dict() for s in spans]}
+
+
+def pii_texts(utterances: list[Utterance], spans: list[Any]) -> dict[str, str]:
+    """The text of every PII span (``{"Priyanka Desai": "[PERSON]"}``), longest first, from the
+    unredacted words, to mask it wherever a detector wrote it into a rule or a detail."""
+    by_id = {u.id: u for u in utterances}
+    out: dict[str, str] = {}
+    for span in spans:
+        u = by_id.get(span.utterance_id)
+        if u is None:
+            continue
+        tokens = [w.word for w in u.words] if u.words else u.text.split()
+        text = " ".join(tokens[span.first_word:span.last_word + 1]).strip(" ,.?!;:\"'")
+        if len(text) >= 2:
+            out[text] = f"[{span.type}]"
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[0])))
+
+
+def redact_strings(obj: Any, texts: dict[str, str]) -> Any:
+    """``obj`` (nested dicts, lists, strings) with every occurrence of a key of ``texts`` replaced
+    (case-insensitive, whole words) by its value; quotes are already redacted and stay as they are."""
+    import re
+
+    if not texts:
+        return obj
+    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in texts) + r")(?!\w)", re.IGNORECASE)
+    lower = {k.lower(): v for k, v in texts.items()}
+
+    def walk(x: Any, key: str = "") -> Any:
+        if isinstance(x, str):
+            return x if key == "quote" else pattern.sub(lambda m: lower.get(m.group(0).lower(), m.group(0)), x)
+        if isinstance(x, dict):
+            return {k: walk(v, k) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v, key) for v in x]
+        return x
+
+    return walk(obj)
 
 
 def redact_speaker_evidence(speakers: dict[str, Any], written: list[Utterance]) -> dict[str, Any]:

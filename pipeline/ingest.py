@@ -130,7 +130,7 @@ def read_manifest(manifest: Path) -> list[CallInput]:
 
 def discover(source: str | Path) -> list[CallInput]:
     """Calls from a folder, a manifest (``.csv``) or a single recording."""
-    src = Path(source).expanduser()
+    src = Path(source).expanduser().absolute()  # recorded paths stay valid from any working folder
     if src.is_dir():
         return discover_folder(src)
     if src.is_file() and src.suffix.lower() == ".csv":

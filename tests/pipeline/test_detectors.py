@@ -179,6 +179,12 @@ def test_the_stage_answers_every_item_scores_and_redacts_evidence():
     for item in items.values():
         for e in item["evidence"]:
             assert "4111" not in e["quote"]
+    # the names found as PII are masked in the detectors' rule texts too, not only in the quotes
+    import json
+
+    assert any(s.type == "PERSON" for s in spans)
+    dumped = json.dumps(blocks["scorecard"])
+    assert "Whitfield" not in dumped and "[PERSON]" in dumped
     assert blocks["sentiment"]["customer_end"] is not None and len(blocks["sentiment"]["quarters"]) == 4
     assert blocks["metrics"]["talk_s"]["agent"] > 0
 
