@@ -99,7 +99,7 @@ def bar_chart(
         top = max([v for v in nums if v is not None] + [0.0])
         if top <= 0:
             top = 1.0
-    label_w = min(MAX_LABEL * CHAR_W, max(48.0, max(_text_w(s) for s in shown))) + 10
+    label_w = min(MAX_LABEL * CHAR_W, max(48.0, max(_text_w(s) for s in shown))) + 16  # digits run wide
     value_texts = [_fmt(fmt, v) for v in nums]
     value_w = max(40.0, max(_text_w(t) for t in value_texts) + 10)
     bar_w = 300.0
