@@ -425,6 +425,14 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
 
         return JSONResponse(calibration_report(s))
 
+    @app.get("/sample", response_class=HTMLResponse)
+    def sample_page(request: Request, who: tuple[User, WebSession] = Depends(lead),
+                    s: Session = Depends(db_session)) -> Response:
+        reviewers = [u.username for u in s.scalars(select(User).where(User.role.in_(("reviewer", "lead")),
+                                                                      User.active.is_(True)).order_by(User.username))]
+        return templates.TemplateResponse(request, "sample.html", {
+            "user": who[0], "csrf": who[1].csrf_token, "reviewers": reviewers})
+
     @app.get("/calibrations", response_class=HTMLResponse)
     def calibrations_page(request: Request, who: tuple[User, WebSession] = Depends(lead),
                           s: Session = Depends(db_session)) -> Response:
@@ -432,8 +440,11 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
         from pipeline.review.db import Calibration
 
         results = [calibration_result(s, c.id) for c in s.scalars(select(Calibration).order_by(Calibration.id))]
+        reviewers = [u.username for u in s.scalars(select(User).where(User.role.in_(("reviewer", "lead")),
+                                                                      User.active.is_(True)).order_by(User.username))]
         return templates.TemplateResponse(request, "calibrations.html", {
-            "user": who[0], "csrf": who[1].csrf_token, "results": results, "report": calibration_report(s)})
+            "user": who[0], "csrf": who[1].csrf_token, "results": results, "report": calibration_report(s),
+            "reviewers": reviewers, "calls": list(s.scalars(select(Call.call_id).order_by(Call.call_id)))})
 
     return app
 

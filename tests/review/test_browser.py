@@ -107,3 +107,41 @@ def test_a_conflicting_save_is_shown_and_the_answers_stay_on_the_page(server, br
     assert "kept" in second.inner_text("#status")
     assert second.is_checked("[data-item='opening.greeting'] input[value=yes]")  # nothing lost on the page
     ctx.close()
+
+
+def test_a_lead_samples_calls_and_starts_a_calibration(server, browser):  # noqa: F811
+    from pipeline.review.db import sessions
+    from pipeline.review.loader import load_results
+    from test_db import call_record, write_run
+
+    recs = [call_record(cid, {"opening.greeting": "yes"}) for cid in ("c3", "c4")]
+    recs[0]["scorecard"]["score"]["auto_fail"] = True
+    write_run(server["out"], recs)
+    with sessions(server["engine"]).begin() as s:
+        load_results(s, server["out"])
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(server["url"] + "/login")
+    page.fill("input[name=username]", "lena")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(server["url"] + "/")
+    page.click("text=Sample")
+    page.fill("input[name=per_agent]", "0")
+    page.click("#plan")
+    page.wait_for_function("document.getElementById('status').textContent.includes('would be assigned')")
+    assert page.locator("#plan-table tbody tr").count() == 1
+    assert "c3" in page.locator("#plan-table tbody tr").first.inner_text()
+    page.click("#apply")
+    page.wait_for_function("document.getElementById('status').textContent.includes('1 call(s) assigned')")
+
+    page.click("text=Calibration")
+    page.wait_for_url("**/calibrations")
+    page.fill("#new-calibration input[name=name]", "November calibration")
+    page.select_option("#new-calibration select[name=call_id]", "c4")
+    page.check("#new-calibration input[value=rita]")
+    page.check("#new-calibration input[value=sam]")
+    page.click("#create")
+    page.wait_for_selector("text=November calibration")
+    assert "Waiting for rita, sam" in page.inner_text("main")
+    ctx.close()
