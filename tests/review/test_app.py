@@ -218,6 +218,7 @@ def test_dashboard_follows_reviews_and_exports_csv(server):
     assert after["reviewed_calls"] == before["reviewed_calls"] + 1 and after["calls"] == 2
     page = lena.get("/dashboard")
     assert page.status_code == 200 and page.text.count("<svg") == 3 and 'data-agent="a1"' in page.text
+    assert 'id="agreement"' in page.text  # automatic vs human per item, from the submitted reviews
     csv_ = lena.get("/dashboard.csv")
     assert csv_.headers["content-type"].startswith("text/csv") and csv_.text.splitlines()[0].startswith("agent_id")
 
@@ -251,4 +252,6 @@ def test_sampling_and_calibration_from_the_app(server):
     assert done["state"] == "done" and done["items"]["opening.greeting"]["answers"] == {"rita": "yes", "sam": "no"}
     assert done["items"]["opening.greeting"]["percent_agreement"] == 0.0
     page = lena.get("/calibrations")
-    assert page.status_code == 200 and "Nov" in page.text
+    assert page.status_code == 200 and "Nov" in page.text and 'id="calibration-report"' in page.text
+    report = lena.get("/api/calibrations").json()
+    assert report["sessions"] == 1 and report["items"]["opening.greeting"]["percent_agreement"] == 0.0
