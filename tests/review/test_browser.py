@@ -26,15 +26,21 @@ def browser():
         b.close()
 
 
-def lead_dashboard_row(server: dict, browser) -> dict[str, str]:  # noqa: ANN001
-    """Agent a1's row of the dashboard, as the lead sees it."""
+def browser_login(server: dict, browser, name: str):  # noqa: ANN001, ANN201 - playwright objects
+    """A new browser context logged in as ``name``, and its page on the queue."""
     ctx = browser.new_context()
     page = ctx.new_page()
     page.goto(server["url"] + "/login")
-    page.fill("input[name=username]", "lena")
+    page.fill("input[name=username]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(server["url"] + "/")
+    return ctx, page
+
+
+def lead_dashboard_row(server: dict, browser) -> dict[str, str]:  # noqa: ANN001
+    """Agent a1's row of the dashboard, as the lead sees it."""
+    ctx, page = browser_login(server, browser, "lena")
     page.click("text=Dashboard")
     page.wait_for_url("**/dashboard")
     row = page.locator("tr[data-agent=a1]")
@@ -90,13 +96,7 @@ def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser
 
 
 def test_a_conflicting_save_is_shown_and_the_answers_stay_on_the_page(server, browser):  # noqa: F811
-    ctx = browser.new_context()
-    page = ctx.new_page()
-    page.goto(server["url"] + "/login")
-    page.fill("input[name=username]", "lena")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server["url"] + "/")
+    ctx, page = browser_login(server, browser, "lena")
     first, second = ctx.new_page(), ctx.new_page()
     for p in (first, second):
         p.goto(server["url"] + "/calls/c2")
@@ -119,13 +119,7 @@ def test_a_lead_samples_calls_and_starts_a_calibration(server, browser):  # noqa
     write_run(server["out"], recs)
     with sessions(server["engine"]).begin() as s:
         load_results(s, server["out"])
-    ctx = browser.new_context()
-    page = ctx.new_page()
-    page.goto(server["url"] + "/login")
-    page.fill("input[name=username]", "lena")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(server["url"] + "/")
+    ctx, page = browser_login(server, browser, "lena")
     page.click("text=Sample")
     page.fill("input[name=per_agent]", "0")
     page.click("#plan")
