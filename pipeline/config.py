@@ -51,6 +51,9 @@ class RunOptions:
     """Worker processes, each with its own model; see ``asr.threads`` for threads per worker."""
     progress_every_s: float = 2.0
     """How often ``run.json`` and ``summary.csv`` are rewritten while a batch runs."""
+    rehash: bool = False
+    """Hash every recording to check it is unchanged, even when its size and modification time
+    match the index of processed calls (``OUT/.callqa-index.sqlite``)."""
     stage_cache: str | None = None
     """A folder keeping each call's transcript and speakers by their inputs
     (pipeline/stage_cache.py), so that a change to the scorecard, detectors, sentiment or PII

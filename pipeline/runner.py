@@ -25,6 +25,7 @@ from pipeline import __version__
 from pipeline.call import CALL_FILE, WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
+from pipeline.index import IndexEntry, RunIndex
 from pipeline.ingest import CallInput, discover
 from pipeline.speakers import overrides_path, read_overrides
 from pipeline.agents import AGENT_COLUMNS, agent_rows
@@ -182,6 +183,8 @@ class BatchRunner:
         self._rows: dict[str, dict[str, Any]] = {}
         self._items: list[str] | None = None
         self._t0 = time.monotonic()
+        self._index: RunIndex | None = None
+        self._files: dict[str, tuple[str, int, int, str]] = {}  # call_id -> (path, size, mtime_ns, sha256)
 
     def run(self) -> int:
         """Process the batch; returns the exit code (see EXIT_*)."""
@@ -191,14 +194,17 @@ class BatchRunner:
         with _Lock(self.out_dir):
             shutil.rmtree(self.out_dir / WORK_DIR, ignore_errors=True)  # left by a killed run
             self.calls = {c.call_id: c for c in calls}
+            self._index = RunIndex(self.out_dir)
             try:
                 self._run(calls)
+                self.report.state = "finished"
             except KeyboardInterrupt:
                 self.report.state = "interrupted"
-                self._flush(force=True)
                 return EXIT_INTERRUPTED
-            self.report.state = "finished"
-            self._flush(force=True)
+            finally:
+                self._flush(force=True)
+                self._index.close()
+                self._index = None
         counts = self.report.counts()
         log.info("done: %d ok, %d skipped, %d failed", counts["ok"], counts["skipped"], counts["failed"])
         return EXIT_CALLS_FAILED if counts["failed"] else EXIT_OK
@@ -213,13 +219,29 @@ class BatchRunner:
                 self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
                                          type(call.problem).__name__, str(call.problem)))
                 continue
+            call.speaker_override = overrides.get(call.call_id)
             try:
-                sha = sha256_file(call.path)
+                st = os.stat(call.path)
+                entry = self._index.get(call.call_id) if self._index else None
+                same_file = (entry is not None and not self.config.run.rehash and entry.path == str(call.path)
+                             and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns)
+                sha = entry.sha256 if same_file and entry else sha256_file(call.path)
             except OSError as e:
                 self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
                                          "AudioError", f"{call.path}: cannot read file: {e.strerror or e}"))
                 continue
-            call.speaker_override = overrides.get(call.call_id)
+            self._files[call.call_id] = (str(call.path), st.st_size, st.st_mtime_ns, sha)
+            if (not self.force and same_file and entry and entry.status == "ok" and entry.config_hash == config_hash
+                    and (entry.override or None) == call.speaker_override
+                    and (self.out_dir / "calls" / call.call_id / CALL_FILE).is_file()):
+                # done, by the index: no file of the call is opened
+                outcome = Outcome(call.call_id, str(call.path), "skipped", entry.row.get("duration_s") or 0.0,
+                                  entry.row.get("processing_s") or 0.0)
+                self.report.outcomes[call.call_id] = outcome
+                self._rows[call.call_id] = {**entry.row, "status": "skipped", "error_type": None, "error": None,
+                                            **call.metadata}
+                self._flush()
+                continue
             prev = previous_result(self.out_dir, call.call_id)
             if not self.force and prev is not None and is_done(prev, sha, config_hash):
                 if recorded_override(prev) != call.speaker_override:
@@ -300,7 +322,15 @@ class BatchRunner:
     def _record(self, outcome: Outcome) -> None:
         self.report.outcomes[outcome.call_id] = outcome
         record = previous_result(self.out_dir, outcome.call_id)
-        self._rows[outcome.call_id] = summary_row(self.calls[outcome.call_id], outcome, record)
+        row = summary_row(self.calls[outcome.call_id], outcome, record)
+        self._rows[outcome.call_id] = row
+        file = self._files.get(outcome.call_id)
+        if self._index is not None and file is not None and record is not None:
+            ok = record.get("status") == "ok" and record.get("source", {}).get("sha256") == file[3]
+            self._index.put(IndexEntry(
+                outcome.call_id, file[0], file[1], file[2], file[3], "ok" if ok else "failed",
+                record.get("provenance", {}).get("config_hash", ""), recorded_override(record),
+                {**row, "status": "ok" if ok else row.get("status")}))
         self._flush()
 
     def _rtf_text(self) -> str:
@@ -320,6 +350,8 @@ class BatchRunner:
         if not force and now - self._last_flush < self.config.run.progress_every_s:
             return
         self._last_flush = now
+        if self._index is not None:
+            self._index.commit()
         if self.report.state != "running":
             self.report.ended_at = utc_now()
         write_json(self.out_dir / "run.json", self.report.to_dict(), durable=True)

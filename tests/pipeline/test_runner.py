@@ -241,3 +241,47 @@ def test_progress_bar_shows_eta_and_realtime_factor(tmp_path: Path):
     proc = run_cli("run", str(folder), "--out", str(tmp_path / "o"))
     assert proc.returncode == EXIT_OK
     assert "1/1" in proc.stderr and "real time" in proc.stderr and "<" in proc.stderr
+
+
+def test_the_index_skips_done_calls_without_reading_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A second run hashes no unchanged recording and opens no call.json; a touched file is
+    hashed again (and still skipped when its content is the same); run.rehash hashes all."""
+    import os
+
+    from pipeline import runner
+    from pipeline.config import load_config
+    from pipeline.index import INDEX_FILE
+
+    data = tmp_path / "in"
+    data.mkdir()
+    write_audio(data / "a.wav", np.zeros((1, 8000 * 2), dtype=np.float32), 8000, "wav_ulaw")
+    write_audio(data / "b.wav", tone(2, 8000, 1), 8000, "wav_ulaw")
+    make_broken(data / "bad.wav", "empty")
+    out = tmp_path / "out"
+    hashed: list[str] = []
+    real_sha = runner.sha256_file
+    monkeypatch.setattr(runner, "sha256_file", lambda p: hashed.append(Path(p).name) or real_sha(p))
+
+    def run(*overrides: str) -> dict:
+        hashed.clear()
+        cfg = load_config(None, ["scorecard.enabled=false", *overrides])
+        runner.BatchRunner(cfg, data, out, progress=False).run()
+        return load_json(out / "run.json")["counts"]
+
+    assert run()["ok"] == 2 and sorted(hashed) == ["a.wav", "b.wav", "bad.wav"]
+    assert (out / INDEX_FILE).is_file()
+    opened: list[str] = []
+    real_prev = runner.previous_result
+    monkeypatch.setattr(runner, "previous_result", lambda o, cid: opened.append(cid) or real_prev(o, cid))
+    counts = run()
+    assert counts["skipped"] == 2 and counts["failed"] == 1 and hashed == [] and set(opened) == {"bad"}  # only the failed call, retried
+    rows = {r["call_id"]: r for r in csv.DictReader(open(out / "summary.csv"))}
+    assert rows["a"]["status"] == "skipped" and rows["a"]["duration_s"] == "2.0"
+    st = os.stat(data / "a.wav")
+    os.utime(data / "a.wav", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # touched, same content
+    assert run()["skipped"] == 2 and hashed == ["a.wav"]
+    assert run("run.rehash=true")["skipped"] == 2 and sorted(hashed) == ["a.wav", "b.wav", "bad.wav"]
+    (out / INDEX_FILE).write_bytes(b"garbage")  # a broken index is replaced; call.json still decides
+    assert run()["skipped"] == 2
+    write_audio(data / "b.wav", tone(3, 8000, 1), 8000, "wav_ulaw")  # a changed recording is redone
+    assert run()["ok"] == 1
