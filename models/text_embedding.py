@@ -113,7 +113,6 @@ class SentenceEmbedder:
 def load_memo(path: Path) -> int:
     """Add the embeddings saved by :func:`save_memo` at ``path`` to the memo (and make room
     for them); returns how many were read (0: none there, or another model's, or unreadable)."""
-    global MEMO_SIZE
     try:
         with np.load(path, allow_pickle=False) as data:
             if str(data["model"]) != MODEL_NAME:
@@ -121,7 +120,7 @@ def load_memo(path: Path) -> int:
             texts, vectors = list(data["texts"]), data["vectors"].astype(np.float32)
     except (OSError, ValueError, KeyError):
         return 0
-    MEMO_SIZE = max(MEMO_SIZE, len(texts) + len(_MEMO) + 4096)
+    grow_memo(len(texts) + len(_MEMO) + 4096)
     for text, vector in zip(texts, vectors):
         _MEMO.setdefault(str(text), vector)
     return len(texts)

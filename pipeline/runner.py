@@ -250,7 +250,7 @@ class BatchRunner:
                         continue
                 else:
                     self._record(Outcome(call.call_id, str(call.path), "skipped", prev["source"].get("duration_s", 0.0),
-                                         prev.get("processing", {}).get("seconds", 0.0)))
+                                         prev.get("processing", {}).get("seconds", 0.0)), prev)
                     continue
             self.report.outcomes[call.call_id] = Outcome(call.call_id, str(call.path), "pending")
             todo.append((call, sha))
@@ -319,9 +319,12 @@ class BatchRunner:
                     yield outcome
         return []
 
-    def _record(self, outcome: Outcome) -> None:
+    def _record(self, outcome: Outcome, record: dict[str, Any] | None = None) -> None:
+        """Keep a call's outcome, its summary row and its index entry; ``record`` is its call.json
+        when the caller has just read it (read here otherwise)."""
         self.report.outcomes[outcome.call_id] = outcome
-        record = previous_result(self.out_dir, outcome.call_id)
+        if record is None:
+            record = previous_result(self.out_dir, outcome.call_id)
         row = summary_row(self.calls[outcome.call_id], outcome, record)
         self._rows[outcome.call_id] = row
         file = self._files.get(outcome.call_id)

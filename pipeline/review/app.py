@@ -241,11 +241,11 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
         redacted = folder / "audio_redacted.wav"
         if redacted.is_file():
             path = redacted
-        else:
+        elif call.audio_path:
+            path = Path(call.audio_path)
+        else:  # loaded before the schema kept the path
             source = Path(str(call_record(call).get("source", {}).get("path", "")))
-            if not source.is_absolute():
-                source = Path(call.out_dir) / source
-            path = source
+            path = source if source.is_absolute() else Path(call.out_dir) / source
         if not path.is_file():
             raise HTTPException(404, "the recording is not where the run found it")
         media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",

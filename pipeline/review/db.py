@@ -70,6 +70,8 @@ class Call(Base):
     result_sha256: Mapped[str] = mapped_column(String(64))
     """Hash of the call.json the row was loaded from: an unchanged result is not loaded again."""
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    audio_path: Mapped[str | None] = mapped_column(Text)
+    """The recording as the run read it (absolute), so the audio route needs no call.json read."""
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     items: Mapped[list["CallItem"]] = relationship(back_populates="call", cascade="all, delete-orphan",

@@ -57,7 +57,20 @@ def _call_fields(record: dict[str, Any], out_dir: Path, sha: str) -> dict[str, A
         "config_hash": (record.get("provenance") or {}).get("config_hash"),
         "result_sha256": sha,
         "metadata_json": meta,
+        "audio_path": _audio_path(record, out_dir),
     }
+
+
+def _audio_path(record: dict[str, Any], out_dir: Path) -> str | None:
+    """The recording the run read, absolute (a relative one is taken from the loader's folder,
+    then from the run folder's parent)."""
+    raw = (record.get("source") or {}).get("path")
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_absolute():
+        path = next((c for c in (Path.cwd() / path, out_dir.resolve().parent / path) if c.is_file()), Path.cwd() / path)
+    return str(path)
 
 
 def load_results(session: Session, out_dir: str | Path) -> LoadCounts:

@@ -31,11 +31,11 @@ def test_migrations_build_the_schema_the_models_describe(engine):
 
     from pipeline.review.db import Base
 
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
     upgrade(engine)  # a second upgrade changes nothing
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
 
 def test_passwords_are_salted_and_checked():
