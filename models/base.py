@@ -39,6 +39,10 @@ class AsrOptions:
     compression_ratio_threshold: float = 2.4
     """A decode whose text compresses better than this (a loop) is retried at a higher
     temperature."""
+    redecode_gap_s: float = 3.0
+    """Speech (by VAD) left without a recognised word for at least this many seconds is
+    recognised again on its own, and confident text found there is kept (Whisper sometimes
+    jumps over part of its window); 0 = off."""
 
 
 # Decoding settings both backends share and the config does not expose: greedy temperature

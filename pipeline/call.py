@@ -24,7 +24,7 @@ from pipeline import __version__, audio
 from pipeline.analysis import AnalysisStage, redact_speaker_evidence
 from pipeline.detectors.context import CallFacts
 from pipeline.config import Config
-from pipeline.errors import AudioError, CallError, TranscriptionError
+from pipeline.errors import CallError, TranscriptionError
 from pipeline.ingest import CallInput
 from pipeline.records import AudioInfo, Utterance
 from pipeline.speakers import SpeakerStage, check_channels, relabel_record, with_override
@@ -113,12 +113,20 @@ class Outcome:
         return d
 
 
+def _timed(fn: Any, *args: Any) -> tuple[Any, float]:
+    """``fn(*args)`` and the seconds it took (for work run on another thread)."""
+    t0 = time.perf_counter()
+    return fn(*args), time.perf_counter() - t0
+
+
 class CallProcessor:
     """Holds a loaded model and the run's settings; processes calls one after another."""
 
-    def __init__(self, config: Config, out_dir: Path):
+    def __init__(self, config: Config, out_dir: Path, work_dir: Path | None = None):
         self.config = config
         self.out_dir = out_dir
+        self.work_dir = work_dir or out_dir / WORK_DIR
+        """Where calls are decoded while processed (``OUT/.work``; a node-local folder on Ray)."""
         self.config_hash = config.result_hash()
         threads = config.asr.threads or default_threads(config.run.workers)
         self._threads = threads
@@ -158,24 +166,30 @@ class CallProcessor:
             return None
         return self.cache.get(speech_key(self.config, sha256, call.metadata))
 
-    def _decode(self, call: CallInput, scratch: Path) -> tuple[AudioInfo, Any, Any]:
+    def _decode(self, call: CallInput, scratch: Path) -> tuple[AudioInfo, Any, Any, float]:
         """The call decoded into ``scratch`` (read a block at a time: memory flat in length),
-        after the channel check: (info, samples, check)."""
+        after the channel check: (info, samples, check, seconds taken)."""
+        t0 = time.perf_counter()
         info, samples = audio.load_to_disk(call.path, scratch, self.config.audio.max_duration_s)
         samples, channel_check = check_channels(samples, self.config.speakers)
-        return info, samples, channel_check
+        return info, samples, channel_check, time.perf_counter() - t0
 
-    def _compute_speech(self, call: CallInput, sha256: str, info: AudioInfo, samples: Any, channel_check: Any) -> SpeechResult:
+    def _compute_speech(self, call: CallInput, sha256: str, info: AudioInfo, samples: Any, channel_check: Any,
+                        decode_s: float = 0.0) -> SpeechResult:
         """Transcription, diarization and roles of a decoded call (no manual override), kept in
-        the stage cache when there is one."""
+        the stage cache when there is one. Its ``stages`` holds the seconds of each step."""
         t0 = time.perf_counter()
+        stages = {"decode": decode_s}
         regions = {ch: speech_regions(samples[ch], self.config.vad) for ch in range(samples.shape[0])}
+        stages["vad"] = time.perf_counter() - t0
         # a mono call is diarized on a low-priority thread while it is transcribed: the
         # recogniser leaves part of the cores idle, so this costs far less than after it
         mono = samples.shape[0] == 1
-        diarization = self._beside.submit(self.speakers.diarize, samples, regions[0]) if mono else None
+        diarization = self._beside.submit(_timed, self.speakers.diarize, samples, regions[0]) if mono else None
+        t = time.perf_counter()
         try:
             utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
+            stages["asr"] = time.perf_counter() - t
         except CallError:
             raise
         except (RuntimeError, ValueError, MemoryError) as e:
@@ -183,12 +197,17 @@ class CallProcessor:
         finally:
             if diarization is not None:
                 wait([diarization])  # it reads the decoded call, removed after the caller's block
-        turns = diarization.result() if diarization is not None else None
+        turns = None
+        if diarization is not None:
+            turns, stages["diarization"] = diarization.result()
+        t = time.perf_counter()
         utterances, speakers = self.speakers.run(
             utterances, samples, channel_check, call.metadata, None, regions.get(0), turns
         )
+        stages["speakers"] = time.perf_counter() - t
         result = SpeechResult(info, samples.shape[0], utterances, speakers, self.speech_models(),
-                              time.perf_counter() - t0).normalised()
+                              time.perf_counter() - t0 + decode_s).normalised()
+        result.stages = stages
         if self.cache is not None:
             self.cache.put(speech_key(self.config, sha256, call.metadata), result)
         return result
@@ -198,7 +217,7 @@ class CallProcessor:
         hit = self.cached_speech(call, sha256)
         if hit is not None:
             return hit
-        with scratch_folder(self.out_dir / WORK_DIR / call.call_id) as decoded:
+        with scratch_folder(self.work_dir / call.call_id) as decoded:
             return self._compute_speech(call, sha256, *self._decode(call, decoded))
 
     def process(self, call: CallInput, sha256: str) -> Outcome:
@@ -209,12 +228,12 @@ class CallProcessor:
         started = utc_now()
         info: AudioInfo | None = None
         try:
-            with scratch_folder(self.out_dir / WORK_DIR / call.call_id) as decoded:
-                samples = None
+            with scratch_folder(self.work_dir / call.call_id) as decoded:
                 speech = self.cached_speech(call, sha256)
+                samples = None
                 if speech is None:
-                    info, samples, channel_check = self._decode(call, decoded)
-                    speech = self._compute_speech(call, sha256, info, samples, channel_check)
+                    info, samples, channel_check, decode_s = self._decode(call, decoded)
+                    speech = self._compute_speech(call, sha256, info, samples, channel_check, decode_s)
                 info = speech.info
                 utterances, speakers = with_override(speech.utterances, speech.speakers, call.speaker_override)
                 facts = CallFacts(info.duration_s, stereo=speech.channels == 2, metadata=call.metadata,
@@ -228,10 +247,13 @@ class CallProcessor:
                 else:
                     (folder / REDACTED_AUDIO).unlink(missing_ok=True)  # from an earlier run
                 analysis_s = time.perf_counter() - t_analysis
-            elapsed = time.perf_counter() - t0
+            t_write = time.perf_counter()
             write_transcripts(folder, written, info.channels, call.call_id)
+            stages = {**speech.stages, "analysis": analysis_s, "write": time.perf_counter() - t_write}
+            elapsed = time.perf_counter() - t0
             record = self._record(call, sha256, info, "ok", started, elapsed, speech.models)
             record["processing"]["analysis_seconds"] = round(analysis_s, 3)
+            record["processing"]["stages"] = {k: round(v, 3) for k, v in stages.items()}
             record["processing"]["stage_cache"] = "off" if self.cache is None else ("hit" if speech.cached else "miss")
             record["speakers"] = redact_speaker_evidence(speakers, written) if written is not utterances else speakers
             record["utterances"] = [u.to_dict() for u in written]

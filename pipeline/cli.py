@@ -57,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("input", metavar="INPUT", help="folder of recordings, manifest .csv, or one recording")
     run.add_argument("--out", required=True, metavar="OUT", help="output folder (created if missing)")
     _add_config_args(run)
-    run.add_argument("--workers", type=int, metavar="N", help="worker processes (default: run.workers in the config)")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="worker processes, or Ray actors (default: run.workers in the config; 0 = automatic)")
+    run.add_argument("--executor", choices=["local", "ray"],
+                     help="local: worker processes on this machine (default); ray: actors on a Ray cluster")
+    run.add_argument("--address", metavar="ADDR",
+                     help="with --executor ray: the cluster (auto, HOST:6379 or ray://HOST:10001); "
+                          "default: a Ray instance started on this machine for the run")
     run.add_argument("--force", action="store_true", help="redo every call, even those already done")
     level = run.add_mutually_exclusive_group()
     level.add_argument("-q", "--quiet", action="store_true", help="no progress bar; only errors")
@@ -260,7 +266,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
+    if args.executor is not None:
+        overrides.append(f"run.executor={args.executor}")
     config = load_config(args.config, overrides)
+    if args.address is not None:
+        if config.run.executor != "ray":
+            raise ConfigError("--address is for --executor ray")
+        config.run.ray_address = args.address
     runner = BatchRunner(config, args.input, args.out, force=args.force, progress=not (args.quiet or args.verbose))
     return runner.run()
 

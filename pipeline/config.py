@@ -47,8 +47,15 @@ class AudioOptions:
 class RunOptions:
     """How the batch runs (the ``run`` section). None of these change a call's results."""
 
-    workers: int = 1
-    """Worker processes, each with its own model; see ``asr.threads`` for threads per worker."""
+    workers: int = 0
+    """Worker processes (Ray actors with ``executor: ray``), each with its own models; 0 =
+    automatic (pipeline.executors.resolve_split: one per core at one thread each, as many as
+    memory holds; on Ray, the cluster's CPUs divided by ``asr.threads``)."""
+    executor: str = "local"
+    """``local`` (this machine) or ``ray`` (a Ray cluster, pipeline/executors.py)."""
+    ray_address: str | None = None
+    """With ``executor: ray``: the cluster to join (``auto``, ``HOST:6379``, ``ray://HOST:10001``);
+    null starts a Ray instance on this machine for the run."""
     progress_every_s: float = 2.0
     """How often ``run.json`` and ``summary.csv`` are rewritten while a batch runs."""
     rehash: bool = False
@@ -121,6 +128,7 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "asr.no_speech_threshold": (lambda v: 0 <= v <= 1, "a probability between 0 and 1"),
     "asr.log_prob_threshold": (lambda v: v <= 0, "a log-probability <= 0"),
     "asr.compression_ratio_threshold": (lambda v: v > 0, "a ratio > 0"),
+    "asr.redecode_gap_s": (lambda v: v >= 0, "seconds >= 0 (0 = off)"),
     "speakers.agent_channel": (lambda v: v in ("left", "right", "auto"), "left, right or auto"),
     "speakers.queue_agent_channel": (
         lambda v: all(c in ("left", "right", "auto") for c in v.values()), "a mapping of queue name to left, right or auto"
@@ -128,7 +136,8 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "speakers.identical_channels_correlation": (lambda v: 0 < v <= 1, "a correlation between 0 and 1"),
     "speakers.silent_channel_dbfs": (lambda v: v < 0, "a level in dBFS below 0"),
     "speakers.crosstalk_margin_db": (lambda v: v > 0, "decibels > 0"),
-    "run.workers": (lambda v: 1 <= v <= 256, "an integer from 1 to 256"),
+    "run.workers": (lambda v: 0 <= v <= 256, "an integer from 0 (automatic) to 256"),
+    "run.executor": (lambda v: v in ("local", "ray"), "local or ray"),
     "run.progress_every_s": (lambda v: v > 0, "seconds > 0"),
 }
 

@@ -7,24 +7,23 @@ so a killed run loses at most the calls in flight; the next run picks up the res
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generator, Iterator
+from typing import Any
 
 from models.asr import preflight
 from pipeline import __version__
 from pipeline.call import CALL_FILE, WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
+from pipeline.executors import make_executor, resolve_split
 from pipeline.index import IndexEntry, RunIndex
 from pipeline.ingest import CallInput, discover
 from pipeline.speakers import overrides_path, read_overrides
@@ -131,19 +130,14 @@ def summary_row(call: CallInput, outcome: Outcome, record: dict[str, Any] | None
     return row
 
 
-# One processor per worker process: the model loads once and serves every call sent there.
-_worker: CallProcessor | None = None
-
-
-def _init_worker(config: Config, out_dir: Path) -> None:
-    global _worker
-    _worker = CallProcessor(config, out_dir)
-
-
-def _work(call: CallInput, sha256: str) -> Outcome:
-    if _worker is None:
-        raise RuntimeError("worker not initialised")
-    return _worker.process(call, sha256)
+def with_split(config: Config) -> Config:
+    """``config`` with automatic workers and threads (0) resolved for this machine; the Ray
+    executor decides its own from the cluster's resources."""
+    if config.run.executor != "local":
+        return config
+    workers, threads = resolve_split(config.run.workers, config.asr.threads)
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, workers=workers),
+                               asr=dataclasses.replace(config.asr, threads=threads))
 
 
 class _Lock:
@@ -172,12 +166,12 @@ class BatchRunner:
 
     def __init__(self, config: Config, input_path: str | Path, out_dir: str | Path,
                  force: bool = False, progress: bool = True):
-        self.config = config
+        self.config = with_split(config)
         self.input_path = Path(input_path)
         self.out_dir = Path(out_dir)
         self.force = force
         self.progress = progress
-        self.report = RunReport(str(self.input_path), str(self.out_dir), config)
+        self.report = RunReport(str(self.input_path), str(self.out_dir), self.config)
         self.calls: dict[str, CallInput] = {}
         self._last_flush = 0.0
         self._rows: dict[str, dict[str, Any]] = {}
@@ -254,11 +248,14 @@ class BatchRunner:
                     continue
             self.report.outcomes[call.call_id] = Outcome(call.call_id, str(call.path), "pending")
             todo.append((call, sha))
+        # longest first (by file size): the last calls to finish are short ones, so no worker
+        # is left alone with a long call at the end of the batch
+        todo.sort(key=lambda item: self._files[item[0].call_id][1], reverse=True)
         self._flush(force=True)
         log.info("%d calls: %d to process, %d already done", len(calls), len(todo), self.report.counts()["skipped"])
         self._t0 = time.monotonic()
         with self._progress_bar(len(todo)) as bar:
-            for outcome in self._execute(todo, local):
+            for outcome in make_executor(self.config, self.out_dir, local).run(todo):
                 self._record(outcome)
                 bar.update(1)
                 bar.set_postfix_str(self._rtf_text(), refresh=False)
@@ -266,58 +263,6 @@ class BatchRunner:
                     log.warning("failed: %s", outcome.error)
                 else:
                     log.info("ok: %s (%.1f s audio in %.1f s)", outcome.call_id, outcome.duration_s, outcome.processing_s)
-
-    def _execute(self, todo: list[tuple[CallInput, str]], local: CallProcessor) -> Iterator[Outcome]:
-        if not todo:
-            return
-        if self.config.run.workers <= 1:
-            for call, sha in todo:
-                yield local.process(call, sha)
-            return
-        yield from self._execute_pool(todo)
-
-    def _execute_pool(self, todo: list[tuple[CallInput, str]]) -> Iterator[Outcome]:
-        """Worker processes, one model each.
-
-        A worker that dies (a crash in native code, the out-of-memory killer) breaks the pool;
-        the calls it was running become suspects, each retried alone in a fresh process, so
-        only the call that kills its worker is failed and the batch carries on.
-        """
-        queue = list(reversed(todo))
-        suspects: list[tuple[CallInput, str]] = []
-        while queue or suspects:
-            if suspects:
-                item = suspects.pop()
-                crashed = yield from self._pool_pass([item], 1)
-                for call, _sha in crashed:
-                    yield Outcome(call.call_id, str(call.path), "failed", error_type="WorkerCrashed",
-                                  error=f"{call.path}: the worker process died while processing this call")
-            else:
-                suspects.extend((yield from self._pool_pass(queue, self.config.run.workers)))
-
-    def _pool_pass(self, items: list[tuple[CallInput, str]], workers: int) -> Generator[Outcome, None, list]:
-        """Run ``items`` (popped from the end) in one pool until done or the pool breaks.
-
-        Returns the calls that were in flight when the pool broke.
-        """
-        ctx = multiprocessing.get_context("spawn")
-        workers = max(1, min(workers, len(items)))
-        running: dict[Future[Outcome], tuple[CallInput, str]] = {}
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(self.config, self.out_dir)) as pool:
-            while items or running:
-                while items and len(running) < workers * 2:
-                    item = items.pop()
-                    running[pool.submit(_work, *item)] = item
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    try:
-                        outcome = fut.result()
-                    except BrokenProcessPool:
-                        return list(running.values())
-                    running.pop(fut)
-                    yield outcome
-        return []
 
     def _record(self, outcome: Outcome, record: dict[str, Any] | None = None) -> None:
         """Keep a call's outcome, its summary row and its index entry; ``record`` is its call.json

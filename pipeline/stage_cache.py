@@ -75,6 +75,9 @@ class SpeechResult:
     """Time the stage took when it was computed."""
     cached: bool = False
     """True when this came from the cache."""
+    stages: dict[str, float] = field(default_factory=dict)
+    """Seconds of each step (decode, vad, asr, diarization, speakers) when computed in this
+    run; empty for a cached result."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "info": self.info.to_dict(), "channels": self.channels,

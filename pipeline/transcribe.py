@@ -74,16 +74,61 @@ def _split_at_gaps(seg: Segment) -> list[Segment]:
     ]
 
 
+def uncovered_speech(regions: list[SpeechRegion], segments: list[Segment], min_gap_s: float) -> list[SpeechRegion]:
+    """Stretches of at least ``min_gap_s`` inside the speech regions where none of the words of
+    ``segments`` lies: speech the recogniser skipped (Whisper sometimes closes a segment with a
+    late timestamp and so jumps over part of its 30 s window)."""
+    words = sorted((w.start, w.end) for seg in segments for w in seg.words)
+    gaps: list[SpeechRegion] = []
+    i = 0
+    for r in regions:
+        start, end = r.start / SAMPLE_RATE, r.end / SAMPLE_RATE
+        while i < len(words) and words[i][1] <= start:
+            i += 1
+        cursor, j = start, i
+        while j < len(words) and words[j][0] < end:
+            if words[j][0] - cursor >= min_gap_s:
+                gaps.append(SpeechRegion(int(cursor * SAMPLE_RATE), int(words[j][0] * SAMPLE_RATE)))
+            cursor = max(cursor, words[j][1])
+            j += 1
+        if end - cursor >= min_gap_s:
+            gaps.append(SpeechRegion(int(cursor * SAMPLE_RATE), r.end))
+    return gaps
+
+
+def _recognise(audio: np.ndarray, backend: AsrBackend, regions: list[SpeechRegion]) -> list[Segment]:
+    """Recognise the given regions of a channel, joined into batches; times in the recording."""
+    segments: list[Segment] = []
+    for batch in recognition_batches(regions):
+        speech = SpeechOnlyAudio(audio, batch)
+        segments.extend(_restore_times(backend.transcribe(speech.audio), speech))
+        del speech
+    return segments
+
+
+def redecode_gaps(audio: np.ndarray, backend: AsrBackend, regions: list[SpeechRegion],
+                  segments: list[Segment]) -> list[Segment]:
+    """``segments`` with the speech they skipped recognised again, each stretch on its own
+    (``asr.redecode_gap_s``; 0 = off). Only confident text is kept from a second pass: a
+    stretch that was skipped because it holds no speech must not gain any."""
+    o = backend.options
+    if not o.redecode_gap_s:
+        return segments
+    found: list[Segment] = []
+    for gap in uncovered_speech(regions, segments, o.redecode_gap_s):
+        for seg in _recognise(audio, backend, [gap]):
+            if seg.words and seg.avg_logprob >= o.log_prob_threshold and seg.no_speech_prob < o.no_speech_threshold:
+                found.append(seg)
+    return sorted(segments + found, key=lambda s: s.start) if found else segments
+
+
 def transcribe_channel(
     audio: np.ndarray, backend: AsrBackend, vad: VadOptions, regions: list[SpeechRegion] | None = None
 ) -> list[Segment]:
     """Recognise one channel (float32 mono 16 kHz); times are seconds in the recording.
     ``regions``: its speech regions when already found (else VAD runs here)."""
-    segments: list[Segment] = []
-    for batch in recognition_batches(speech_regions(audio, vad) if regions is None else regions):
-        speech = SpeechOnlyAudio(audio, batch)
-        segments.extend(_restore_times(backend.transcribe(speech.audio), speech))
-        del speech
+    regions = speech_regions(audio, vad) if regions is None else regions
+    segments = redecode_gaps(audio, backend, regions, _recognise(audio, backend, regions))
     out: list[Segment] = []
     for seg in segments:
         for piece in _split_at_gaps(seg):

@@ -6,12 +6,13 @@ and the same threads, each in its own fresh process so that its peak memory is i
 Reports per backend: model load time, audio seconds, transcription seconds, real-time factor
 (audio seconds per wall second), WER (stated normalisation: pipeline.textnorm.wer_text) over
 all calls and per call, and peak resident memory. Optionally also the VAD settings compared
-(``--vad``), and peak memory against call length (``--lengths``).
+(``--vad``). The whole pipeline, and peak memory against call length, are measured by
+scripts/benchmark_pipeline.py.
 
     .venv/bin/python scripts/benchmark_asr.py                      # recordings_sample/, both backends
     .venv/bin/python scripts/benchmark_asr.py --data DIR --threads 2 --json out.json
     .venv/bin/python scripts/benchmark_asr.py --vad off,silero-default,default
-    .venv/bin/python scripts/benchmark_asr.py --backends faster-whisper --vad "" --lengths 5,60
+    .venv/bin/python scripts/benchmark_asr.py --asr-set compute_type=int8 --backends faster-whisper
 
 DATA is a folder in callqa's labelled format (a manifest.csv and labels/<call_id>.json whose
 utterances carry channel and text). Extra single recordings with a reference transcript can
@@ -84,7 +85,11 @@ def child(args: argparse.Namespace) -> None:
     items = json.loads(Path(args.items).read_text())
     vad = VadOptions(**VAD_PRESETS[args.vad])
     t0 = time.perf_counter()
-    backend = load_backend(AsrOptions(backend=args.backend, model=args.model), threads=args.threads)
+    asr = AsrOptions(backend=args.backend, model=args.model)
+    for override in args.asr_set:
+        key, _, value = override.partition("=")
+        setattr(asr, key, type(getattr(asr, key))(value))
+    backend = load_backend(asr, threads=args.threads)
     load_s = time.perf_counter() - t0
     total_audio = total_s = 0.0
     refs, hyps, per_call = [], [], {}
@@ -112,55 +117,11 @@ def child(args: argparse.Namespace) -> None:
     }))
 
 
-def length_child(args: argparse.Namespace) -> None:
-    """Process one long recording through the whole per-call pipeline; print time and memory."""
-    from pipeline.call import CallProcessor
-    from pipeline.config import load_config
-    from pipeline.ingest import discover
-
-    config = load_config(None, [f"asr.backend={args.backend}", f"asr.model={args.model}", f"asr.threads={args.threads}",
-                                "audio.max_duration_s=100000"])
-    call = discover(Path(args.items))[0]
-    with tempfile.TemporaryDirectory() as out:
-        processor = CallProcessor(config, Path(out))
-        t = time.perf_counter()
-        outcome = processor.process(call, "-")
-        seconds = time.perf_counter() - t
-    print(json.dumps({"backend": args.backend, "minutes": args.minutes, "status": outcome.status,
-                      "seconds": round(seconds, 1), "realtime_factor": round(args.minutes * 60 / seconds, 1),
-                      "peak_rss_mb": round(_peak_rss_mb())}))
-
-
 def _run_child(argv: list[str]) -> dict:
     proc = subprocess.run([sys.executable, __file__, *argv], capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"benchmark child {argv} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _long_recording(items: list[dict], minutes: float, folder: Path) -> Path:
-    """A long stereo 8 kHz call made by repeating the sample calls."""
-    import numpy as np
-    import soundfile as sf
-    import soxr
-
-    from pipeline import audio
-
-    target = int(minutes * 60 * 8000)
-    out = folder / f"long_{minutes:g}min.wav"
-    with sf.SoundFile(out, "w", samplerate=8000, channels=2, subtype="ULAW") as f:
-        written = 0
-        while written < target:
-            for item in items:
-                _, samples = audio.load(Path(item["path"]))
-                if samples.shape[0] == 1:
-                    samples = np.vstack([samples, np.zeros_like(samples)])
-                chunk = soxr.resample(samples.T, 16000, 8000)[: target - written]
-                f.write(chunk)
-                written += chunk.shape[0]
-                if written >= target:
-                    break
-    return out
 
 
 def main() -> None:
@@ -170,22 +131,20 @@ def main() -> None:
     p.add_argument("--backends", default="faster-whisper,openai-whisper")
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--asr-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="an asr option for every backend, e.g. redecode_gap_s=0 (repeatable)")
     p.add_argument("--vad", default="default", help=f"comma list of: {', '.join(VAD_PRESETS)}; empty: skip")
-    p.add_argument("--lengths", default="", help="comma list of call lengths in minutes for the memory test")
     p.add_argument("--json", help="also write the results here")
-    p.add_argument("--child", choices=["asr", "length"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["asr"], help=argparse.SUPPRESS)
     p.add_argument("--items", help=argparse.SUPPRESS)
     p.add_argument("--backend", help=argparse.SUPPRESS)
-    p.add_argument("--minutes", type=float, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child == "asr":
         return child(args)
-    if args.child == "length":
-        return length_child(args)
 
     items = _references(Path(args.data), args.extra)
     results = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                           "python": platform.python_version()}, "asr": [], "lengths": []}
+                           "python": platform.python_version()}, "asr": []}
     with tempfile.TemporaryDirectory() as tmp:
         items_file = Path(tmp) / "items.json"
         items_file.write_text(json.dumps(items))
@@ -194,17 +153,10 @@ def main() -> None:
         for vad in [v for v in args.vad.split(",") if v]:
             for backend in args.backends.split(","):
                 r = _run_child(["--child", "asr", "--items", str(items_file), "--backend", backend, "--vad", vad,
-                                "--model", args.model, "--threads", str(args.threads)])
+                                "--model", args.model, "--threads", str(args.threads),
+                                *[a for s in args.asr_set for a in ("--asr-set", s)]])
                 results["asr"].append(r)
                 print(f"{backend:16} {vad:15} {r['wer']:6.3f} {r['realtime_factor']:5.1f}x {r['load_s']:7.1f} {r['peak_rss_mb']:8}")
-        for minutes in [float(m) for m in args.lengths.split(",") if m]:
-            wav = _long_recording(items, minutes, Path(tmp))
-            for backend in args.backends.split(","):
-                r = _run_child(["--child", "length", "--items", str(wav), "--backend", backend, "--minutes", str(minutes),
-                                "--model", args.model, "--threads", str(args.threads)])
-                results["lengths"].append(r)
-                print(f"{minutes:g}-minute stereo call, {backend}: {r['seconds']} s ({r['realtime_factor']}x real time), "
-                      f"peak {r['peak_rss_mb']} MB")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
 

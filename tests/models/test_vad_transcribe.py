@@ -109,7 +109,7 @@ class _TimeReadingBackend(AsrBackend):
     name = "time-reader"
 
     def __init__(self) -> None:
-        super().__init__(AsrOptions(), threads=1)
+        super().__init__(AsrOptions(redecode_gap_s=0), threads=1)  # the batching alone
         self.lengths: list[float] = []
 
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
@@ -141,3 +141,59 @@ def test_batches_keep_regions_whole_and_in_order(monkeypatch):
     assert [[(r.start // sr, r.end // sr) for r in b] for b in batches] == [
         [(0, 4), (5, 9)], [(10, 14)], [(20, 30)], [(30, 40)], [(40, 45)]
     ]
+
+
+class _SkippingBackend(AsrBackend):
+    """A stand-in recogniser that, given 40 s or more, hears only its first two seconds (as
+    Whisper does when it jumps over part of its window); given less, it hears a word a second.
+    ``logprob`` is the confidence it reports on short audio."""
+
+    name = "skipper"
+
+    def __init__(self, logprob: float, gap_s: float = 3.0) -> None:
+        super().__init__(AsrOptions(redecode_gap_s=gap_s), threads=1)
+        self.logprob = logprob
+        self.calls: list[float] = []
+
+    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+        seconds = audio.size / SAMPLE_RATE
+        self.calls.append(seconds)
+        if seconds >= 40:
+            words = [Word("first", 0.2, 0.6, 0.9), Word("words", 0.8, 1.5, 0.9)]
+            return [Segment(0.2, 1.5, "first words", words, -0.2, 0.01)]
+        words = [Word(f"w{i}", i + 0.1, i + 0.6, 0.8) for i in range(int(seconds))]
+        return [Segment(words[0].start, words[-1].end, " ".join(w.word for w in words), words, self.logprob, 0.05)]
+
+    def describe(self) -> dict:
+        return {"backend": self.name}
+
+
+def test_skipped_speech_is_recognised_again():
+    signal = np.zeros(40 * SAMPLE_RATE, dtype=np.float32)
+    backend = _SkippingBackend(logprob=-0.3)
+    segments = transcribe.transcribe_channel(signal, backend, VadOptions(enabled=False))
+    assert backend.calls == [40.0, pytest.approx(38.5, abs=0.01)]  # the whole, then the stretch it skipped
+    words = [w for s in segments for w in s.words]
+    assert [w.word for w in words[:2]] == ["first", "words"]
+    assert len(words) == 2 + 38
+    assert words[2].start == pytest.approx(1.5 + 0.1, abs=0.01)  # times in the recording
+    assert [w.start for w in words] == sorted(w.start for w in words)
+
+
+def test_unconfident_text_from_the_second_pass_is_dropped_and_gap_off_means_one_pass():
+    signal = np.zeros(40 * SAMPLE_RATE, dtype=np.float32)
+    unsure = _SkippingBackend(logprob=-1.5)
+    segments = transcribe.transcribe_channel(signal, unsure, VadOptions(enabled=False))
+    assert len(unsure.calls) == 2 and [w.word for s in segments for w in s.words] == ["first", "words"]
+    off = _SkippingBackend(logprob=-0.3, gap_s=0)
+    segments = transcribe.transcribe_channel(signal, off, VadOptions(enabled=False))
+    assert off.calls == [40.0] and [w.word for s in segments for w in s.words] == ["first", "words"]
+
+
+def test_uncovered_speech_lies_inside_regions_between_words():
+    sr = SAMPLE_RATE
+    regions = [SpeechRegion(0, 10 * sr), SpeechRegion(20 * sr, 24 * sr)]
+    words = [Word("a", 1.0, 2.0, 1.0), Word("b", 2.5, 3.0, 1.0), Word("c", 8.0, 9.0, 1.0)]
+    gaps = transcribe.uncovered_speech(regions, [Segment(1.0, 9.0, "a b c", words)], 3.0)
+    # 3.0-8.0 between words, and all of the second region (no word there); not 9-10 (1 s)
+    assert [(g.start / sr, g.end / sr) for g in gaps] == [(3.0, 8.0), (20.0, 24.0)]

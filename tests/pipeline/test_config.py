@@ -63,7 +63,7 @@ def test_bad_config_names_file_key_and_allowed(tmp_path: Path, content: str, wor
         assert w in str(err.value)
 
 
-@pytest.mark.parametrize("override", ["asr.beam_size", "beam_size=3", "asr.nope=1", "run.workers=0"])
+@pytest.mark.parametrize("override", ["asr.beam_size", "beam_size=3", "asr.nope=1", "run.workers=-1"])
 def test_bad_override_is_an_error_naming_it(override: str):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])

@@ -9,7 +9,7 @@ from pipeline.config import Config
 from pipeline.detectors import make_detector
 from pipeline.detectors.context import CallContext, CallFacts, split_units
 from pipeline.records import Utterance, Word
-from pipeline.scorecard import ItemSpec, load_scorecard
+from pipeline.scorecard import load_scorecard
 
 
 def utt(i: int, role: str, start: float, text: str, wps: float = 3.0) -> Utterance:

@@ -167,8 +167,32 @@ def test_rerun_skips_done_calls_and_retries_failed(mixed_folder: Path, tmp_path:
     assert run["counts"]["skipped"] == 1
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_bytes()
+            except OSError:
+                continue
+            if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
+                kids.append(int(entry.name))
+    return kids
+
+
+def _alive(pid: int) -> bool:
+    """Running (not gone, not a zombie waiting to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2:].split()[0] != b"Z"
+
+
 def test_resume_after_kill_9(tmp_path: Path):
-    """Kill the batch hard after its first result; a re-run finishes without redoing it."""
+    """Kill the batch hard after its first result; its worker processes end with it, and a
+    re-run finishes without redoing it."""
     cid, src = first_sample()
     folder = tmp_path / "in"
     folder.mkdir()
@@ -176,22 +200,28 @@ def test_resume_after_kill_9(tmp_path: Path):
         shutil.copy(src, folder / f"call{i}{src.suffix}")
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "run", str(folder), "--out", str(out), "--quiet"],
+        [sys.executable, "-m", "pipeline.cli", "run", str(folder), "--out", str(out), "--quiet", "--workers", "2"],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    first = out / "calls" / "call0" / "call.json"
     deadline = time.time() + 300
-    while not first.exists() and time.time() < deadline and proc.poll() is None:
+    while not list(out.glob("calls/*/call.json")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
+    workers = _children(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert first.exists()
+    assert list(out.glob("calls/*/call.json"))
+    assert len(workers) >= 2, "the batch had no worker processes to orphan"
+    deadline = time.time() + 30
+    while any(_alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the killed batch"
     done_before = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("calls/*/call.json")}
     assert len(done_before) < 4, "the run finished before it could be killed"
     # a half-written result left by some other crash is not taken for a finished one
-    victim = out / "calls" / "call3" / "call.json"
+    victim_id = next(f"call{i}" for i in range(4) if f"call{i}" not in done_before)
+    victim = out / "calls" / victim_id / "call.json"
     victim.parent.mkdir(parents=True, exist_ok=True)
-    victim.write_text('{"call_id": "call3", "status": "ok", "sou')
+    victim.write_text('{"call_id": "%s", "status": "ok", "sou' % victim_id)
     proc2 = run_cli("run", str(folder), "--out", str(out), "--quiet")
     assert proc2.returncode == EXIT_OK, proc2.stderr
     run = load_json(out / "run.json")

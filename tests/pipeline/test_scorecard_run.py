@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from conftest import MANIFEST, SAMPLES, label, manifest_rows, run_cli
+from conftest import SAMPLES, label, manifest_rows, run_cli
 from pipeline.scorecard import load_scorecard
 
 ITEMS = [i.id for i in load_scorecard().items]

@@ -1,0 +1,125 @@
+"""Executors: the automatic split of cores, and the Ray executor against the local one."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import MANIFEST, manifest_rows, run_cli
+from pipeline.config import load_config
+from pipeline.errors import ConfigError
+from pipeline.executors import WORKER_MEMORY_MB, make_executor, resolve_split
+from pipeline.runner import with_split
+
+RAY_CALLS = ("c003", "c006")
+"""A stereo call and a mono (diarized) call of the sample."""
+
+VOLATILE = ("processing", "provenance")
+"""Parts of call.json that say how and when a call ran, not what it contains."""
+
+
+@pytest.mark.parametrize(("workers", "threads", "cores", "memory_mb", "expected"), [
+    (0, 0, 2, 24000, (2, 1)),   # automatic: one single-threaded worker per core
+    (0, 0, 8, 4000, (2, 1)),    # ... as many as memory holds
+    (0, 0, 8, 500, (1, 1)),     # ... but always one
+    (0, 2, 8, 24000, (4, 2)),   # threads given: workers fill the cores
+    (1, 0, 2, 24000, (1, 2)),   # workers given: threads share the cores
+    (3, 0, 2, 24000, (3, 1)),
+    (2, 3, 2, 24000, (2, 3)),   # both given: as given
+])
+def test_split_of_cores(workers: int, threads: int, cores: int, memory_mb: float, expected: tuple[int, int]) -> None:
+    assert resolve_split(workers, threads, cores, memory_mb) == expected
+    assert WORKER_MEMORY_MB * 2 <= 4000  # the memory cases above assume this size
+
+
+def test_runner_resolves_the_split_but_not_for_ray() -> None:
+    local = with_split(load_config(None, []))
+    assert local.run.workers >= 1 and local.asr.threads >= 1
+    ray = with_split(load_config(None, ["run.executor=ray"]))
+    assert (ray.run.workers, ray.asr.threads) == (0, 0)  # decided from the cluster
+
+
+def test_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="run.executor"):
+        load_config(None, ["run.executor=spark"])
+    config = load_config(None, [])
+    config.run.executor = "spark"
+    with pytest.raises(ConfigError, match="spark"):
+        make_executor(config, tmp_path, None)  # type: ignore[arg-type]
+
+
+def test_address_needs_the_ray_executor(tmp_path: Path) -> None:
+    proc = run_cli("run", str(MANIFEST), "--out", str(tmp_path / "out"), "--address", "auto")
+    assert proc.returncode == 2
+    assert "--address is for --executor ray" in proc.stderr
+
+
+def _content(record: dict) -> dict:
+    return {k: v for k, v in record.items() if k not in VOLATILE}
+
+
+def _summary(out: Path) -> dict[str, dict[str, str]]:
+    with open(out / "summary.csv", newline="") as f:
+        return {r["call_id"]: {k: v for k, v in r.items() if k != "processing_s"} for r in csv.DictReader(f)}
+
+
+def test_ray_run_gives_the_results_of_the_local_executor(sample_run, tmp_path: Path) -> None:
+    """A local Ray instance, two actors: every file of each call as the local run wrote it,
+    with the same content (timings and provenance aside)."""
+    local_out, local_proc = sample_run
+    assert local_proc.returncode == 0, local_proc.stderr
+    rows = [r for r in manifest_rows() if r["call_id"] in RAY_CALLS]
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "path": str(MANIFEST.parent / r["path"])} for r in rows)
+    first = json.loads((local_out / "calls" / RAY_CALLS[0] / "call.json").read_text())
+    threads = first["provenance"]["models"]["asr"]["threads"]  # the same threads give the same numbers
+
+    out = tmp_path / "ray-out"
+    proc = run_cli("run", str(manifest), "--out", str(out), "--executor", "ray", "--workers", "2",
+                   "--set", f"asr.threads={threads}", "--set", "pii.redact=false", "--quiet", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["run"]["executor"] == "ray"
+    assert run["counts"]["ok"] == len(RAY_CALLS)
+    assert run["config_hash"] == json.loads((local_out / "run.json").read_text())["config_hash"]
+    local_summary, ray_summary = _summary(local_out), _summary(out)
+    for cid in RAY_CALLS:
+        local_files = sorted(p.name for p in (local_out / "calls" / cid).iterdir())
+        assert sorted(p.name for p in (out / "calls" / cid).iterdir()) == local_files
+        ray_record = json.loads((out / "calls" / cid / "call.json").read_text())
+        local_record = json.loads((local_out / "calls" / cid / "call.json").read_text())
+        assert ray_record["status"] == "ok"
+        assert ray_record["utterances"], cid
+        assert _content(ray_record) == _content(local_record), cid
+        assert ray_record["provenance"]["config_hash"] == local_record["provenance"]["config_hash"]
+        for name in local_files:
+            if name.endswith((".txt", ".srt", ".vtt")):
+                assert (out / "calls" / cid / name).read_bytes() == (local_out / "calls" / cid / name).read_bytes()
+        assert ray_summary[cid] == local_summary[cid]
+    assert not (out / ".work").exists() or not any((out / ".work").iterdir())  # decoded on the node, not in OUT
+
+
+def test_a_node_that_cannot_see_the_files_fails_the_call_naming_them(tmp_path: Path) -> None:
+    from pipeline.executors import CallWorker
+    from pipeline.ingest import CallInput
+
+    config = load_config(None, [])
+    call = CallInput("c1", tmp_path / "not-mounted" / "c1.wav")
+    worker = CallWorker(config, str(tmp_path / "missing-out"))  # the actor's class, without Ray
+    outcome = worker.process(call, "0" * 64)
+    assert (outcome.status, outcome.error_type) == ("failed", "ConfigError")
+    assert "missing-out" in outcome.error and "same path" in outcome.error
+    (tmp_path / "missing-out").mkdir()
+    outcome = worker.process(call, "0" * 64)
+    assert "not-mounted/c1.wav" in outcome.error and "the recording is not visible" in outcome.error
+    scratch = worker.scratch
+    assert scratch.is_dir()
+    del worker
+    assert not scratch.exists()  # the node-local scratch folder goes with the actor
