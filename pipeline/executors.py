@@ -169,6 +169,8 @@ class LocalExecutor:
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool:
+                        log.warning("a worker process died; its %d calls in flight are retried one at a time",
+                                    len(running))
                         return list(running.values())
                     running.pop(fut)
                     yield outcome
@@ -286,6 +288,7 @@ class RayExecutor:
                 load.pop(actor, None)
                 held = [r for r, (a, _i) in running.items() if a is actor]
                 lost = [item] + [running.pop(r)[1] for r in held]
+                log.warning("a Ray actor died; its %d calls are retried one at a time", len(lost))
                 for lost_item in lost:
                     yield self._alone(ray, new_actor, lost_item)
                 continue

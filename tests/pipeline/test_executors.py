@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
+from conftest import MANIFEST, ROOT, manifest_rows, run_cli
+from processes import descendants
 
-from conftest import MANIFEST, manifest_rows, run_cli
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
 from pipeline.executors import WORKER_MEMORY_MB, make_executor, resolve_split
@@ -123,3 +130,44 @@ def test_a_node_that_cannot_see_the_files_fails_the_call_naming_them(tmp_path: P
     assert scratch.is_dir()
     del worker
     assert not scratch.exists()  # the node-local scratch folder goes with the actor
+
+
+def _kill_a_worker_mid_run(tmp_path: Path, extra: list[str], worker_match: str) -> tuple[dict, str]:
+    """Run three sample calls, SIGKILL one worker once a call is being decoded, and return the
+    finished run.json and what the run printed."""
+    rows = manifest_rows()[:3]
+    manifest = tmp_path / "manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows({**r, "path": str(MANIFEST.parent / r["path"])} for r in rows)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(manifest), "--out", str(out),
+                             "--workers", "2", "--set", "asr.threads=1", *extra],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline and proc.poll() is None:
+        workers = descendants(proc.pid, worker_match)
+        busy = list(out.glob(".work/*")) + list(Path(tempfile.gettempdir()).glob("callqa-work-*/*"))
+        if workers and busy:
+            victim = workers[0]
+            os.kill(victim, signal.SIGKILL)
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=600)
+    assert victim is not None, "no worker was seen processing a call"
+    assert proc.returncode == 0, err[-3000:]
+    return json.loads((out / "run.json").read_text()), err
+
+
+def test_a_killed_local_worker_loses_no_call(tmp_path: Path) -> None:
+    run, err = _kill_a_worker_mid_run(tmp_path, [], "multiprocessing.spawn")
+    assert "a worker process died" in err  # and its calls were done again
+    assert run["counts"]["ok"] == 3 and run["counts"]["failed"] == 0
+
+
+def test_a_killed_ray_actor_loses_no_call(tmp_path: Path) -> None:
+    run, err = _kill_a_worker_mid_run(tmp_path, ["--executor", "ray"], "ray::CallWorker")
+    assert "a Ray actor died" in err
+    assert run["config"]["run"]["executor"] == "ray"
+    assert run["counts"]["ok"] == 3 and run["counts"]["failed"] == 0

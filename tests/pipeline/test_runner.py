@@ -15,9 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from audio_fixtures import make_broken, tone, write_audio
 from conftest import ROOT, label, manifest_rows, normalise, run_cli
+from processes import alive, children
+
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_OK, EXIT_USAGE
 from pipeline.textnorm import wer
 
@@ -167,29 +168,6 @@ def test_rerun_skips_done_calls_and_retries_failed(mixed_folder: Path, tmp_path:
     assert run["counts"]["skipped"] == 1
 
 
-def _children(pid: int) -> list[int]:
-    """Processes whose parent is ``pid`` (from /proc)."""
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_bytes()
-            except OSError:
-                continue
-            if int(stat[stat.rindex(b")") + 2:].split()[1]) == pid:
-                kids.append(int(entry.name))
-    return kids
-
-
-def _alive(pid: int) -> bool:
-    """Running (not gone, not a zombie waiting to be reaped)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_bytes()
-    except OSError:
-        return False
-    return stat[stat.rindex(b")") + 2:].split()[0] != b"Z"
-
-
 def test_resume_after_kill_9(tmp_path: Path):
     """Kill the batch hard after its first result; its worker processes end with it, and a
     re-run finishes without redoing it."""
@@ -206,15 +184,15 @@ def test_resume_after_kill_9(tmp_path: Path):
     deadline = time.time() + 300
     while not list(out.glob("calls/*/call.json")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.05)
-    workers = _children(proc.pid)
+    workers = children(proc.pid)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert list(out.glob("calls/*/call.json"))
     assert len(workers) >= 2, "the batch had no worker processes to orphan"
     deadline = time.time() + 30
-    while any(_alive(pid) for pid in workers) and time.time() < deadline:
+    while any(alive(pid) for pid in workers) and time.time() < deadline:
         time.sleep(0.2)
-    assert not [pid for pid in workers if _alive(pid)], "worker processes outlived the killed batch"
+    assert not [pid for pid in workers if alive(pid)], "worker processes outlived the killed batch"
     done_before = {p.parent.name: p.stat().st_mtime_ns for p in out.glob("calls/*/call.json")}
     assert len(done_before) < 4, "the run finished before it could be killed"
     # a half-written result left by some other crash is not taken for a finished one
