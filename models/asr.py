@@ -10,9 +10,9 @@ from pipeline.errors import ConfigError
 BACKENDS = ("faster-whisper", "openai-whisper")
 
 
-def default_threads(workers: int) -> int:
-    """The machine's cores shared evenly among worker processes."""
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+def default_threads(workers: int, cores: int | None = None) -> int:
+    """The machine's cores (or ``cores``) shared evenly among worker processes."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
 
 
 def load_backend(options: AsrOptions, threads: int) -> AsrBackend:

@@ -28,6 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from models.asr import default_threads
 from pipeline.call import CallProcessor, Outcome
 from pipeline.config import Config
 from pipeline.errors import ConfigError
@@ -71,7 +72,7 @@ def resolve_split(workers: int, threads: int, cores: int | None = None,
     if workers and threads:
         return workers, threads
     if workers:
-        return workers, max(1, cores // workers)
+        return workers, default_threads(workers, cores)
     threads = threads or 1
     workers = max(1, cores // threads)
     memory_mb = _available_memory_mb() if memory_mb is None else memory_mb

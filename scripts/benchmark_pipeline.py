@@ -150,14 +150,11 @@ def combined_manifest(datas: list[Path], folder: Path) -> tuple[Path, dict[str, 
 
 
 def _hyps(record: dict, n_refs: int) -> list[str]:
-    """The pipeline's text per reference channel (all text in time order when the call was
-    transcribed with another number of channels, e.g. fake stereo folded to mono)."""
+    """The pipeline's text per reference channel, in time order (``read_results`` gives one
+    reference when the call was transcribed with another number of channels, e.g. fake stereo
+    folded to mono)."""
     utts = sorted(record.get("utterances", []), key=lambda u: u["start"])
-    if record.get("source", {}).get("channels") == n_refs and n_refs > 1:
-        by_channel = [[u for u in utts if u.get("channel", 0) == ch] for ch in range(n_refs)]
-        if all(by_channel) or record["speakers"].get("method") == "channel":
-            return [" ".join(u["text"] for u in us) for us in by_channel]
-    return [" ".join(u["text"] for u in utts)] + [""] * (n_refs - 1)
+    return [" ".join(u["text"] for u in utts if n_refs == 1 or u.get("channel", 0) == ch) for ch in range(n_refs)]
 
 
 def read_results(out: Path, refs: dict[str, dict]) -> dict:
