@@ -91,9 +91,11 @@ class DiarizationOptions:
     """Windows are first embedded this far apart; they decide who the speakers are, and only
     between two neighbouring windows that go to different speakers are windows added every
     ``hop_s`` to place the change. null: windows every ``hop_s`` throughout (slower)."""
-    refine_margin: float = 0.2
+    refine_margin: float = 0.0
     """Windows every ``hop_s`` are also added next to a coarse window whose two most similar
-    speakers are closer than this (cosine): a short turn may hide there."""
+    speakers are closer than this (cosine): a short turn may hide there. 0: only between
+    windows that go to different speakers (0.2 embedded about 30% more windows for the same
+    DER on the sample and held-out calls, and a worse one on the real sample)."""
     pruning: float = 0.2
     """Fraction of each window's most similar windows kept in the affinity graph (the rest
     are cut), so that the eigengap shows the number of speakers."""
@@ -506,12 +508,11 @@ class Diarizer:
         if self._pyannote is not None:
             return self._pyannote.describe()
         assert self.embedder is not None
-        import scipy
-        import sklearn
+        from importlib.metadata import version  # (importing scikit-learn takes seconds)
 
         return {
             "backend": "embedding",
             **self.embedder.describe(),
             "clustering": "spectral (pruned cosine affinity, eigengap), scipy "
-            f"{scipy.__version__}, scikit-learn {sklearn.__version__}",
+            f"{version('scipy')}, scikit-learn {version('scikit-learn')}",
         }

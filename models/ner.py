@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,28 @@ UNUSED_PIPES = ("parser", "lemmatizer")
 """Pipes the detectors never read; left out for speed (NER, tagger and sentence starts stay)."""
 
 
+def _import_spacy() -> Any:
+    """spaCy, imported without torch: its library thinc imports torch when it is installed
+    (3-4 s of CPU and about 300 MB in every worker process), which the packaged pipeline, a
+    CPU model of thinc's own layers, does not use. Torch is hidden only while spaCy is first
+    imported, and only when nothing has imported it yet; it imports normally afterwards."""
+    if "spacy" in sys.modules or "torch" in sys.modules:
+        import spacy
+
+        return spacy
+    sys.modules["torch"] = None  # type: ignore[assignment] # makes "import torch" raise ImportError
+    try:
+        import spacy
+    finally:
+        del sys.modules["torch"]
+    return spacy
+
+
 @functools.lru_cache(maxsize=4)
 def load_nlp(name: str = DEFAULT_MODEL) -> Any:
     """The spaCy pipeline ``name``: an installed pipeline package or a local directory."""
     try:
-        import spacy
+        spacy = _import_spacy()
     except ImportError as e:
         raise ConfigError("named entities need the Python package 'spacy' (pip install spacy)") from e
     try:

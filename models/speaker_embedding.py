@@ -79,6 +79,38 @@ class SpeakerEmbedder(ABC):
         return l2_normalise(np.concatenate([run(b) for b in batches]))
 
 
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(hz >= 1000.0, log_part, linear)
+
+
+def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    mel = np.asarray(mel, dtype=np.float64)
+    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
+
+
+def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """Triangular mel filters on the Slaney scale from 0 Hz to Nyquist, each scaled to unit
+    area (Slaney's normalisation): librosa.filters.mel's defaults, shape (n_mels, n_fft // 2 + 1),
+    float32. (Written out so that a worker does not import librosa and scipy.signal for it.)"""
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
+
+
+def periodic_hamming(n: int) -> np.ndarray:
+    """The periodic Hamming window of ``n`` samples (for spectra; scipy's ``fftbins=True``)."""
+    return 0.54 - 0.46 * np.cos(2.0 * np.pi * np.arange(n) / n)
+
+
 def _package_file(module: str, relative: str, install: str) -> Path:
     """A file inside an installed package, or a ConfigError saying how to install it."""
     from models.registry import package_dir
@@ -125,15 +157,10 @@ class VoiceFilterEmbedder(SpeakerEmbedder):
         self.input_name = cfg["input"]["name"]
         self.dim = int(cfg["emb_dim"])
         self.window_frames = int(cfg["window"])  # fixed by the ONNX input shape
-        import librosa
-
-        mel_basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=cfg["n_fft"], n_mels=cfg["n_mels"])  # Slaney
-        self._mel_basis = mel_basis.astype(np.float32)
-        # Hamming window of win_length samples, zero-padded to n_fft and centred (as librosa does).
+        self._mel_basis = slaney_mel_filters(SAMPLE_RATE, cfg["n_fft"], cfg["n_mels"])
+        # Hamming window of win_length samples (periodic), zero-padded to n_fft and centred.
         pad = cfg["n_fft"] - cfg["win_length"]
-        self._window = np.pad(
-            librosa.filters.get_window("hamming", cfg["win_length"], fftbins=True), (pad // 2, pad - pad // 2)
-        ).astype(np.float32)
+        self._window = np.pad(periodic_hamming(cfg["win_length"]), (pad // 2, pad - pad // 2)).astype(np.float32)
 
     def features(self, audio: np.ndarray) -> np.ndarray:
         n_fft = self.config["n_fft"]

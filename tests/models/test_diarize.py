@@ -212,6 +212,19 @@ def test_merge_speakers_uses_turn_taking() -> None:
     assert merge_speakers(emb, turns, options).max() == 1
 
 
+@pytest.mark.parametrize("rate, n_fft, n_mels", [(16000, 512, 40), (16000, 400, 80), (8000, 256, 20)])
+def test_mel_filters_are_librosas(rate: int, n_fft: int, n_mels: int) -> None:
+    import librosa
+
+    from models.speaker_embedding import periodic_hamming, slaney_mel_filters
+
+    ours = slaney_mel_filters(rate, n_fft, n_mels)
+    theirs = librosa.filters.mel(sr=rate, n_fft=n_fft, n_mels=n_mels)
+    assert ours.shape == theirs.shape and ours.dtype == np.float32
+    assert np.abs(ours - theirs).max() < 1e-7 * np.abs(theirs).max() + 1e-9
+    assert np.allclose(periodic_hamming(n_fft), librosa.filters.get_window("hamming", n_fft, fftbins=True), atol=1e-12)
+
+
 def test_describe_names_the_model(diarizer: Diarizer) -> None:
     d = diarizer.describe()
     assert d["backend"] == "embedding" and d["embedder"] == "voicefilter"
