@@ -201,7 +201,6 @@ def spectral_labels(embeddings: np.ndarray, pruning: float, min_k: int, max_k: i
     ``max(2, min_k)`` and ``max_k`` clusters (whether one speaker is enough is decided
     later), then k-means on the spectral embedding."""
     from scipy.linalg import eigh
-    from sklearn.cluster import KMeans
 
     n = embeddings.shape[0]
     max_k = min(max_k, n - 1)
@@ -213,7 +212,56 @@ def spectral_labels(embeddings: np.ndarray, pruning: float, min_k: int, max_k: i
     values, vectors = eigh(laplacian, subset_by_index=[0, max_k])
     gaps = np.diff(values)  # gaps[i] = values[i + 1] - values[i]: the gap after i + 1 clusters
     k = int(np.argmax(gaps[min_k - 1 : max_k])) + min_k
-    return KMeans(n_clusters=k, n_init=3, random_state=0).fit_predict(l2_normalise(vectors[:, :k]))
+    return kmeans(l2_normalise(vectors[:, :k]), k)
+
+
+def _kmeans_plus_plus(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k starting centres by greedy k-means++ (each new centre the best of a few candidates
+    drawn in proportion to the squared distance to the nearest centre so far)."""
+    trials = 2 + int(np.log(k))
+    centres = [x[rng.integers(x.shape[0])]]
+    nearest = ((x - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        total = nearest.sum()
+        if total <= 0:  # every point sits on a centre already
+            centres.append(x[rng.integers(x.shape[0])])
+            continue
+        picks = np.minimum(np.searchsorted(np.cumsum(nearest), rng.random(trials) * total), x.shape[0] - 1)
+        candidates = np.minimum(nearest[None, :], ((x[None, :, :] - x[picks][:, None, :]) ** 2).sum(axis=2))
+        best = int(np.argmin(candidates.sum(axis=1)))
+        centres.append(x[picks[best]])
+        nearest = candidates[best]
+    return np.array(centres)
+
+
+def kmeans(x: np.ndarray, k: int, n_init: int = 3, seed: int = 0, max_iter: int = 300, tol: float = 1e-4) -> np.ndarray:
+    """Labels 0..k-1 of the rows of ``x`` by k-means (Lloyd's iterations from k-means++ starts,
+    the best of ``n_init`` by inertia), as scikit-learn's KMeans does it: written out because
+    the diarizer clusters a few hundred points of a few dimensions, and importing
+    scikit-learn's clustering took about 2 s in every worker process."""
+    x = np.asarray(x, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    stop = tol * float(np.mean(np.var(x, axis=0)))
+    best: tuple[float, np.ndarray] | None = None
+    for _ in range(n_init):
+        centres = _kmeans_plus_plus(x, k, rng)
+        for _ in range(max_iter):
+            labels = np.argmin(((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2), axis=1)
+            counts = np.bincount(labels, minlength=k)
+            sums = np.zeros_like(centres)
+            np.add.at(sums, labels, x)
+            moved = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+            shift = float(((moved - centres) ** 2).sum())
+            centres = moved
+            if shift <= stop:
+                break
+        d = ((x[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        labels = np.argmin(d, axis=1)
+        inertia = float(d[np.arange(x.shape[0]), labels].sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, labels)
+    assert best is not None
+    return best[1]
 
 
 def centroids(embeddings: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -508,11 +556,10 @@ class Diarizer:
         if self._pyannote is not None:
             return self._pyannote.describe()
         assert self.embedder is not None
-        from importlib.metadata import version  # (importing scikit-learn takes seconds)
+        from importlib.metadata import version
 
         return {
             "backend": "embedding",
             **self.embedder.describe(),
-            "clustering": "spectral (pruned cosine affinity, eigengap), scipy "
-            f"{version('scipy')}, scikit-learn {version('scikit-learn')}",
+            "clustering": f"spectral (pruned cosine affinity, eigengap, k-means), scipy {version('scipy')}",
         }

@@ -79,31 +79,42 @@ class SpeakerEmbedder(ABC):
         return l2_normalise(np.concatenate([run(b) for b in batches]))
 
 
+_MEL_STEP_HZ = 200.0 / 3  # Slaney's scale: linear below 1 kHz ...
+_LOG_MEL = 1000.0 / _MEL_STEP_HZ  # ... logarithmic from the mel of 1 kHz on
+_LOG_STEP = float(np.log(6.4) / 27.0)
+
+
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    """Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above."""
-    hz = np.asarray(hz, dtype=np.float64)
-    linear = hz / (200.0 / 3)
-    log_part = 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
-    return np.where(hz >= 1000.0, log_part, linear)
+    hz = np.atleast_1d(np.asarray(hz, dtype=np.float64))
+    mel = hz / _MEL_STEP_HZ
+    high = hz >= 1000.0
+    mel[high] = _LOG_MEL + np.log(hz[high] / 1000.0) / _LOG_STEP
+    return mel
 
 
 def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     mel = np.asarray(mel, dtype=np.float64)
-    return np.where(mel >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (mel - 15.0)), mel * (200.0 / 3))
+    hz = _MEL_STEP_HZ * mel
+    high = mel >= _LOG_MEL
+    hz[high] = 1000.0 * np.exp(_LOG_STEP * (mel[high] - _LOG_MEL))
+    return hz
 
 
 def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     """Triangular mel filters on the Slaney scale from 0 Hz to Nyquist, each scaled to unit
-    area (Slaney's normalisation): librosa.filters.mel's defaults, shape (n_mels, n_fft // 2 + 1),
-    float32. (Written out so that a worker does not import librosa and scipy.signal for it.)"""
+    area (Slaney's normalisation), shape (n_mels, n_fft // 2 + 1), float32: the values of
+    librosa.filters.mel's defaults, computed in the same order so that they are the same to the
+    bit (the int8 speaker model turns the smallest change of input into other roundings). Written
+    out so that a worker does not import librosa and scipy.signal for it."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sample_rate / 2.0), n_mels + 2))
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0)[0], _hz_to_mel(sample_rate / 2.0)[0], n_mels + 2))
     widths = np.diff(edges)
-    ramps = edges[:, None] - freqs[None, :]
-    rising = -ramps[:-2] / widths[:-1, None]
-    falling = ramps[2:] / widths[1:, None]
-    weights = np.maximum(0.0, np.minimum(rising, falling)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
-    return weights.astype(np.float32)
+    ramps = np.subtract.outer(edges, freqs)
+    weights = np.zeros((n_mels, freqs.size), dtype=np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    weights *= (2.0 / (edges[2 : n_mels + 2] - edges[:n_mels]))[:, None]
+    return weights
 
 
 def periodic_hamming(n: int) -> np.ndarray:

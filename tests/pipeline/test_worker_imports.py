@@ -1,5 +1,5 @@
 """A worker stays light: processing calls does not import the heavy libraries it has no use
-for (torch, transformers, sentence-transformers, librosa). Importing them cost about 10 s of
+for (torch, transformers, sentence-transformers, librosa, scikit-learn). Importing them cost about 10 s of
 CPU and 300-400 MB in every worker process, paid again by each worker of every run."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import SAMPLES
 
-UNUSED = ("torch", "transformers", "sentence_transformers", "librosa")
+UNUSED = ("torch", "transformers", "sentence_transformers", "librosa", "sklearn")
 
 PROGRAM = textwrap.dedent("""
     import atexit, json, sys
