@@ -1,4 +1,5 @@
-"""The speech recognition interface every backend implements, and its options."""
+"""The speech recognition interface every backend implements, its options, and what the
+model adapters share."""
 
 from __future__ import annotations
 
@@ -12,6 +13,19 @@ from pipeline.records import Segment
 
 SAMPLE_RATE = 16000
 """Whisper models take 16 kHz mono float32 audio in [-1, 1]."""
+
+
+def cpu_session(path: Any, threads: int) -> Any:
+    """An ONNX Runtime session of the model file ``path`` on the CPU with ``threads`` threads,
+    whose idle threads sleep instead of spinning: these models run beside the recogniser
+    (pipeline/call.py) and must not take the cores it is using."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, threads)
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 @dataclass

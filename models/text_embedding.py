@@ -170,17 +170,15 @@ class BertEncoder:
     NumPy. ``threads``: the ONNX Runtime threads of this encoder."""
 
     def __init__(self, path: Path, threads: int):
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep
+        from models.base import cpu_session
+
+        graph = onnx_path(path)
         try:
-            self.session = ort.InferenceSession(str(onnx_path(path)), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(graph, threads)
         except Exception:  # noqa: BLE001 - a damaged cached graph (ONNX Runtime's own error types)
-            self.session = ort.InferenceSession(str(onnx_path(path, rebuild=True)), options, providers=["CPUExecutionProvider"])
+            self.session = cpu_session(onnx_path(path, rebuild=True), threads)
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
