@@ -8,6 +8,9 @@ VENV="${CALLQA_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 OPENAI_WHISPER="openai-whisper==20250625"
 
+# Python's venv module, from Debian when missing.
+"$ROOT/scripts/system_deps.sh"
+
 stamp_of() { cat "$ROOT/pyproject.toml" "$ROOT/scripts/bootstrap.sh" | sha256sum | cut -d' ' -f1; }
 
 if [ ! -x "$VENV/bin/python" ]; then
