@@ -2,19 +2,89 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from models.base import (
     CONDITION_ON_PREVIOUS_TEXT,
-    TEMPERATURES,
     WORD_TIMESTAMPS,
     AsrBackend,
     AsrOptions,
+    decode_seed,
 )
 from models.registry import ct2_model_dir
 from pipeline.records import Segment, Word
+
+
+class _WindowDecoder:
+    """The loaded CTranslate2 model as one window's temperature fallback sees it: greedy and
+    beam decodes run on the loaded model, sampled ones on a replica made for this window and
+    seeded for it (loaded at the first sampled decode, so a window without fallback costs
+    nothing)."""
+
+    def __init__(self, loaded: Any, seed: Callable[[], int], replica_args: dict[str, Any]):
+        self._loaded = loaded
+        self._seed = seed
+        self._replica_args = replica_args
+        self._replica: Any = None
+
+    def generate(self, *args: Any, **kwargs: Any) -> Any:
+        if not kwargs.get("sampling_temperature", 0) > 0:
+            return self._loaded.generate(*args, **kwargs)
+        if self._replica is None:
+            import ctranslate2
+
+            # read by the replica's thread when it first samples, just below
+            ctranslate2.set_random_seed(self._seed())
+            self._replica = ctranslate2.models.Whisper(**self._replica_args)
+        return self._replica.generate(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loaded, name)
+
+
+def _seeded_model_class() -> type:
+    """faster-whisper's ``WhisperModel`` whose temperature fallback samples reproducibly.
+
+    CTranslate2 draws samples from one random generator per model thread, seeded once, when
+    that thread first samples (``ctranslate2.set_random_seed`` has no effect on it afterwards):
+    the tokens sampled for a window would depend on everything the worker sampled before, so
+    on which worker got which calls. Here every window's sampled decodes run on a fresh replica
+    of the model whose generator is seeded from ``asr.seed``, the audio and the window's index.
+    """
+    from faster_whisper import WhisperModel
+
+    class SeededWhisperModel(WhisperModel):
+        def __init__(self, model_path: str, seed: int, **kwargs: Any):
+            super().__init__(model_path, **kwargs)
+            self.seed = seed
+            self._replica_args = {
+                "model_path": model_path,
+                "device": "cpu",
+                "compute_type": kwargs["compute_type"],
+                "intra_threads": kwargs["cpu_threads"],
+                "inter_threads": 1,
+            }
+            self._audio = np.zeros(0, dtype=np.float32)
+            self._window = 0
+
+        def start(self, audio: np.ndarray) -> None:
+            """Number the windows of ``audio`` from 0 (call before transcribing it)."""
+            self._audio = audio
+            self._window = 0
+
+        def generate_with_fallback(self, encoder_output: Any, prompt: Any, tokenizer: Any, options: Any) -> Any:
+            loaded = self.model
+            window, audio = self._window, self._audio
+            self._window += 1
+            self.model = _WindowDecoder(loaded, lambda: decode_seed(self.seed, audio, window), self._replica_args)
+            try:
+                return super().generate_with_fallback(encoder_output, prompt, tokenizer, options)
+            finally:
+                self.model = loaded
+
+    return SeededWhisperModel
 
 
 class FasterWhisperBackend(AsrBackend):
@@ -24,13 +94,13 @@ class FasterWhisperBackend(AsrBackend):
         super().__init__(options, threads)
         try:
             import faster_whisper
-            from faster_whisper import WhisperModel
         except ImportError as e:  # pragma: no cover - a default dependency
             raise ImportError("the faster-whisper backend needs: pip install faster-whisper") from e
         self.model_dir = ct2_model_dir(options.model)
         self._version = faster_whisper.__version__
-        self.model = WhisperModel(
+        self.model = _seeded_model_class()(
             str(self.model_dir),
+            seed=options.seed,
             device="cpu",
             compute_type=options.compute_type,
             cpu_threads=threads,
@@ -46,12 +116,13 @@ class FasterWhisperBackend(AsrBackend):
         if audio.size == 0:
             return []
         o = self.options
+        self.model.start(audio)
         segments, _info = self.model.transcribe(
             audio,
             language=self.language,
             beam_size=o.beam_size,
             best_of=o.beam_size,
-            temperature=list(TEMPERATURES),
+            temperature=list(o.temperatures),
             compression_ratio_threshold=o.compression_ratio_threshold,
             log_prob_threshold=o.log_prob_threshold,
             no_speech_threshold=o.no_speech_threshold,

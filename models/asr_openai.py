@@ -9,10 +9,10 @@ import numpy as np
 
 from models.base import (
     CONDITION_ON_PREVIOUS_TEXT,
-    TEMPERATURES,
     WORD_TIMESTAMPS,
     AsrBackend,
     AsrOptions,
+    decode_seed,
 )
 from models.ct2_convert import openai_checkpoint
 from pipeline.errors import ConfigError
@@ -59,12 +59,15 @@ class OpenAIWhisperBackend(AsrBackend):
             return []
         o = self.options
         self._torch.set_num_threads(self.threads)
+        # openai-whisper samples from torch's global generator: seeded from the audio, the
+        # windows of this audio are sampled alike whatever the worker decoded before
+        self._torch.manual_seed(decode_seed(o.seed, audio))
         result = self._whisper.transcribe(
             self.model,
             audio.astype(np.float32, copy=False),
             verbose=None,
             language=self.language,
-            temperature=TEMPERATURES,
+            temperature=tuple(o.temperatures),
             beam_size=o.beam_size if o.beam_size > 1 else None,
             best_of=o.beam_size if o.beam_size > 1 else None,
             compression_ratio_threshold=o.compression_ratio_threshold,

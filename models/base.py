@@ -3,13 +3,31 @@ model adapters share."""
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from pipeline.records import Segment
+
+NUMERIC_THREADS = 1
+"""Threads of the numeric libraries whose results depend on how work is split between threads,
+whatever ``asr.threads``: a threaded BLAS sums in another order (numpy's OpenBLAS under the
+recogniser's features and word alignment: two threads gave other word probabilities than one),
+and ONNX Runtime splits a batch between its threads while the packaged speaker embedder's int8
+LSTMs (DynamicQuantizeLSTM) quantize each part on its own scale (voice vectors up to 0.07
+apart, on a close call other speakers). With one thread a call gets the same numbers on any
+worker split, executor or machine."""
+
+
+def fixed_numerics() -> Any:
+    """A context in which the BLAS libraries loaded in this process use NUMERIC_THREADS threads
+    (the recogniser's own threads, ``asr.threads``, are set on the model and stay as they are)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=NUMERIC_THREADS, user_api="blas")
 
 SAMPLE_RATE = 16000
 """Whisper models take 16 kHz mono float32 audio in [-1, 1]."""
@@ -53,18 +71,36 @@ class AsrOptions:
     compression_ratio_threshold: float = 2.4
     """A decode whose text compresses better than this (a loop) is retried at a higher
     temperature."""
+    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    """Whisper's temperature fallback, in order: each 30 s window is decoded at the first
+    temperature (0 = greedy or beam search) and again at the next whenever the result looks
+    wrong (see the two thresholds above); above 0 tokens are sampled."""
+    seed: int = 0
+    """Seed of the sampling at temperatures above 0. Each decoded window gets its own seed,
+    derived from this one and the audio it is given (see :func:`decode_seed`), so a recording
+    gives the same words whichever worker decodes it, in whatever order."""
     redecode_gap_s: float = 3.0
     """Speech (by VAD) left without a recognised word for at least this many seconds is
     recognised again on its own, and confident text found there is kept (Whisper sometimes
     jumps over part of its window); 0 = off."""
 
 
-# Decoding settings both backends share and the config does not expose: greedy temperature
-# fallback as in openai-whisper, word timestamps on, and no conditioning on previous text
-# (with it, Whisper loops on phone audio).
-TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+# Decoding settings both backends share and the config does not expose: word timestamps on,
+# and no conditioning on previous text (with it, Whisper loops on phone audio).
 CONDITION_ON_PREVIOUS_TEXT = False
 WORD_TIMESTAMPS = True
+
+
+def decode_seed(seed: int, audio: np.ndarray, *parts: int) -> int:
+    """A 32-bit sampling seed that depends only on ``seed`` (``asr.seed``), the samples of
+    ``audio`` and ``parts`` (such as the index of a window in it): never on the worker, the
+    calls it decoded before or the time of day, so that sampling repeats exactly."""
+    h = hashlib.blake2b(digest_size=4)
+    h.update(int(seed).to_bytes(8, "little", signed=True))
+    h.update(np.ascontiguousarray(audio, dtype=np.float32).tobytes())
+    for part in parts:
+        h.update(int(part).to_bytes(8, "little", signed=True))
+    return int.from_bytes(h.digest(), "little")
 
 
 class AsrBackend(ABC):

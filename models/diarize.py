@@ -38,8 +38,8 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from models.base import SAMPLE_RATE
-from models.speaker_embedding import FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
+from models.base import NUMERIC_THREADS, SAMPLE_RATE
+from models.speaker_embedding import EMBEDDERS, FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
 from models.vad import SpeechRegion, VadOptions, detect_speech, speech_regions
 from pipeline.errors import check_options
 
@@ -51,6 +51,7 @@ MIN_CLUSTER_WINDOWS = 10
 MIN_VOTE_WEIGHT = 0.05
 """A window's vote on the frames it covers is weighted by the share of it that is speech (a
 window mostly over a pause says little about who speaks), at least this much."""
+
 
 MAX_PIECE_S = 30.0
 """Speech regions are embedded in pieces of at most this many seconds (bounds the feature
@@ -160,9 +161,11 @@ def validate(options: DiarizationOptions) -> None:
     """Raise ConfigError naming the first option out of range."""
     checks = [
         (options.backend in BACKENDS, "backend", f"one of {', '.join(BACKENDS)}"),
+        (options.embedder in EMBEDDERS, "embedder", f"one of {', '.join(EMBEDDERS)}"),
         (options.backend != "pyannote" or bool(options.pyannote_pipeline), "pyannote_pipeline",
          "the local directory of a pyannote.audio pipeline (backend pyannote)"),
-        (1 <= options.min_speakers <= options.max_speakers, "min_speakers", "1 <= min_speakers <= max_speakers"),
+        (options.min_speakers >= 1, "min_speakers", "an integer >= 1"),
+        (options.max_speakers >= options.min_speakers, "max_speakers", "an integer >= min_speakers"),
         (0.01 <= options.hop_s <= 0.8, "hop_s", "between 0.01 and 0.8 seconds"),
         (options.coarse_hop_s is None or options.hop_s <= options.coarse_hop_s <= 0.8, "coarse_hop_s",
          "null or between hop_s and 0.8 seconds"),
@@ -422,7 +425,7 @@ class Diarizer:
 
             self._pyannote = PyannoteDiarizer(options.pyannote_pipeline or "", options, self.threads)
         else:
-            self.embedder = load_embedder(options.embedder, self.threads)
+            self.embedder = load_embedder(options.embedder, NUMERIC_THREADS)
             self.window_frames = self.embedder.window_frames
             self.hop_frames = max(1, int(round(options.hop_s * FRAME_RATE)))
             coarse = options.coarse_hop_s if options.coarse_hop_s is not None else options.hop_s
@@ -448,7 +451,7 @@ class Diarizer:
             return []
         speech = speech_frames(audio, regions, self.options)
         fraction = np.concatenate([self._speech_fraction(p, speech) for p in pieces])
-        with threadpool_limits(limits=self.threads):
+        with threadpool_limits(limits=NUMERIC_THREADS):
             cents = speaker_centroids(np.concatenate([p.embeddings for p in pieces]), fraction, self.options,
                                       self.coarse_frames / FRAME_RATE)
         if cents.shape[0] > 1:

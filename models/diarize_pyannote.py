@@ -12,6 +12,7 @@ pyannote.audio 4 documents).
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ TELEMETRY_ENV = "PYANNOTE_METRICS_ENABLED"
 """pyannote.audio's telemetry switch; read when pyannote.audio is imported."""
 
 PIPELINE_CONFIG = "config.yaml"
+MISSING_PACKAGE = ("diarization.backend: 'pyannote' needs the Python package 'pyannote.audio', which is not "
+                   "installed (pip install pyannote.audio), or use the default backend 'embedding'")
 
 
 def pipeline_path(path: str) -> Path:
@@ -38,6 +41,19 @@ def pipeline_path(path: str) -> Path:
         raise ConfigError(f"diarization.pyannote_pipeline: {p} has no {PIPELINE_CONFIG}, so it is not a "
                           "pyannote.audio pipeline directory")
     return p
+
+
+def check_available(path: str | None) -> Path:
+    """The pipeline's directory or config.yaml, found before any call without importing
+    pyannote.audio (seconds of torch imports): the path exists and the package is installed."""
+    found = pipeline_path(path or "")
+    try:
+        installed = importlib.util.find_spec("pyannote.audio") is not None
+    except (ImportError, ValueError):  # no pyannote namespace at all
+        installed = False
+    if not installed:
+        raise ConfigError(MISSING_PACKAGE)
+    return found
 
 
 def telemetry_off() -> None:
@@ -70,10 +86,7 @@ class PyannoteDiarizer:
         try:
             from pyannote.audio import Pipeline
         except ImportError as e:
-            raise ConfigError(
-                "diarization.backend 'pyannote' needs the Python package 'pyannote.audio', which is not "
-                "installed (pip install pyannote.audio), or use the default backend 'embedding'"
-            ) from e
+            raise ConfigError(MISSING_PACKAGE) from e
         import torch
 
         torch.set_num_threads(threads)

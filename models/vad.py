@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import SAMPLE_RATE
+from pipeline.errors import check_options
 
 
 @dataclass
@@ -38,6 +39,16 @@ class VadOptions:
     """Padding kept on each side of every speech stretch (Silero's default: 30)."""
     max_speech_duration_s: float = 30.0
     """Longer speech stretches are split at their longest pause."""
+
+
+def validate(options: VadOptions) -> None:
+    """Raise ConfigError for options that contradict each other (each key's own range is
+    checked as the config is read, pipeline/config.py)."""
+    checks = [
+        (options.neg_threshold is None or options.neg_threshold <= options.threshold, "neg_threshold",
+         "null or a probability at most threshold (speech ends below it)"),
+    ]
+    check_options("vad", options, checks)
 
 
 @dataclass

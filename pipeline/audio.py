@@ -11,21 +11,28 @@ call). No full-length float64 copy is made. Every problem is a typed error namin
 from __future__ import annotations
 
 import math
-import struct
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from pipeline.audio_headers import WavHeader, check_wav_header, ogg_stream_ends, read_wav_header
 from pipeline.errors import (
     AudioError,
     CorruptAudioError,
+    DiskFullError,
     EmptyFileError,
     NotAudioError,
+    NotRegularFileError,
     TooLongError,
     TooManyChannelsError,
     TruncatedAudioError,
     ZeroLengthAudioError,
+    is_disk_full,
 )
 from pipeline.records import AudioInfo
 
@@ -63,42 +70,27 @@ def _describe_bytes(head: bytes) -> str:
 
 
 def _read_head(path: Path, n: int = 64) -> tuple[bytes, int]:
+    """The first ``n`` bytes and the size of a regular file. Anything else (a FIFO, socket or
+    device) is refused by ``stat`` before it is opened, and opened non-blocking, so a named
+    pipe can never hang the batch."""
     try:
         if path.is_dir():
             raise AudioError(path, "is a folder, not a recording")
-        size = path.stat().st_size
-        with open(path, "rb") as f:
-            return f.read(n), size
+        not_regular = "is not a regular file (a FIFO, socket or device); it is not read"
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise NotRegularFileError(path, not_regular)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not stat.S_ISREG(st.st_mode):  # replaced between the stat and the open
+                raise NotRegularFileError(path, not_regular)
+            return f.read(n), st.st_size
     except FileNotFoundError as e:
         raise AudioError(path, "file not found") from e
     except PermissionError as e:
         raise AudioError(path, "permission denied") from e
     except OSError as e:
         raise AudioError(path, f"cannot read file: {e.strerror or e}") from e
-
-
-def _wav_data_chunk(path: Path) -> tuple[int, int, int] | None:
-    """(declared data bytes, data bytes present, bytes per second) of a RIFF WAV, if parseable."""
-    with open(path, "rb") as f:
-        header = f.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-            return None
-        byte_rate = 0
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return None
-            cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if cid == b"fmt ":
-                fmt = f.read(size + (size & 1))
-                if len(fmt) >= 12:
-                    byte_rate = struct.unpack("<I", fmt[8:12])[0]
-                continue
-            if cid == b"data":
-                start = f.tell()
-                f.seek(0, 2)
-                return size, f.tell() - start, byte_rate
-            f.seek(size + (size & 1), 1)
 
 
 def _open(path: Path):  # noqa: ANN202 - av container
@@ -116,6 +108,10 @@ def _open(path: Path):  # noqa: ANN202 - av container
 
 def _info_from(path: Path, container, stream) -> AudioInfo:  # noqa: ANN001 - av objects
     cc = stream.codec_context
+    if cc is None:  # ffmpeg has no decoder for this stream's codec
+        wav = read_wav_header(path) if container.format.name.startswith("wav") else None
+        what = f"WAV format tag 0x{wav.format_tag:04x}" if wav else f"codec of its {container.format.name} stream"
+        raise NotAudioError(path, f"unknown or unsupported audio encoding ({what}): no decoder for it")
     channels = cc.channels if getattr(cc, "channels", 0) else stream.layout.nb_channels
     if stream.duration is not None and stream.time_base is not None:
         duration = float(stream.duration * stream.time_base)
@@ -135,10 +131,18 @@ def probe(path: str | Path) -> AudioInfo:
         raise EmptyFileError(p, "file is empty (0 bytes)")
     if _sniff(head) is None:
         raise NotAudioError(p, f"not an audio file: {_describe_bytes(head)}")
+    wav = read_wav_header(p) if head[:4] == b"RIFF" else None
+    if wav is not None:
+        check_wav_header(p, wav, MAX_CHANNELS)
     with _open(p) as container:
         if not container.streams.audio:
             raise NotAudioError(p, "not an audio file: the container holds no audio stream")
-        info = _info_from(p, container, container.streams.audio[0])
+        try:
+            info = _info_from(p, container, container.streams.audio[0])
+        except (AttributeError, ValueError) as e:  # a stream header PyAV cannot describe
+            raise CorruptAudioError(p, f"the audio stream's header is damaged ({e})") from e
+    if info.channels <= 0:
+        raise CorruptAudioError(p, "the header declares no channels")
     if info.channels > MAX_CHANNELS:
         raise TooManyChannelsError(p, f"{info.channels} channels: callqa handles mono or stereo recordings")
     if info.sample_rate <= 0:
@@ -213,16 +217,35 @@ class _FileSink:
 
     def reserve(self, channels: int, capacity: int) -> None:
         self.paths = [self.folder / f"channel{ch}.f32" for ch in range(channels)]
-        self.files = [open(f, "wb") for f in self.paths]  # noqa: SIM115 - closed in close()
+        with self._disk_full_typed():
+            self.files = [open(f, "wb") for f in self.paths]  # noqa: SIM115 - closed in close()
 
     def __call__(self, block: np.ndarray) -> None:
-        for ch, f in enumerate(self.files):
-            f.write(np.ascontiguousarray(block[:, ch], dtype="<f4").tobytes())
+        with self._disk_full_typed():
+            for ch, f in enumerate(self.files):
+                f.write(np.ascontiguousarray(block[:, ch], dtype="<f4").tobytes())
         self.written += block.shape[0]
 
+    @contextmanager
+    def _disk_full_typed(self) -> Iterator[None]:
+        try:
+            yield
+        except OSError as e:
+            if is_disk_full(e):
+                raise DiskFullError(self.folder, f"decoding the call: {e.strerror}") from e
+            raise
+
     def close(self) -> None:
-        for f in self.files:
-            f.close()
+        """Close every file (writing what is buffered); a full disk is a DiskFullError."""
+        with self._disk_full_typed():
+            errors = []
+            for f in self.files:
+                try:
+                    f.close()
+                except OSError as e:
+                    errors.append(e)
+            if errors:
+                raise errors[0]
 
 
 def _decode(p: Path, max_duration_s: float | None, append) -> AudioInfo:  # noqa: ANN001 - a sink
@@ -233,9 +256,14 @@ def _decode(p: Path, max_duration_s: float | None, append) -> AudioInfo:  # noqa
 
     info = probe(p)
     _check_length(p, info.duration_s, max_duration_s)
-    wav = _wav_data_chunk(p) if info.format == "wav" else None
-    if wav is not None and wav[0] == 0 and wav[1] == 0:
+    wav = read_wav_header(p) if info.format == "wav" else None
+    if wav is not None and not wav.data_declared and wav.data_present == 0:
         raise ZeroLengthAudioError(p, "the recording holds no audio samples (0 s)")
+    if info.format == "ogg" and not ogg_stream_ends(p):
+        raise TruncatedAudioError(
+            p, f"cut short: the Ogg stream stops after about {info.duration_s:.1f} s without its last page "
+               "(the rest of the recording is missing)"
+        )
 
     channels = info.channels
     append.reserve(channels, int(math.ceil(max(info.duration_s, 1.0) * TARGET_RATE)) + TARGET_RATE)
@@ -246,6 +274,11 @@ def _decode(p: Path, max_duration_s: float | None, append) -> AudioInfo:  # noqa
         layout = "mono" if channels == 1 else "stereo"
         to_float = av.AudioResampler(format="flt", layout=layout, rate=rate)
         resample = soxr.ResampleStream(rate, TARGET_RATE, channels, dtype="float32", quality="HQ")
+        if stream.codec_context.name == "flac":
+            # every FLAC frame carries a CRC: a damaged frame is dropped (and so noticed by the
+            # length check below) instead of being played as noise
+            stream.codec_context.options = {"err_detect": "crccheck+explode"}
+        frames_end = 0.0  # where the last decoded frame ends (s): damage inside vs a cut end
         # Decode packet by packet so a damaged packet is noticed and where it was is known:
         # damage followed by good audio is corruption, damage at the very end is a cut-off file.
         bad_at: float | None = None
@@ -262,6 +295,8 @@ def _decode(p: Path, max_duration_s: float | None, append) -> AudioInfo:  # noqa
                 for frame in frames:
                     if bad_at is not None:
                         good_after_bad = True
+                    if frame.pts is not None and frame.time_base is not None:
+                        frames_end = max(frames_end, float(frame.pts * frame.time_base) + frame.samples / rate)
                     for converted in to_float.resample(frame):
                         block = converted.to_ndarray().reshape(-1, channels)
                         decoded_in += block.shape[0]
@@ -286,23 +321,37 @@ def _decode(p: Path, max_duration_s: float | None, append) -> AudioInfo:  # noqa
     seconds = decoded_in / rate
     if decoded_in == 0:
         raise ZeroLengthAudioError(p, "the recording holds no audio samples (0 s)")
-    _check_truncation(p, info, wav, seconds)
+    _check_truncation(p, info, wav, seconds, frames_end)
     info.duration_s = seconds
     return info
 
 
-def _check_truncation(p: Path, info: AudioInfo, wav: tuple[int, int, int] | None, seconds: float) -> None:
-    """A file that holds less audio than its header declares was cut short."""
+LOSSLESS_TOLERANCE_S = 0.005
+"""Audio a FLAC file may lack against the length its header declares (its header is exact)."""
+
+
+def _check_truncation(p: Path, info: AudioInfo, wav: WavHeader | None, seconds: float, frames_end: float) -> None:
+    """A file that decodes to less audio than its header declares lost some: cut short
+    (TruncatedAudioError) or damaged frames inside (CorruptAudioError). Lossy formats may
+    differ from their declared length by encoder padding, so they are allowed
+    ``max(0.5 s, 3%)``; FLAC and WAV must hold all they declare."""
     if wav is not None:
-        declared, present, byte_rate = wav
-        streaming = declared in (0, 0xFFFFFFFF)
-        if not streaming and present < declared and byte_rate:
+        per_second = wav.byte_rate or wav.sample_rate * wav.channels * wav.bits_per_sample // 8
+        streaming = wav.data_declared in (None, 0, 0xFFFFFFFF)
+        if not streaming and wav.data_present < wav.data_declared and per_second:
             raise TruncatedAudioError(
-                p, f"truncated: header declares {declared / byte_rate:.1f} s, file holds {present / byte_rate:.1f} s"
+                p, f"truncated: header declares {wav.data_declared / per_second:.1f} s, "
+                   f"file holds {wav.data_present / per_second:.1f} s"
             )
         return
     declared_s = info.duration_s
-    if declared_s > 0 and seconds < declared_s - max(0.5, 0.03 * declared_s):
+    tolerance = LOSSLESS_TOLERANCE_S if info.codec == "flac" else max(0.5, 0.03 * declared_s)
+    if declared_s > 0 and seconds < declared_s - tolerance:
+        if frames_end >= declared_s - tolerance:
+            raise CorruptAudioError(
+                p, f"damaged: header declares {declared_s:.2f} s, only {seconds:.2f} s could be decoded "
+                   f"({declared_s - seconds:.2f} s lost in damaged frames)"
+            )
         raise TruncatedAudioError(p, f"truncated: header declares {declared_s:.1f} s, file holds {seconds:.1f} s")
 
 

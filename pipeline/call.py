@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from models.asr import default_threads, load_backend
-from models.base import AsrBackend
+from models.base import AsrBackend, fixed_numerics
 from pipeline import __version__, audio
 from pipeline.analysis import AnalysisStage, redact_speaker_evidence
 from pipeline.detectors.context import CallFacts
 from pipeline.config import Config
-from pipeline.errors import CallError, TranscriptionError
+from pipeline.errors import CallError, DiskFullError, TranscriptionError, is_disk_full
 from pipeline.ingest import CallInput
+from pipeline.pii import masks_audio
 from pipeline.records import AudioInfo, Utterance
 from pipeline.speakers import SpeakerStage, check_channels, relabel_record, with_override
 from pipeline.stage_cache import SpeechResult, StageCache, speech_key
@@ -157,6 +158,7 @@ class CallProcessor:
             "config_hash": self.config_hash,
             "config": self.config.to_dict(),
             "models": {**speech_models, **self.analysis.describe()},
+            "plugins": self.analysis.card.plugins if self.analysis.card else [],  # detector plugin packages used
             "python": platform.python_version(),
         }
 
@@ -217,11 +219,15 @@ class CallProcessor:
         hit = self.cached_speech(call, sha256)
         if hit is not None:
             return hit
-        with scratch_folder(self.work_dir / call.call_id) as decoded:
+        with scratch_folder(self.work_dir / call.call_id) as decoded, fixed_numerics():
             return self._compute_speech(call, sha256, *self._decode(call, decoded))
 
     def process(self, call: CallInput, sha256: str) -> Outcome:
         """Process one call and write its folder; a failure is written as a failed call.json."""
+        with fixed_numerics():  # the same numbers on any worker split (models.base.NUMERIC_THREADS)
+            return self._process(call, sha256)
+
+    def _process(self, call: CallInput, sha256: str) -> Outcome:
         folder = self.out_dir / "calls" / call.call_id
         remove_stale_temps(folder)
         t0 = time.perf_counter()
@@ -240,16 +246,19 @@ class CallProcessor:
                                   company=call.metadata.get("company") or self.config.roles.company)
                 t_analysis = time.perf_counter()
                 blocks, written, spans = self.analysis.run(utterances, facts)
-                if spans and self.config.pii.enabled and self.config.pii.redact_audio:
+                t_mask = time.perf_counter()
+                if masks_audio(self.config.pii):  # also with no span: the copy a reviewer may play
                     if samples is None:  # from the cache: the audio is decoded only to be redacted
                         samples = self._decode(call, decoded)[1]
                     self._redact_audio(samples, spans, utterances, folder)
                 else:
                     (folder / REDACTED_AUDIO).unlink(missing_ok=True)  # from an earlier run
-                analysis_s = time.perf_counter() - t_analysis
+                mask_s = time.perf_counter() - t_mask
+                analysis_s = t_mask - t_analysis
             t_write = time.perf_counter()
             write_transcripts(folder, written, info.channels, call.call_id)
-            stages = {**speech.stages, "analysis": analysis_s, "write": time.perf_counter() - t_write}
+            stages = {**speech.stages, "analysis": analysis_s, "mask_audio": mask_s,
+                      "write": time.perf_counter() - t_write}
             elapsed = time.perf_counter() - t0
             record = self._record(call, sha256, info, "ok", started, elapsed, speech.models)
             record["processing"]["analysis_seconds"] = round(analysis_s, 3)
@@ -260,14 +269,29 @@ class CallProcessor:
             record.update(blocks)
             write_json(folder / CALL_FILE, record, durable=True)
             return Outcome(call.call_id, str(call.path), "ok", info.duration_s, elapsed)
+        except (DiskFullError, OSError) as e:
+            if not isinstance(e, DiskFullError) and not is_disk_full(e):
+                return self._unexpected(call, sha256, info, started, t0, folder, e)
+            # nothing more is written (it could not be): the folder keeps what it held, and
+            # the runner stops the batch on this outcome
+            message = str(e) if isinstance(e, DiskFullError) else f"{folder}: the disk is full: {e.strerror}"
+            return Outcome(call.call_id, str(call.path), "failed", info.duration_s if info else 0.0,
+                           time.perf_counter() - t0, DiskFullError.__name__, message)
         except CallError as e:
             return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, str(e))
         except Exception as e:  # noqa: BLE001 - one bad call must not end the batch
-            detail = "".join(traceback.format_exception_only(type(e), e)).strip()
-            return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, f"{call.path}: unexpected error: {detail}")
+            return self._unexpected(call, sha256, info, started, t0, folder, e)
+
+    def _unexpected(self, call: CallInput, sha256: str, info: AudioInfo | None, started: str, t0: float,
+                    folder: Path, e: BaseException) -> Outcome:
+        """Fail the call on an error callqa did not expect, with its type and message."""
+        detail = "".join(traceback.format_exception_only(type(e), e)).strip()
+        return self._fail(call, sha256, info, started, t0, folder, type(e).__name__, f"{call.path}: unexpected error: {detail}")
 
     def _redact_audio(self, samples: Any, spans: list[Any], utterances: list[Utterance], folder: Path) -> None:
-        """Write ``audio_redacted.wav`` (a tone or silence over every PII span), atomically."""
+        """Write ``audio_redacted.wav`` (a tone or silence over every PII span), atomically: the
+        only audio of the call the review app plays by default, so it is written for every call
+        whose text is redacted (pii.redact_audio follows pii.redact), with or without spans."""
         from pipeline.pii import redact_audio
 
         channel_of = {u.id: u.channel for u in utterances}

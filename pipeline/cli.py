@@ -6,10 +6,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline import __version__
 from pipeline.errors import (
     EXIT_CALLS_FAILED,
+    EXIT_DISK_FULL,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -18,11 +20,16 @@ from pipeline.errors import (
     ConfigError,
 )
 
+if TYPE_CHECKING:
+    from pipeline.config import Config
+
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}    every call succeeded (or was already done)
   {EXIT_ERROR}    callqa itself failed unexpectedly
   {EXIT_USAGE}    bad command line, config or input; nothing was processed
   {EXIT_CALLS_FAILED}    the batch finished but some calls failed (see OUT/run.json)
+  {EXIT_DISK_FULL}    stopped because the disk (or quota) is full; finished calls are kept: free
+       space and run the same command again to resume
   {EXIT_INTERRUPTED}  interrupted; run the same command again to resume
 """
 
@@ -71,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     cfg = sub.add_parser("config", help="print the effective config as YAML (after --config and --set)")
     _add_config_args(cfg)
+    cfg.add_argument("--check", action="store_true",
+                     help="also find the backends, models and paths it names, as run and eval do before the first call")
 
     models = sub.add_parser("models", help="packaged models and checkpoint conversion")
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
@@ -121,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     srv.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     srv.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
+    srv.add_argument("--config", metavar="FILE",
+                     help="YAML config whose 'review' section applies (review.allow_original_audio; default: "
+                          "only masked audio is played)")
 
     ev = sub.add_parser(
         "eval",
@@ -214,9 +226,11 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import os
 
+    from pipeline.config import load_config
     from pipeline.review.app import serve
 
-    serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies)
+    options = load_config(args.config).review if args.config else None
+    serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies, options)
     return EXIT_OK
 
 
@@ -232,7 +246,8 @@ def build_eval_compare_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="callqa eval compare",
         description="What improved and what regressed from report A to report B, per metric and per scorecard item, "
-                    "and which answers were fixed or broken.",
+                    "and which answers were fixed or broken; the config keys that differ and each report's times. A "
+                    "change not borne out across the calls or answers (sign test, p < 0.05) is a tie.",
     )
     p.add_argument("a", metavar="REPORT_A", help="report folder or report.json (the baseline)")
     p.add_argument("b", metavar="REPORT_B", help="report folder or report.json (the change)")
@@ -247,7 +262,8 @@ def build_eval_sweep_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="callqa eval sweep",
         description="Evaluate every combination of the --grid axes on DATA (re-scoring the cached transcripts and "
-                    "speakers) and print the metrics per setting, best first.",
+                    "speakers) and print the metrics per setting, best first: the keys each changes from the "
+                    "default, whether it ties with the best, and its speech-stage seconds.",
         epilog="KEY is a config key (section.key) or a scorecard item's detector parameter, item:ITEM_ID:PARAM, "
                "e.g. --grid sentiment.negative_threshold=-0.2,-0.3 --grid item:opening.verification:semantic_threshold=0.5,0.6",
     )
@@ -283,6 +299,10 @@ def _cmd_config(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
 
     config = load_config(args.config, args.overrides)
+    if args.check:
+        from pipeline.preflight import preflight
+
+        preflight(config)
     sys.stdout.write(yaml.safe_dump(config.to_dict(), sort_keys=False))
     return EXIT_OK
 
@@ -304,8 +324,14 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_scorecard(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pipeline.detectors import CONDITIONS, DETECTORS
+    from pipeline.detectors import CONDITIONS, DETECTORS, load_plugins
     from pipeline.scorecard import load_scorecard
+
+    plugins = load_plugins()
+
+    def origin(group: str, name: str) -> str:
+        plugin = plugins.get((group, name))
+        return f" [plugin {plugin.label()}]" if plugin else ""
 
     if args.scorecard_command == "check":
         card = load_scorecard(args.template)
@@ -314,14 +340,18 @@ def _cmd_scorecard(args: argparse.Namespace) -> int:
             flags = " auto-fail" if item.auto_fail else ""
             na = f" na when {', '.join(item.na_when)}" if item.na_when else ""
             print(f"  {item.id:36} {item.points:g} pt{flags}  [{item.detector}]{na}")
+        for plugin in card.plugins:
+            print(f"  uses plugin {plugin['distribution']} {plugin['version']}: "
+                  f"{plugin['name']} = {plugin['entry_point']}")
         return EXIT_OK
     for name, cls in sorted(DETECTORS.items()):
-        print(f"{name}: {(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
+        print(f"{name}{origin('callqa.detectors', name)}: "
+              f"{(cls.__doc__ or '').strip().splitlines()[0] if cls.__doc__ else ''}")
         if dataclasses.is_dataclass(cls.Params):
             for f in dataclasses.fields(cls.Params):
                 default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
                 print(f"    {f.name} = {default!r}")
-    print("na_when conditions: " + ", ".join(sorted(CONDITIONS)))
+    print("na_when conditions: " + ", ".join(n + origin("callqa.na_conditions", n) for n in sorted(CONDITIONS)))
     return EXIT_OK
 
 
@@ -332,11 +362,22 @@ def _eval_overrides(args: argparse.Namespace) -> list[str]:
     return overrides
 
 
+def _eval_preflight(args: argparse.Namespace, config: Config) -> None:
+    """What ``callqa eval`` needs before the first call: the config's models and paths, and the
+    stage cache folder."""
+    from pipeline.preflight import preflight, writable_folder
+
+    preflight(config, getattr(args, "out", None))
+    if args.cache:
+        writable_folder(Path(args.cache), "--cache")
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.evaluation.harness import Evaluator, summary_lines, write_report
 
     config = load_config(args.config, _eval_overrides(args))
+    _eval_preflight(args, config)
     evaluator = Evaluator(args.data, args.cache, args.workers)
     report = evaluator.evaluate(config, data_label=args.data)
     html = write_report(report, args.out, evaluator.timing)
@@ -362,9 +403,10 @@ def _cmd_eval_compare(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval_sweep(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
     from pipeline.evaluation.compare import better
     from pipeline.evaluation.harness import Evaluator
-    from pipeline.evaluation.sweep import format_table, parse_grid, run_sweep, write_sweep
+    from pipeline.evaluation.sweep import config_for, format_table, parse_grid, run_sweep, settings, write_sweep
 
     try:
         better(args.metric)
@@ -372,7 +414,10 @@ def _cmd_eval_sweep(args: argparse.Namespace) -> int:
         raise ConfigError(f"--metric {args.metric}: not a report metric (e.g. scorecard.overall.kappa, "
                           f"scorecard.items.ITEM.f1, transcription.overall.wer)") from None
     axes = parse_grid(args.grid)
+    _eval_preflight(args, load_config(args.config, _eval_overrides(args)))
     evaluator = Evaluator(args.data, args.cache, args.workers)
+    for setting in settings(axes):  # every setting's values and models, before the first evaluation
+        _eval_preflight(args, config_for(setting, args.config, _eval_overrides(args), evaluator.cache_dir))
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     rows = run_sweep(evaluator, axes, args.config, _eval_overrides(args), args.metric, say)
     sys.stdout.write(format_table(rows, args.metric))

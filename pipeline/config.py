@@ -19,16 +19,17 @@ from typing import Any
 
 import yaml
 
-from models import sentiment
+from models import diarize, sentiment, vad
 from models.base import AsrOptions
 from models.diarize import DiarizationOptions
 from models.sentiment import SentimentOptions
 from models.vad import VadOptions
-from pipeline import conversation, pii
+from pipeline import conversation, pii, roles
 from pipeline.scorecard import ScorecardOptions, template_path
 from pipeline.conversation import ConversationOptions
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, check_options
 from pipeline.pii import PiiOptions
+from pipeline.review.options import ReviewOptions
 from pipeline.roles import RoleOptions
 from pipeline.speakers import SpeakerOptions
 
@@ -83,15 +84,17 @@ class Config:
     conversation: ConversationOptions = field(default_factory=ConversationOptions)
     pii: PiiOptions = field(default_factory=PiiOptions)
     run: RunOptions = field(default_factory=RunOptions)
+    review: ReviewOptions = field(default_factory=ReviewOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def result_dict(self) -> dict[str, Any]:
-        """Every option that can change a call's results (not the ``run`` section, threads, or
+        """Every option that can change a call's results (not the ``run`` or ``review`` sections, threads, or
         where the speaker overrides live), with the scorecard template's content hash."""
         d = self.to_dict()
         d.pop("run")
+        d.pop("review")  # what the web app serves, not what a run writes
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
         if self.scorecard.enabled:  # the template's content, not only its name, decides the answers
@@ -129,6 +132,10 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "asr.log_prob_threshold": (lambda v: v <= 0, "a log-probability <= 0"),
     "asr.compression_ratio_threshold": (lambda v: v > 0, "a ratio > 0"),
     "asr.redecode_gap_s": (lambda v: v >= 0, "seconds >= 0 (0 = off)"),
+    "asr.temperatures": (
+        lambda v: len(v) > 0 and all(0 <= t <= 2 for t in v), "a non-empty list of temperatures from 0 to 2"
+    ),
+    "asr.seed": (lambda v: 0 <= v < 2**63, "an integer >= 0"),
     "speakers.agent_channel": (lambda v: v in ("left", "right", "auto"), "left, right or auto"),
     "speakers.queue_agent_channel": (
         lambda v: all(c in ("left", "right", "auto") for c in v.values()), "a mapping of queue name to left, right or auto"
@@ -244,22 +251,43 @@ def parse_override(text: str) -> tuple[str, str, Any]:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Defaults, then ``configs/default.yaml``-style file ``path`` (if given), then ``--set`` overrides."""
     config = Config()
+    set_by: dict[str, str] = {}  # section.key -> the file or --set that gave its value
     if path is not None:
-        _apply(config, _read_yaml(Path(path)), str(path))
+        data = _read_yaml(Path(path))
+        _apply(config, data, str(path))
+        set_by.update({f"{s}.{k}": str(path) for s, values in (data or {}).items() for k in (values or {})})
     for text in overrides or []:
         section, key, value = parse_override(text)
         _apply(config, {section: {key: value}}, f"--set {text}")
-    validate_config(config)
+        set_by[f"{section}.{key}"] = f"--set {text}"
+    try:
+        validate_config(config)
+    except ConfigError as e:  # name where the refused value came from, as _set_key does
+        key = str(e).split(":", 1)[0]
+        if key in set_by:
+            raise ConfigError(f"{set_by[key]}: {e}") from e
+        raise
     return config
 
 
 def validate_config(config: Config) -> None:
-    """Checks across keys, and the scorecard template (loaded once here so that a bad one stops
-    the run before any call is processed)."""
+    """Every section's checks (ranges, and keys that must agree with each other), and the
+    scorecard template (loaded once here so that a bad one stops the run before any call is
+    processed). What the options name on disk is found by pipeline/preflight.py."""
+    vad.validate(config.vad)
+    check_options("asr", config.asr, [
+        (config.asr.backend != "openai-whisper" or config.asr.compute_type in ("float32", "default"), "compute_type",
+         "float32 or default with the openai-whisper backend (it runs float32 on the CPU)"),
+    ])
+    diarize.validate(config.diarization)
+    roles.validate(config.roles)
     sentiment.validate(config.sentiment)
     conversation.validate(config.conversation)
     pii.validate(config.pii)
     if config.scorecard.enabled:
         from pipeline.scorecard import load_scorecard
 
-        load_scorecard(template_path(config.scorecard))
+        try:
+            load_scorecard(template_path(config.scorecard))
+        except ConfigError as e:
+            raise ConfigError(f"scorecard.template: {e}") from e

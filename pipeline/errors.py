@@ -6,6 +6,7 @@ The batch runner catches :class:`CallError` (and its subclasses) per call, recor
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -18,6 +19,8 @@ EXIT_USAGE = 2
 """Bad command line, config or input (nothing was processed)."""
 EXIT_CALLS_FAILED = 3
 """The batch finished but some calls failed; run.json lists them with their errors."""
+EXIT_DISK_FULL = 4
+"""Stopped because the disk is full; finished calls are kept and a re-run resumes."""
 EXIT_INTERRUPTED = 130
 """Stopped with Ctrl-C; a re-run resumes."""
 
@@ -35,7 +38,9 @@ def check_options(section: str, options: object, checks: list[tuple[bool, str, s
     section's options, naming ``section.key``, its value and what is allowed."""
     for ok, key, allowed in checks:
         if not ok:
-            raise ConfigError(f"{section}.{key}: {getattr(options, key)!r} is not allowed; use {allowed}")
+            value = getattr(options, key)
+            shown = "null" if value is None else repr(value)  # as it is written in YAML
+            raise ConfigError(f"{section}.{key}: {shown} is not allowed; use {allowed}")
 
 
 class InputError(CallqaError):
@@ -51,8 +56,40 @@ class CallError(CallqaError):
         super().__init__(f"{self.path}: {message}")
 
 
+class ManifestRowError(CallError):
+    """A manifest row cannot be processed (missing file, duplicate or unsafe call_id, or an id
+    whose result folder belongs to another row)."""
+
+
+class DiskFullError(CallqaError):
+    """A result could not be written because the disk (or the user's quota) is full. The run
+    stops cleanly: what is written stays valid, and a re-run after freeing space resumes."""
+
+    def __init__(self, path: str | Path, detail: str = ""):
+        self.path = str(path)
+        self.detail = detail
+        super().__init__(f"{self.path}: disk full, cannot write{' (' + detail + ')' if detail else ''}; "
+                         "free some space and run again (finished calls are kept)")
+
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised in worker processes
+        return (type(self), (self.path, self.detail))
+
+
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether an OSError says the disk (or the user's quota) is full."""
+    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
+
+
 class AudioError(CallError):
     """A recording cannot be used as audio."""
+
+
+class NotRegularFileError(AudioError):
+    """The path is a FIFO (named pipe), socket, device or folder, not a file; it is not opened
+    (reading a FIFO would block the batch)."""
 
 
 class NotAudioError(AudioError):

@@ -6,9 +6,11 @@ normalised from the words (pipeline/spoken_numbers.py), keeping which words they
 every finding is a range of words of one utterance (a :class:`PiiSpan`) with its time span,
 never a character offset into text that a later stage may rebuild. Types are decided by the
 digits themselves (Luhn, length, grouping) and by cue words said just before or asked in the
-previous turn ("account number", "date of birth"). Names and addresses favour precision: a name
+previous turn ("account number", "date of birth"); digits read out one by one are masked whatever
+was said before them (the cue is often misheard). Names and addresses favour precision: a name
 needs spaCy's PERSON label or a self-introduction pattern, and a street needs a house number or
-an address question. Masking the spans in the call's audio is pipeline/pii_audio.py
+an address question; a name found once is then masked wherever it recurs in the call, also in
+the recogniser's other spellings of it. Masking the spans in the call's audio is pipeline/pii_audio.py
 (:func:`redact_audio`, re-exported here).
 """
 
@@ -27,7 +29,7 @@ from pipeline.pii_audio import redact_audio
 from pipeline.records import Utterance, Word
 from pipeline.spoken_numbers import NumberRun, clean_word, luhn, number_runs, punct_after, word_atoms
 
-__all__ = ["PiiOptions", "validate", "PiiSpan", "ENTITY_TYPES", "AUDIO_METHODS", "find_pii",
+__all__ = ["PiiOptions", "validate", "masks_audio", "PiiSpan", "ENTITY_TYPES", "AUDIO_METHODS", "find_pii",
            "redact_utterances", "redact_audio"]
 
 ENTITY_TYPES = ("CREDIT_CARD", "SSN", "PHONE", "ACCOUNT_NUMBER", "EMAIL", "PERSON", "DATE_OF_BIRTH", "ADDRESS")
@@ -49,17 +51,28 @@ class PiiOptions:
     min_account_digits: int = 6
     """A digit run this long (not a card, phone or SSN) is an account number without any cue
     word; shorter runs only right after "account / reference / policy ... number"."""
+    min_spelled_digits: int = 4
+    """Digits read out one by one ("four four eight two", "eight-two-one-nine", "double two
+    five") are personal data from this many on, whatever was said before them (an account,
+    card or phone number read digit by digit; the cue words are often misheard)."""
     names: bool = True
     """Use spaCy NER for PERSON names (with self-introduction patterns). False: patterns and
     capitalisation only, spaCy is never loaded."""
     spacy_model: str = DEFAULT_MODEL
     """Installed spaCy pipeline package or local pipeline directory (see models/ner.py)."""
-    redact_audio: bool = False
-    """Also write a copy of the call's audio with every span masked."""
+    redact_audio: bool | None = None
+    """Write ``audio_redacted.wav``, a copy of the call's audio with every span masked (the
+    copy the review app plays). null: follow ``redact``, so redacted text never comes with
+    unmasked audio; false only where nobody can open the audio."""
     audio_method: str = "tone"
     """``tone`` (a 1 kHz beep) or ``silence`` over each span."""
     audio_pad_s: float = 0.2
     """Seconds masked before and after each span (word times are approximate)."""
+
+
+def masks_audio(options: PiiOptions) -> bool:
+    """Whether a run with these options writes the masked copy of each call's audio."""
+    return options.enabled and (options.redact if options.redact_audio is None else options.redact_audio)
 
 
 def validate(options: PiiOptions) -> None:
@@ -72,8 +85,12 @@ def validate(options: PiiOptions) -> None:
         (bool(options.spacy_model), "spacy_model", "an installed spaCy pipeline package or a local directory"),
         (options.audio_method in AUDIO_METHODS, "audio_method", f"one of {', '.join(AUDIO_METHODS)}"),
         (0 <= options.audio_pad_s <= 2, "audio_pad_s", "seconds from 0 to 2"),
+        (isinstance(options.min_spelled_digits, int) and 2 <= options.min_spelled_digits <= 20,
+         "min_spelled_digits", "an integer from 2 to 20"),
+        (options.redact_audio is None or isinstance(options.redact_audio, bool), "redact_audio",
+         "true, false or null (follow redact)"),
     ]
-    for key in ("enabled", "redact", "names", "redact_audio"):
+    for key in ("enabled", "redact", "names"):
         checks.append((isinstance(getattr(options, key), bool), key, "true or false"))
     check_options("pii", options, checks)
 
@@ -84,7 +101,7 @@ class PiiSpan:
 
     For an utterance without words the indices count its whitespace-separated text tokens and
     the times are the utterance's. ``detector`` says which rule found it (luhn, digits, context,
-    regex, spoken, date, pattern, ner, repeat).
+    regex, spoken, spelled, date, pattern, ner, repeat, sounds-like).
     """
 
     type: str
@@ -148,6 +165,8 @@ _EMAIL_RE = re.compile(rf"(?<![^ ])(?:[a-z0-9] )*[a-z0-9]+(?: ?[._+-] ?[a-z0-9]+
                        rf"[a-z0-9]+(?: ?[.-] ?[a-z0-9]+)* ?\. ?(?:{_TLDS})(?![a-z0-9])")
 _POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?")
 _POSTCODE_IN = re.compile(r"\d[A-Z]{2}")
+_INITIAL = re.compile(r"[A-Z]\.")
+"""An initial ("P."): its full stop does not end the name."""
 _NUMERIC_DATE = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})")
 _PRIORITY = {t: i for i, t in enumerate(("CREDIT_CARD", "SSN", "PHONE", "ACCOUNT_NUMBER", "EMAIL", "DATE_OF_BIRTH",
                                           "ADDRESS", "PERSON"))}
@@ -207,8 +226,19 @@ def _cues(u: _Utt, at: int, window: int = 20) -> list[tuple[str, int]]:
 
 # -- numbers -----------------------------------------------------------------------------------
 
-def _classify(run: NumberRun, u: _Utt, nxt: str, options: PiiOptions) -> tuple[str, str] | None:
-    """(type, detector) of a digit run, or None when it is not personal data."""
+def _spelled(u: _Utt, run: NumberRun) -> bool:
+    """Whether the run was said digit by digit ("four four eight", "4 4 8", "double two",
+    "eight-two-one"), not as a number ("forty eight", "nineteen ninety", "448")."""
+    for raw in u.raw[run.first:run.last + 1]:
+        for kind, v in word_atoms(raw) or []:
+            if kind not in ("unit", "mult", "sep", "filler") and not (kind == "lit" and len(v) == 1):
+                return False
+    return True
+
+
+def _classify(run: NumberRun, u: _Utt, nxt: str, options: PiiOptions, spelled: bool = False) -> tuple[str, str] | None:
+    """(type, detector) of a digit run, or None when it is not personal data. ``spelled``: said
+    digit by digit (see :func:`_spelled`)."""
     n, d = len(run.digits), run.digits
     cues = _cues(u, run.first)
     near = cues[0][0] if cues else None
@@ -235,6 +265,8 @@ def _classify(run: NumberRun, u: _Utt, nxt: str, options: PiiOptions) -> tuple[s
         return "SSN", "digits"
     if n >= options.min_account_digits:
         return "ACCOUNT_NUMBER", "digits"
+    if spelled and n >= options.min_spelled_digits and not is_quantity:
+        return "ACCOUNT_NUMBER", "spelled"
     return None
 
 
@@ -262,7 +294,7 @@ def _number_spans(utts: list[_Utt], options: PiiOptions) -> list[PiiSpan]:
                 whole.groups += nxt_runs[0].groups
             last_u, last_run = parts[-1]
             after = last_u.clean[last_run.last + 1] if last_run.last + 1 < len(last_u.clean) else ""
-            found = _classify(whole, u, after, options)
+            found = _classify(whole, u, after, options, all(_spelled(pu, pr) for pu, pr in parts))
             if found and found[0] == "ACCOUNT_NUMBER":  # letters said before the digits: "A B 1 2 3 4"
                 while run.first > 0 and re.fullmatch(r"[A-Z]", u.raw[run.first - 1].strip(".,")) and u.raw[run.first - 1] != "I":
                     run.first -= 1
@@ -394,17 +426,26 @@ def _name_word(raw: str, tag: str | None) -> bool:
             and c not in _COMPANY_WORDS and (tag is None or tag in ("NNP", "NNPS")))
 
 
+def _word_tags(u: _Utt, doc: Any) -> list[str | None]:
+    """spaCy's part-of-speech tag of each word (of its first token), None without spaCy."""
+    tags: list[str | None] = [None] * len(u.raw)
+    if doc is not None:
+        starts = _starts(u.raw)
+        for t in doc:
+            w = bisect.bisect_right(starts, t.idx) - 1
+            tags[w] = tags[w] or t.tag_
+    return tags
+
+
 def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
     """PERSON names: spaCy PERSON entities, and capitalised proper nouns after an introduction
     ("my name is", "this is", "speaking with", "Mrs"), whatever label the small model gave them."""
-    tags: list[str | None] = [None] * len(u.raw)
+    tags = _word_tags(u, doc)
     labels: list[str | None] = [None] * len(u.raw)
     out = []
     if doc is not None:
         starts = _starts(u.raw)
         word_of = [bisect.bisect_right(starts, t.idx) - 1 for t in doc]
-        for t, w in zip(doc, word_of):
-            tags[w] = tags[w] or t.tag_
         for ent in doc.ents:
             words = sorted({word_of[t.i] for t in ent})
             for w in words:
@@ -413,17 +454,19 @@ def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
                 keep = [w for w in words if _name_word(u.raw[w], tags[w])]
                 if keep and keep == list(range(keep[0], keep[-1] + 1)):
                     out.append((keep[0], keep[-1], "ner"))
-    def name_at(i: int) -> bool:
-        return _name_word(u.raw[i], tags[i]) and labels[i] not in _NOT_NAMES
+    def name_at(i: int, introduced: bool = False) -> bool:
+        """Word ``i`` can be (part of) a name; right after an introduction any capitalised word
+        can, whatever its tag (a misheard name is often tagged as an adverb: "Only Grant")."""
+        return _name_word(u.raw[i], None if introduced else tags[i]) and labels[i] not in _NOT_NAMES
 
     asked = _NAME_QUESTION.search(" ".join(u.context[max(0, u.offset - 12):u.offset]))
     for i in range(len(u.raw)):
         opening = i <= 2 and all(c in _STOP for c in u.clean[:i])  # the answer to "and your full name?"
         if _NAME_CUE.search(" ".join(u.clean[max(0, i - 6):i])) or (asked and opening):
             last = i - 1
-            while last + 1 < len(u.raw) and last - i < 2 and name_at(last + 1):
+            while last + 1 < len(u.raw) and last - i < 2 and name_at(last + 1, introduced=True):
                 last += 1
-                if punct_after(u.raw[last]):
+                if punct_after(u.raw[last]) and not _INITIAL.fullmatch(u.raw[last]):
                     break
             company = last + 1 < len(u.clean) and u.clean[last + 1] in _COMPANY_WORDS
             if last >= i and not company:
@@ -478,7 +521,7 @@ def find_pii(utterances: Sequence[Utterance], options: PiiOptions | None = None,
         spans += [PiiSpan(t, u.utt.id, a, b, *u.times(a, b), det) for t, a, b, det in found]
     spans = _resolve(spans, options)
     if want_names:
-        spans = _resolve(spans + _repeated_names(utts, spans), options)
+        spans = _resolve(spans + _repeated_names(utts, docs, spans, org), options)
     order = {u.utt.id: k for k, u in enumerate(utts)}
     return sorted(spans, key=lambda s: (order[s.utterance_id], s.first_word))
 
@@ -495,25 +538,53 @@ def _resolve(spans: list[PiiSpan], options: PiiOptions) -> list[PiiSpan]:
         else:
             joined.append(s)
     kept: list[PiiSpan] = []
-    for s in sorted(joined,
-                    key=lambda s: (s.first_word - s.last_word, _PRIORITY[s.type], s.detector == "repeat")):
+    for s in sorted(joined, key=lambda s: (s.first_word - s.last_word, _PRIORITY[s.type],
+                                           s.detector in ("repeat", "sounds-like"))):
         if not any(k.utterance_id == s.utterance_id and k.first_word <= s.last_word and s.first_word <= k.last_word
                    for k in kept):
             kept.append(s)
     return kept
 
 
-def _repeated_names(utts: list[_Utt], spans: list[PiiSpan]) -> list[PiiSpan]:
-    """A name found once in the call is redacted wherever else it is said ("thank you, Andrew")."""
+_SOUNDEX = {c: d for d, letters in enumerate(("bfpv", "cgjkqsxz", "dt", "l", "mn", "r"), 1) for c in letters}
+
+
+def _sound_key(word: str) -> str:
+    """The first three characters of the word's Soundex code: the same for the spellings a
+    recogniser gives one name across a call ("Marka" / "Marcus", "Brooks" / "Brooke")."""
+    code, prev = word[0], _SOUNDEX.get(word[0])
+    for c in word[1:]:
+        d = _SOUNDEX.get(c)
+        if d is not None and d != prev:
+            code += str(d)
+        if c not in "hw":
+            prev = d
+    return code[:3]
+
+
+def _repeated_names(utts: list[_Utt], docs: list[Any], spans: list[PiiSpan], org: set[str]) -> list[PiiSpan]:
+    """A name found once in the call is redacted wherever else it is said ("thank you, Andrew"):
+    the same word capitalised (opening a sentence only when tagged a proper noun: "Only one
+    card?" after a name misheard as "Only Grant"), or said alone in a turn; and a capitalised
+    word inside a sentence that sounds like it (the recogniser's other spelling of the name)."""
     by_id = {u.utt.id: u for u in utts}
     names = {by_id[s.utterance_id].clean[i].removesuffix("'s") for s in spans if s.type == "PERSON"
              for i in range(s.first_word, s.last_word + 1)}
     names = {n for n in names if len(n) > 1 and n not in _NAME_STOP}
+    sounds = {_sound_key(n) for n in names if len(n) >= 4 and n.isalpha()}
     out = []
-    for u in utts:
+    for u, doc in zip(utts, docs):
+        alone = [i for i, c in enumerate(u.clean) if c not in _STOP and c not in _NAME_STOP]
+        tags = _word_tags(u, doc)
         for i, raw in enumerate(u.raw):
-            if raw[:1].isupper() and u.clean[i].removesuffix("'s") in names:
+            c = u.clean[i].removesuffix("'s")
+            inside = i > 0 and not punct_after(u.raw[i - 1])
+            proper = inside or tags[i] in (None, "NNP", "NNPS")
+            if c in names and ((raw[:1].isupper() and proper) or alone == [i]):
                 out.append(PiiSpan("PERSON", u.utt.id, i, i, *u.times(i, i), "repeat"))
+            elif (inside and len(c) >= 4 and _name_word(raw, None) and c not in org
+                  and _sound_key(c) in sounds):
+                out.append(PiiSpan("PERSON", u.utt.id, i, i, *u.times(i, i), "sounds-like"))
     return out
 
 

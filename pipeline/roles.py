@@ -53,6 +53,7 @@ from typing import Any
 import numpy as np
 
 from models.text_embedding import SentenceEmbedder
+from pipeline.errors import check_options
 
 AGENT, CUSTOMER, UNKNOWN = "agent", "customer", "unknown"
 """The role names (the same strings as pipeline.speakers uses)."""
@@ -252,6 +253,28 @@ class RoleOptions:
     far towards it; otherwise ``unknown``."""
     evidence_per_speaker: int = 3
     """Utterances quoted as evidence for each speaker's role (the strongest ones)."""
+
+
+def validate(options: RoleOptions) -> None:
+    """Raise ConfigError naming the first option out of range."""
+    checks = [
+        (0 <= options.min_confidence <= 1, "min_confidence", "a confidence in [0, 1]"),
+        (options.temperature > 0, "temperature", "a temperature > 0"),
+        (-1 <= options.min_similarity <= 1, "min_similarity", "a cosine similarity in [-1, 1]"),
+        (options.content_scale >= 0, "content_scale", "a scale >= 0"),
+        (options.opening_turns >= 0, "opening_turns", "a number of turns >= 0"),
+        (options.opening_weight >= 0, "opening_weight", "a weight >= 0"),
+        (options.company_turns >= 0, "company_turns", "a number of turns >= 0"),
+        (0 <= options.company_match <= 100, "company_match", "a fuzzy-match score from 0 to 100"),
+        (options.company_weight >= 0, "company_weight", "a weight >= 0"),
+        (options.perspective_weight >= 0, "perspective_weight", "a weight >= 0"),
+        (options.question_weight >= 0, "question_weight", "a weight >= 0"),
+        (options.first_speaker_weight >= 0, "first_speaker_weight", "a weight >= 0"),
+        (options.confidence_slope > 0, "confidence_slope", "a slope > 0"),
+        (options.extra_min_score >= 0, "extra_min_score", "a score >= 0"),
+        (options.evidence_per_speaker >= 0, "evidence_per_speaker", "a number of utterances >= 0"),
+    ]
+    check_options("roles", options, checks)
 
 
 @dataclass

@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.asr import preflight
+from models.asr import preflight as prepare_asr_model
 from pipeline import __version__
 from pipeline.call import CALL_FILE, WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
-from pipeline.errors import EXIT_CALLS_FAILED, EXIT_INTERRUPTED, EXIT_OK, InputError
+from pipeline.errors import (
+    DISK_FULL_ERRNOS, EXIT_CALLS_FAILED, EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, DiskFullError, InputError,
+)
 from pipeline.executors import make_executor, resolve_split
 from pipeline.index import IndexEntry, RunIndex
-from pipeline.ingest import CallInput, discover
+from pipeline.preflight import preflight as check_settings
+from pipeline.ingest import CallInput, discover, not_regular
 from pipeline.speakers import overrides_path, read_overrides
 from pipeline.agents import AGENT_COLUMNS, agent_rows
 from pipeline.scorecard import load_scorecard, template_path
@@ -39,6 +42,9 @@ SUMMARY_COLUMNS = [
 ]
 SCORE_COLUMNS = ["score", "points", "potential", "auto_fail", "low_confidence_items", "customer_sentiment_end"]
 """Columns of a scored call; one column per scorecard item (its answer) follows them."""
+
+STOPPED_DISK_FULL = "stopped: disk full"
+"""``run.json`` state of a run stopped by a full disk (exit code EXIT_DISK_FULL)."""
 
 LOW_CONFIDENCE = 0.6
 """An answer below this confidence counts as low-confidence (summary and agents.csv)."""
@@ -55,6 +61,11 @@ class RunReport:
     ended_at: str | None = None
     state: str = "running"
     outcomes: dict[str, Outcome] = field(default_factory=dict)
+    input_roots: list[str] = field(default_factory=list)
+    """Where the run's recordings are (absolute): the input folder, or the folders of the
+    recordings a manifest or a single file named. The review app plays no file outside them."""
+    stop_reason: str | None = None
+    """Why the run stopped early (the disk-full message), None otherwise."""
 
     def counts(self) -> dict[str, int]:
         c = {"total": len(self.outcomes), "ok": 0, "failed": 0, "skipped": 0, "pending": 0}
@@ -69,12 +80,32 @@ class RunReport:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "input": self.input,
+            "input_roots": self.input_roots,
             "out": self.out,
             "config_hash": self.config.result_hash(),
             "config": self.config.to_dict(),
             "counts": self.counts(),
+            **({"stop_reason": self.stop_reason} if self.stop_reason else {}),
             "calls": [o.to_dict() for o in self.outcomes.values()],
         }
+
+
+def input_roots(source: Path, calls: list[CallInput]) -> list[str]:
+    """The folders holding the run's recordings (see ``RunReport.input_roots``)."""
+    if source.is_dir():
+        return [str(source.resolve())]
+    return sorted({str(Path(c.path).resolve().parent) for c in calls})
+
+
+_DISK_FULL_TEXTS = tuple(f"[Errno {n}] {os.strerror(n)}" for n in sorted(DISK_FULL_ERRNOS))
+
+
+def disk_full_outcome(outcome: Outcome) -> bool:
+    """Whether a call failed because the disk is full: a DiskFullError, or an OSError (ENOSPC,
+    EDQUOT) from a write that raises no typed error, as the worker recorded it."""
+    if outcome.error_type == DiskFullError.__name__:
+        return True
+    return outcome.error_type == "OSError" and any(t in (outcome.error or "") for t in _DISK_FULL_TEXTS)
 
 
 def previous_result(out_dir: Path, call_id: str) -> dict[str, Any] | None:
@@ -183,25 +214,61 @@ class BatchRunner:
     def run(self) -> int:
         """Process the batch; returns the exit code (see EXIT_*)."""
         calls = discover(self.input_path)
-        preflight(self.config.asr)
+        self.report.input_roots = input_roots(self.input_path, calls)
+        check_settings(self.config, self.out_dir)  # what the config names is there: exit 2 before any call
+        prepare_asr_model(self.config.asr)  # a packaged model made ready once, before the workers start
         self.out_dir.mkdir(parents=True, exist_ok=True)
         with _Lock(self.out_dir):
             shutil.rmtree(self.out_dir / WORK_DIR, ignore_errors=True)  # left by a killed run
             self.calls = {c.call_id: c for c in calls}
-            self._index = RunIndex(self.out_dir)
             try:
+                self._index = RunIndex(self.out_dir)
                 self._run(calls)
                 self.report.state = "finished"
             except KeyboardInterrupt:
                 self.report.state = "interrupted"
                 return EXIT_INTERRUPTED
+            except DiskFullError as e:
+                self._stop_disk_full(e)
+                return EXIT_DISK_FULL
             finally:
-                self._flush(force=True)
-                self._index.close()
-                self._index = None
+                self._close()
+        if self.report.state == STOPPED_DISK_FULL:  # the last run.json or summary could not be written
+            return EXIT_DISK_FULL
         counts = self.report.counts()
         log.info("done: %d ok, %d skipped, %d failed", counts["ok"], counts["skipped"], counts["failed"])
         return EXIT_CALLS_FAILED if counts["failed"] else EXIT_OK
+
+    def _stop_disk_full(self, error: DiskFullError) -> None:
+        self.report.state = STOPPED_DISK_FULL
+        self.report.stop_reason = self.report.stop_reason or str(error)
+        log.error("stopped: %s", self.report.stop_reason)
+
+    def _close(self) -> None:
+        """Last run.json and summary, index closed. On a full disk the run is marked stopped and,
+        when even run.json cannot be written whole, a short run.json (state and counts, no
+        per-call list: each call's own call.json has it) is tried; nothing written before is lost."""
+        try:
+            self._flush(force=True)
+        except DiskFullError as e:
+            if self.report.state != STOPPED_DISK_FULL:
+                self._stop_disk_full(e)
+            short = {k: v for k, v in self.report.to_dict().items() if k not in ("calls", "config")}
+            for record in (self.report.to_dict(), {**short, "calls_omitted": True}):
+                try:
+                    write_json(self.out_dir / "run.json", record, durable=True)
+                    break
+                except DiskFullError:
+                    continue
+            else:
+                log.error("%s: cannot be updated (disk full)", self.out_dir / "run.json")
+        finally:
+            if self._index is not None:
+                try:
+                    self._index.close()
+                except DiskFullError as e:
+                    log.error("%s", e)
+                self._index = None
 
     def _run(self, calls: list[CallInput]) -> None:
         config_hash = self.config.result_hash()
@@ -210,11 +277,14 @@ class BatchRunner:
         todo: list[tuple[CallInput, str]] = []
         for call in calls:
             if call.problem is not None:
-                self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
-                                         type(call.problem).__name__, str(call.problem)))
+                self._refuse(local, call, type(call.problem).__name__, str(call.problem))
                 continue
             call.speaker_override = overrides.get(call.call_id)
             try:
+                refused = not_regular(call.path)  # replaced since discovery: never opened
+                if refused is not None:
+                    self._refuse(local, call, type(refused).__name__, str(refused))
+                    continue
                 st = os.stat(call.path)
                 entry = self._index.get(call.call_id) if self._index else None
                 same_file = (entry is not None and not self.config.run.rehash and entry.path == str(call.path)
@@ -257,12 +327,28 @@ class BatchRunner:
         with self._progress_bar(len(todo)) as bar:
             for outcome in make_executor(self.config, self.out_dir, local).run(todo):
                 self._record(outcome)
+                if disk_full_outcome(outcome):
+                    # a worker could not write: stop taking calls (those in flight finish)
+                    self.report.stop_reason = (outcome.error or "").rpartition("DiskFullError: ")[2] or outcome.error
+                    raise DiskFullError(outcome.path, "while processing this call")
                 bar.update(1)
                 bar.set_postfix_str(self._rtf_text(), refresh=False)
                 if outcome.status == "failed":
                     log.warning("failed: %s", outcome.error)
                 else:
                     log.info("ok: %s (%.1f s audio in %.1f s)", outcome.call_id, outcome.duration_s, outcome.processing_s)
+
+    def _refuse(self, local: CallProcessor, call: CallInput, etype: str, message: str) -> None:
+        """Record a call that is not processed at all. Its failed call.json is written unless
+        its folder holds a finished (ok) result: that is kept (it may be another row's, or
+        this call's from an earlier run); run.json and summary.csv still list the failure."""
+        folder = self.out_dir / "calls" / call.call_id
+        prev = previous_result(self.out_dir, call.call_id)
+        if prev is not None and prev.get("status") == "ok":
+            log.warning("%s: not processed; its earlier result in %s is kept", message, folder)
+            self._record(Outcome(call.call_id, str(call.path), "failed", error_type=etype, error=message), {})
+            return
+        self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), folder, etype, message))
 
     def _record(self, outcome: Outcome, record: dict[str, Any] | None = None) -> None:
         """Keep a call's outcome, its summary row and its index entry; ``record`` is its call.json

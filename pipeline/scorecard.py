@@ -61,8 +61,8 @@ class ItemSpec:
     params: dict[str, Any] = field(default_factory=dict)
     """The detector's parameters (validated by the detector)."""
     na_when: list[str] = field(default_factory=list)
-    """Names of not-applicable conditions (pipeline/detectors/conditions.py); any that holds
-    makes the answer ``na``."""
+    """Names of not-applicable conditions (pipeline/detectors: built in, or from a plugin);
+    any that holds makes the answer ``na``."""
 
 
 @dataclass
@@ -83,13 +83,20 @@ class Scorecard:
     path: str = ""
     sha256: str = ""
     """Hash of the template file: results record which template version scored them."""
+    plugins: list[dict[str, Any]] = field(default_factory=list)
+    """The plugin packages whose detectors or conditions the items use (distribution, version,
+    entry point: pipeline/detectors/plugins.py)."""
 
     @property
     def items(self) -> list[ItemSpec]:
         return [item for s in self.sections for item in s.items]
 
     def describe(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
+        """What scored a call: the template, and the plugins it uses when it uses any."""
+        d: dict[str, Any] = {"name": self.name, "version": self.version, "path": self.path, "sha256": self.sha256}
+        if self.plugins:
+            d["plugins"] = self.plugins
+        return d
 
 
 _TOP_KEYS = {"name", "version", "description", "sections"}
@@ -135,7 +142,10 @@ def parse_scorecard(data: Any, source: str) -> Scorecard:
         for j, raw_item in enumerate(s["items"]):
             section.items.append(_parse_item(raw_item, section.id, f"{where}: items[{j}]", source, seen))
         sections.append(section)
-    return Scorecard(str(top["name"]), str(top.get("version", "1")), sections)
+    from pipeline.detectors import plugins_used
+
+    return Scorecard(str(top["name"]), str(top.get("version", "1")), sections,
+                     plugins=plugins_used([item for s in sections for item in s.items]))
 
 
 def _parse_item(raw: Any, section: str, where: str, source: str, seen: set[str]) -> ItemSpec:

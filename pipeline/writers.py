@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from pipeline.errors import DiskFullError, is_disk_full
 from pipeline.records import Utterance
 
 TMP_PREFIX = ".tmp-"
@@ -23,19 +24,24 @@ def write_atomic(path: Path, data: str | bytes, durable: bool = False) -> None:
     """Write ``data`` to ``path`` so that it appears whole or not at all.
 
     ``durable`` also flushes to disk before the rename (for the files that mark a call done).
+    A full disk raises :class:`DiskFullError` and leaves the previous file as it was.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             if durable:
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as e:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise DiskFullError(path, e.strerror or str(e)) from e
         raise
 
 

@@ -382,6 +382,33 @@ class Utterance:
     end: float
 
 
+# Personal data said in each call, as a person would mark it (names of the customer and the
+# agent wherever said, account numbers, dates of birth, addresses): (utterance index, the text
+# as written in that utterance, type of pipeline/pii.py). Written as the labels' "pii" list,
+# which `scripts/benchmark_pii.py` measures the detector against.
+_P, _A, _D, _ADR = "PERSON", "ACCOUNT_NUMBER", "DATE_OF_BIRTH", "ADDRESS"
+PII = {
+    "c001": [(0, "Marcus", _P), (1, "Marcus", _P), (1, "Andrew Scott", _P), (2, "Andrew", _P),
+             (3, "four five six seven eight nine", _A), (5, "Old Mill, Station Road", _ADR), (7, "Andrew", _P),
+             (11, "Andrew", _P)],
+    "c002": [(0, "Tom", _P), (1, "Kevin Moore", _P), (3, "fourth of May, nineteen eighty two", _D)],
+    "c003": [(0, "Oliver", _P), (1, "Oliver", _P), (1, "Daniel Brooks", _P), (2, "Daniel", _P),
+             (3, "second of June, nineteen ninety one", _D), (7, "twenty four Willow Lane, Riverside", _ADR),
+             (8, "Willow Lane", _ADR), (12, "Daniel", _P)],
+    "c004": [(1, "Fiona Grant", _P), (3, "ninth of October, nineteen seventy five", _D),
+             (5, "Eight Mill Street", _ADR)],
+    "c005": [(0, "James", _P), (1, "James", _P), (1, "Alan Chen", _P), (2, "Alan", _P), (7, "Alan", _P)],
+    "c006": [(0, "Oliver", _P), (1, "Mary Ellis", _P)],
+    "c007": [(0, "Marcus", _P), (1, "Marcus", _P), (1, "Ryan Ward", _P), (2, "Ryan", _P),
+             (3, "seven seven two one nine four", _A), (5, "Ryan", _P), (13, "Ryan", _P)],
+    "c008": [(1, "Sam Turner", _P), (3, "three three eight zero one five", _A), (4, "Sam", _P), (7, "Sam", _P)],
+    "c009": [(0, "Tom", _P), (1, "Tom", _P), (1, "Peter Hall", _P), (2, "Peter", _P), (3, "Peter John Hall", _P),
+             (3, "third of August, nineteen eighty eight", _D), (8, "Tom", _P), (9, "Peter", _P)],
+    "c010": [(0, "James", _P), (1, "James", _P), (1, "Grace Kim", _P), (3, "twentieth of January, nineteen ninety", _D),
+             (5, "Morgan", _P)],
+}
+
+
 def seed_of(*parts: str) -> int:
     """A stable seed from strings (unlike hash(), the same in every process)."""
     return zlib.crc32("\x1f".join(parts).encode())
@@ -535,7 +562,7 @@ def render(call: Call, tracks: dict[str, np.ndarray], out_dir: Path) -> Path:
 
 
 def write_labels(call: Call, audio: Path, utterances: list[Utterance], labels_dir: Path) -> None:
-    """Write labels/<call_id>.json (utterances, answers) and labels/<call_id>.rttm."""
+    """Write labels/<call_id>.json (utterances, personal data, answers) and labels/<call_id>.rttm."""
     if call.agent_channel is None:
         channel = {"agent": 0, "customer": 0}
     else:
@@ -553,6 +580,7 @@ def write_labels(call: Call, audio: Path, utterances: list[Utterance], labels_di
              "start": u.start, "end": u.end, "text": u.text}
             for u in utterances
         ],
+        "pii": [{"utterance": i, "text": text, "type": kind} for i, text, kind in PII.get(call.call_id, [])],
         "scorecard": call.scorecard,
         "notes": call.notes,
     }  # fmt: skip

@@ -6,6 +6,7 @@ no binary fixtures and the formats are exactly what the names say.
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import av
@@ -65,7 +66,26 @@ def write_audio(path: Path, samples: np.ndarray, rate: int, fmt: str) -> Path:
 BROKEN_KINDS = (
     "empty", "text", "random_bytes", "png", "zero_length_wav", "truncated_wav", "truncated_mp3",
     "truncated_flac", "corrupt_mp3", "three_channels",
+    *("wav_bits_0", "wav_channels_0", "wav_channels_65535", "wav_unknown_format", "wav_rate_0"),
+    "truncated_opus", "truncated_vorbis", "damaged_flac",
 )
+
+# WAV headers that lie: (byte offset in a plain 44-byte PCM header, struct format, value)
+_WAV_LIES = {
+    "wav_bits_0": (34, "<H", 0), "wav_channels_0": (22, "<H", 0), "wav_channels_65535": (22, "<H", 65535),
+    "wav_unknown_format": (20, "<H", 0x1234), "wav_rate_0": (24, "<I", 0),
+}
+
+
+def _overwrite_inside(path: Path, fmt: str, seconds: float, at: int, count: int, rng: np.random.Generator) -> None:
+    """Write a tone as ``fmt`` to ``path`` with ``count`` random bytes from 1/``at`` of the file on."""
+    whole = path.with_name(path.name + ".whole")
+    write_audio(whole, tone(seconds, 8000, 1), 8000, fmt)
+    data = bytearray(whole.read_bytes())
+    whole.unlink()
+    start = len(data) // at
+    data[start : start + count] = rng.integers(0, 256, count, dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
 
 
 def make_broken(path: Path, kind: str) -> Path:
@@ -85,21 +105,26 @@ def make_broken(path: Path, kind: str) -> Path:
         sf.write(path, np.zeros((0, 1), dtype=np.float32), 8000, format="WAV", subtype="PCM_16")
     elif kind == "three_channels":
         sf.write(path, tone(1, 8000, 3).T, 8000, format="WAV", subtype="PCM_16")
+    elif kind in _WAV_LIES:
+        sf.write(path, tone(1, 8000, 1).T, 8000, format="WAV", subtype="PCM_16")
+        data = bytearray(path.read_bytes())
+        offset, fmt, value = _WAV_LIES[kind]
+        struct.pack_into(fmt, data, offset, value)
+        path.write_bytes(bytes(data))
+    elif kind == "damaged_flac":
+        # 200 random bytes inside a frame in the middle: the frame's CRC no longer matches
+        _overwrite_inside(path, "flac", 30, 2, 200, rng)
     elif kind.startswith("truncated_"):
-        fmt = {"truncated_wav": "wav_pcm16", "truncated_mp3": "mp3", "truncated_flac": "flac"}[kind]
+        fmt = {"truncated_wav": "wav_pcm16", "truncated_mp3": "mp3", "truncated_flac": "flac",
+               "truncated_opus": "opus", "truncated_vorbis": "vorbis"}[kind]
+        rate = OPUS_RATE if fmt == "opus" else 8000
         whole = path.with_name(path.name + ".whole")
-        write_audio(whole, tone(4, 8000, 1), 8000, fmt)
+        write_audio(whole, tone(4, rate, 1), rate, fmt)
         data = whole.read_bytes()
         whole.unlink()
         path.write_bytes(data[: len(data) // 2])
     elif kind == "corrupt_mp3":
-        whole = path.with_name(path.name + ".whole")
-        write_audio(whole, tone(4, 8000, 1), 8000, "mp3")
-        data = bytearray(whole.read_bytes())
-        whole.unlink()
-        mid = len(data) // 3
-        data[mid : mid + 1500] = rng.integers(0, 256, 1500, dtype=np.uint8).tobytes()
-        path.write_bytes(bytes(data))
+        _overwrite_inside(path, "mp3", 4, 3, 1500, rng)
     else:
         raise ValueError(f"unknown broken kind {kind!r}; known: {', '.join(BROKEN_KINDS)}")
     return path

@@ -3,7 +3,8 @@
 A scorecard item names its detector in YAML (``detector: phrase``) with parameters
 (``params:``). A detector class declares its parameters as a dataclass (``Params``), and
 registers itself with ``@register("name")``; a researcher adds one in a module of this package
-(or any module imported before the scorecard loads) without touching the runner. ``__call__``
+(or any module imported before the scorecard loads) without touching the runner, and another
+package adds detectors and conditions by entry point (pipeline/detectors/plugins.py). ``__call__``
 does the shared work (not-applicable conditions, the record of what was looked for); subclasses
 write only ``detect``.
 """
@@ -151,7 +152,11 @@ def condition(name: str) -> Callable[[Condition], Condition]:
 
 
 def make_detector(item: ItemSpec, where: str = "") -> Detector:
-    """The detector instance for ``item``; ConfigError for an unknown detector or condition."""
+    """The detector instance for ``item``; ConfigError for an unknown detector or condition
+    (installed plugins are registered first)."""
+    from pipeline.detectors.plugins import load_plugins  # it registers into this module's registries
+
+    load_plugins()
     where = where or f"item '{item.id}'"
     if item.detector not in DETECTORS:
         raise ConfigError(f"{where}: detector: '{item.detector}' is not a detector; "

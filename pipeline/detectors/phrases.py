@@ -5,12 +5,18 @@ of the call, matches when any of these fires:
 
 * ``words``: single words or ``prefix*`` stems, matched as whole words ("please", "thank*");
 * ``phrases``: fuzzy matching (rapidfuzz ``partial_ratio`` on lowercase text without
-  punctuation) at or above ``fuzzy_threshold``: robust to recognition errors ("thank you for
-  coling"), and to the phrase sitting inside a longer sentence;
+  punctuation, negations written out: "can't" reads "can not") at or above
+  ``fuzzy_threshold``: robust to recognition errors ("thank you for coling"), and to the phrase
+  sitting inside a longer sentence;
 * ``patterns``: regular expressions on that lowercase text, for structure ("anything else .* help");
 * ``examples``: semantic similarity with the packaged sentence-embedding model (cosine with the
   nearest example) at or above ``semantic_threshold``: robust to rewording ("is there
   something more I can do for you" for "anything else I can help with").
+
+Phrases and examples never match across a negation (pipeline/detectors/negation.py): a phrase
+matches only words that are negated exactly when the phrase is ("I can help you" is not the
+prohibited "I can't help you"), and a unit is compared only with the examples of its own
+polarity. Words and patterns are taken as written.
 
 Phrases, patterns and examples may hold slots: ``{company}`` (the call's company),
 ``{agent_name}``. A slot with no value drops the phrase. ``must_mention: company`` also requires
@@ -28,6 +34,7 @@ from rapidfuzz import fuzz
 from pipeline.detectors.base import (NO, YES, CallContext, Detection, Detector, Evidence, confidence_from_margin,
                                      register)
 from pipeline.detectors.context import Unit, normalise
+from pipeline.detectors.negation import expand, negated, same_polarity, words_of
 from pipeline.errors import ConfigError
 from pipeline.roles import company_key, names_company
 
@@ -111,9 +118,25 @@ class PhraseMatcher:
     def __init__(self, p: PhraseParams, ctx: CallContext):
         self.p = p
         self.word_re = _word_regex(tuple(p.words))
-        self.phrases = [normalise(t) for t in (fill_slots(x, ctx) for x in p.phrases) if t]
+        filled = [normalise(t) for t in (fill_slots(x, ctx) for x in p.phrases) if t]
+        self.phrases = {expand(t): t for t in filled}  # as compared (negations written out): as written
         self.patterns = [re.compile(t) for t in (fill_slots(x, ctx) for x in p.patterns) if t]
         self.examples = tuple(t for t in (fill_slots(x, ctx) for x in p.examples) if t)
+        self.negated_examples = tuple(t for t in self.examples if negated(words_of(t)))
+        self.plain_examples = tuple(t for t in self.examples if t not in self.negated_examples)
+
+    def similarity(self, ctx: CallContext, units: list[Unit]) -> list[float] | None:
+        """Each unit's cosine similarity to the nearest example of its own polarity (0 when
+        there is none), by unit index; None without examples."""
+        if not self.examples or not units:
+            return None
+        sims = {False: ctx.similarity(self.plain_examples) if self.plain_examples else None,
+                True: ctx.similarity(self.negated_examples) if self.negated_examples else None}
+        out = [0.0] * len(ctx.units)
+        for u in units:
+            polar = sims[negated(words_of(u.norm))]
+            out[u.index] = float(polar[u.index]) if polar is not None else 0.0
+        return out
 
     def match(self, unit: Unit, semantic: float) -> tuple[float, str] | None:
         """(strength 0-1, rule) of the best rule this unit fires, or None."""
@@ -122,10 +145,14 @@ class PhraseMatcher:
         for pat in self.patterns:
             if m := pat.search(unit.norm):
                 return 1.0, f"pattern '{pat.pattern}'"
-        best = max(((fuzz.partial_ratio(ph, unit.norm), ph) for ph in self.phrases if len(ph) <= len(unit.norm) + 3),
-                   default=(0.0, ""))
-        if best[0] >= self.p.fuzzy_threshold:
-            return best[0] / 100.0, f"phrase '{best[1]}' (fuzzy {best[0]:.0f})"
+        text = expand(unit.norm)
+        scored = sorted(((fuzz.partial_ratio(ph, text), ph) for ph in self.phrases if len(ph) <= len(text) + 3),
+                        reverse=True)
+        for score, ph in scored:
+            if score < self.p.fuzzy_threshold:
+                break
+            if same_polarity(ph, text):
+                return score / 100.0, f"phrase '{self.phrases[ph]}' (fuzzy {score:.0f})"
         if self.examples and semantic >= self.p.semantic_threshold:
             return float(semantic), f"similar to the examples (cosine {semantic:.2f})"
         return None
@@ -168,7 +195,7 @@ def find_matches(p: PhraseParams, ctx: CallContext, units: list[Unit] | None = N
     if units is None:
         units = select_units(p, ctx)
     matcher = PhraseMatcher(p, ctx)
-    sims = ctx.similarity(matcher.examples) if matcher.examples and units else None
+    sims = matcher.similarity(ctx, units)
     found: list[tuple[Unit, float, str]] = []
     closest: tuple[Unit, float] | None = None
     for u in units:

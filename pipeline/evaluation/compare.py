@@ -4,6 +4,16 @@ Every metric of :data:`METRICS` found in either report is compared, knowing whet
 lower is better; answers whose correctness changed are listed per call and item; and warnings
 say when the two reports are not measured on the same thing (other data, template, calls,
 normalisation or collar), so a difference may not come from callqa itself.
+
+A change is only called an improvement or a regression when it is consistent over the calls:
+among the units whose own value changed between A and B (the calls, for the transcription and
+speaker metrics and the total scores; the answers whose correctness changed, for the scorecard
+metrics: of that item for an item's metrics, all answers for the overall ones), those that went
+the metric's way must outnumber the others by a two-sided sign test at p < :data:`ALPHA`.
+Otherwise the verdict is ``tie``: within the noise of the data (with fewer than 6 changed units
+nothing can be more than a tie). ``same`` is an exact tie (``|delta| <= tolerance``). Where the
+reports hold no per-call values for a metric, its verdict follows the sign of ``delta`` alone.
+Runs are deterministic (issue 16), so the same config on the same data gives ``same`` throughout.
 """
 
 from __future__ import annotations
@@ -45,7 +55,12 @@ METRICS: dict[str, str] = {
 """The compared metrics (flattened paths; ``<role>`` / ``<item>`` stand for every key at that
 level) and which direction is better. Counts are not compared."""
 
-VERDICTS = ("regressed", "improved", "added", "removed", "n/a", "same")
+VERDICTS = ("regressed", "improved", "tie", "added", "removed", "n/a", "same")
+
+ALPHA = 0.05
+"""Significance level of the sign test that separates a change from a tie (see the module
+docstring)."""
+TIMING_FILE = "timing.json"
 
 
 def load_report(path: str | Path) -> dict:
@@ -64,6 +79,12 @@ def load_report(path: str | Path) -> dict:
     fmt = report.get("format") if isinstance(report, dict) else None
     if fmt != FORMAT:
         raise InputError(f"{file}: not a callqa evaluation report (format {fmt!r}; expected {FORMAT!r})")
+    timing = file.parent / TIMING_FILE
+    if "timing" not in report and timing.is_file():
+        try:  # beside the report (callqa eval writes it): how long its speech stage and scoring took
+            report["timing"] = json.loads(timing.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            pass  # the times are only shown; a damaged timing.json leaves them out
     return report
 
 
@@ -119,13 +140,85 @@ def better(metric: str) -> str:
     raise KeyError(f"{metric}: not a compared metric")
 
 
-def _verdict(a: float | None, b: float | None, direction: str, tolerance: float) -> tuple[float | None, str]:
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test: the probability of a split at least as uneven as ``better``
+    against ``worse`` if each changed unit went either way by chance."""
+    n = better + worse
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(better, worse) + 1))
+    return min(1.0, 2 * tail / 2**n)
+
+
+def _dig(node: Any, path: list[str]) -> Any:
+    for part in path:
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return node
+
+
+def _call_values(report: Mapping[str, Any], section: str, path: list[str]) -> dict[str, float | None]:
+    """``{call_id: value}`` of a per-call figure (``section.calls.<id>.<path>``)."""
+    calls = _map(_map(report.get(section)).get("calls"))
+    return {str(cid): _number(_dig(row, path)) for cid, row in calls.items()}
+
+
+def _score_values(report: Mapping[str, Any], name: str) -> dict[str, float | None]:
+    """Per call, a value that is higher when the call's total score agrees better with gold:
+    minus the absolute score error, or 1 / 0 for auto-fail agreement."""
+    calls = _map(_map(_map(report.get("scorecard")).get("scores")).get("calls"))
+    out: dict[str, float | None] = {}
+    for cid, row in calls.items():
+        row = _map(row)
+        if name == "auto_fail_agreement":
+            out[str(cid)] = float(row.get("auto_fail") == row.get("gold_auto_fail"))
+        else:
+            auto, gold = _number(row.get("auto")), _number(row.get("gold"))
+            out[str(cid)] = None if auto is None or gold is None else -abs(auto - gold)
+    return out
+
+
+def unit_changes(a: Mapping[str, Any], b: Mapping[str, Any], metric: str) -> dict[str, Any] | None:
+    """The units behind ``metric`` whose own value changed from A to B: ``{unit, better,
+    worse}`` (unit ``calls`` or ``answers``), or None where the reports hold no per-unit values."""
+    parts = metric.split(".")
+    direction = better(metric)
+    if parts[0] == "scorecard" and parts[1] in ("overall", "items"):
+        if not _answers(a) or not _answers(b):
+            return None
+        item = ".".join(parts[2:-1]) if parts[1] == "items" else None
+        changed = [c for c in _calls_changed(a, b) if item is None or c["item"] == item]
+        return {"unit": "answers", "better": sum(c["change"] == "fixed" for c in changed),
+                "worse": sum(c["change"] == "broken" for c in changed)}
+    if parts[0] == "scorecard" and parts[1] == "scores":
+        va, vb, direction = _score_values(a, parts[-1]), _score_values(b, parts[-1]), HIGHER
+    elif parts[0] in ("transcription", "speakers") and parts[1] in ("overall", "roles"):
+        path = [parts[-1]] if parts[1] == "overall" else ["roles", ".".join(parts[2:-1]), parts[-1]]
+        va, vb = _call_values(a, parts[0], path), _call_values(b, parts[0], path)
+    else:
+        return None
+    pairs = [(va[c], vb[c]) for c in va if c in vb and va[c] is not None and vb[c] is not None]
+    if not pairs:
+        return None
+    ups = sum(1 for x, y in pairs if y > x + 1e-12)
+    downs = sum(1 for x, y in pairs if y < x - 1e-12)
+    good, bad = (downs, ups) if direction == LOWER else (ups, downs)
+    return {"unit": "calls", "better": good, "worse": bad}
+
+
+def _verdict(a: float | None, b: float | None, direction: str, tolerance: float,
+             units: dict[str, Any] | None = None) -> tuple[float | None, str]:
+    """Delta and verdict; ``units`` (from :func:`unit_changes`, with its sign test ``p``) turn
+    a change that is not consistent over the units into a tie."""
     if a is None or b is None:
         return None, "n/a"
     delta = b - a
     if abs(delta) <= tolerance:
         return round(delta, 6), "same"
     gain = delta < 0 if direction == LOWER else delta > 0
+    if units is not None and units["better"] + units["worse"] > 0:
+        toward = units["better"] > units["worse"] if gain else units["worse"] > units["better"]
+        if units["p"] >= ALPHA or not toward:
+            return round(delta, 6), "tie"
     return round(delta, 6), "improved" if gain else "regressed"
 
 
@@ -141,16 +234,20 @@ def _metrics(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float) -> li
         tail = tail.partition(">")[2]
         for metric in [*in_a, *(m for m in in_b if m not in in_a)]:
             va, vb = in_a.get(metric), in_b.get(metric)
+            units = None
             if metric not in in_b:
                 delta, verdict = None, "removed"
             elif metric not in in_a:
                 delta, verdict = None, "added"
             else:
-                delta, verdict = _verdict(va, vb, direction, tolerance)
+                units = unit_changes(a, b, metric)
+                if units is not None:
+                    units["p"] = round(sign_test(units["better"], units["worse"]), 4)
+                delta, verdict = _verdict(va, vb, direction, tolerance, units)
             member = metric[len(head): len(metric) - len(tail)] if tail else ""
             order = (group, _member_order(member, head, a, b), index)
             rows.append((order, {"metric": metric, "a": va, "b": vb, "delta": delta, "verdict": verdict,
-                                 "better": direction}))
+                                 "better": direction, "units": units}))
     return [row for _, row in sorted(rows, key=lambda r: r[0])]
 
 
@@ -242,9 +339,32 @@ def _warnings(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def flatten_config(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"section.key": value}`` of a config dict (nested mappings joined with dots; lists
+    and empty mappings are values)."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            out.update(flatten_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The config keys whose values differ between two configs (``report["config"]``), in key
+    order: ``{key, a, b}`` (None where a side lacks the key)."""
+    fa, fb = flatten_config(_map(a)), flatten_config(_map(b))
+    absent = object()
+    return [{"key": k, "a": fa.get(k), "b": fb.get(k)} for k in sorted({*fa, *fb})
+            if fa.get(k, absent) != fb.get(k, absent)]
+
+
 def _side(report: Mapping[str, Any]) -> dict[str, Any]:
     data = _map(report.get("data"))
     t = report.get("scorecard_template")
+    timing = _map(report.get("timing"))
+    speech, scoring = _map(timing.get("speech")), _map(timing.get("scoring"))
     return {
         "callqa_version": report.get("callqa_version"),
         "config_hash": report.get("config_hash"),
@@ -252,6 +372,10 @@ def _side(report: Mapping[str, Any]) -> dict[str, Any]:
         "data_sha256": data.get("sha256"),
         "evaluated": len(data["evaluated"]) if isinstance(data.get("evaluated"), list) else 0,
         "template": f"{t.get('name')} v{t.get('version')}" if isinstance(t, Mapping) else None,
+        "speech_computed": speech.get("computed"),
+        "speech_cached": speech.get("cached"),
+        "speech_seconds": speech.get("seconds"),
+        "scoring_seconds": scoring.get("seconds"),
     }
 
 
@@ -259,8 +383,12 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float
     """What changed from report ``a`` to report ``b``.
 
     ``metrics``: one row per compared metric in either report, ``{metric, a, b, delta (b - a),
-    verdict, better}``; ``calls_changed``: the answers that became right ("fixed") or wrong
-    ("broken"); ``warnings``; ``counts`` of every verdict and of fixed / broken answers.
+    verdict, better, units}`` (``units``: the calls or answers behind it that changed, ``{unit,
+    better, worse, p}``, or None; a ``tie`` is a change they do not bear out, see the module
+    docstring); ``config_changes``: the config keys that differ, ``{key, a, b}``;
+    ``calls_changed``: the answers that became right ("fixed") or wrong ("broken"); ``warnings``;
+    ``counts`` of every verdict and of fixed / broken answers; ``a`` / ``b``: each report's
+    config hash, data, and speech-stage and scoring times when its timing.json was beside it.
     """
     metrics = _metrics(a, b, tolerance)
     changed = _calls_changed(a, b)
@@ -268,8 +396,9 @@ def compare_reports(a: Mapping[str, Any], b: Mapping[str, Any], tolerance: float
     counts["fixed"] = sum(1 for c in changed if c["change"] == "fixed")
     counts["broken"] = sum(1 for c in changed if c["change"] == "broken")
     return {
-        "a": _side(a), "b": _side(b), "tolerance": tolerance, "metrics": metrics, "calls_changed": changed,
-        "warnings": _warnings(a, b), "counts": counts,
+        "a": _side(a), "b": _side(b), "tolerance": tolerance, "alpha": ALPHA,
+        "config_changes": config_changes(_map(a.get("config")), _map(b.get("config"))),
+        "metrics": metrics, "calls_changed": changed, "warnings": _warnings(a, b), "counts": counts,
     }
 
 
@@ -281,10 +410,29 @@ def _delta(v: Any) -> str:
     return "" if v is None else f"{v:+.4f}"
 
 
+def _seconds(v: Any) -> str:
+    return "n/a" if v is None else f"{v:.1f} s"
+
+
+def _speech_time(side: Mapping[str, Any]) -> str:
+    """The speech stage's time as measured: only calls computed in that evaluation took any."""
+    computed, cached = side.get("speech_computed") or 0, side.get("speech_cached") or 0
+    if computed:
+        return f"speech stage {_seconds(side.get('speech_seconds'))} for {computed} calls transcribed" + (
+            f" ({cached} from the cache)" if cached else "")
+    return f"speech stage from the cache ({cached} calls; transcription time not measured)"
+
+
+def _config_value(v: Any) -> str:
+    return json.dumps(v, ensure_ascii=False)
+
+
 def format_comparison(cmp: Mapping[str, Any]) -> str:
-    """The comparison as plain text for the terminal: warnings, regressions, improvements,
-    metrics added / removed / undefined ("-": not in that report, "n/a": undefined there), the
-    number unchanged, then the answers fixed and broken."""
+    """The comparison as plain text for the terminal: warnings, each side's config and times,
+    the config keys that changed, regressions, improvements, ties (changed within the noise,
+    with the calls or answers that went each way and the sign test's p), metrics added /
+    removed / undefined ("-": not in that report, "n/a": undefined there), the number
+    unchanged, then the answers fixed and broken."""
     lines: list[str] = []
     for w in cmp.get("warnings") or []:
         lines.append(f"warning: {w}")
@@ -297,6 +445,14 @@ def format_comparison(cmp: Mapping[str, Any]) -> str:
                 f"{tag}: config {side.get('config_hash') or 'n/a'}, callqa {side.get('callqa_version') or 'n/a'}, "
                 f"{side.get('evaluated', 0)} calls, template {side.get('template') or 'none'}"
             )
+            if side.get("speech_seconds") is not None or side.get("scoring_seconds") is not None:
+                lines.append(f"   time: {_speech_time(side)}, scoring {_seconds(side.get('scoring_seconds'))}")
+    changes = list(cmp.get("config_changes") or [])
+    if changes:
+        lines.extend(["", f"Config changes ({len(changes)}):"])
+        lines.extend(f"  {c['key']}: {_config_value(c['a'])} -> {_config_value(c['b'])}" for c in changes)
+    elif sa.get("config_hash") and sa.get("config_hash") == sb.get("config_hash"):
+        lines.extend(["", "Config: the same (same config hash): differences come from the code, models or data"])
     metrics = list(cmp.get("metrics") or [])
     width = max([len("metric")] + [len(m["metric"]) for m in metrics])
     header = f"  {'metric':<{width}}  {'A':>8}  {'B':>8}  {'delta':>8}  better"
@@ -309,10 +465,15 @@ def format_comparison(cmp: Mapping[str, Any]) -> str:
         for m in rows:
             va = "-" if m["verdict"] == "added" else _value(m["a"])
             vb = "-" if m["verdict"] == "removed" else _value(m["b"])
-            lines.append(f"  {m['metric']:<{width}}  {va:>8}  {vb:>8}  {_delta(m['delta']):>8}  {m.get('better', '')}")
+            line = f"  {m['metric']:<{width}}  {va:>8}  {vb:>8}  {_delta(m['delta']):>8}  {m.get('better', '')}"
+            units = m.get("units")
+            if verdict == "tie" and units:
+                line += f"  {units['unit']} {units['better']} better, {units['worse']} worse, p={units['p']:.2f}"
+            lines.append(line)
 
     block("Regressions", "regressed")
     block("Improvements", "improved")
+    block(f"Ties: changed, but within the noise (sign test p >= {cmp.get('alpha', ALPHA)})", "tie")
     block("Only in B (added)", "added")
     block("Only in A (removed)", "removed")
     block("Undefined in A or B (n/a)", "n/a")

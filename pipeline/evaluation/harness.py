@@ -52,7 +52,8 @@ ROLES = ("agent", "customer")
 NORMALISATION = (
     "Whisper's English text normaliser on reference and hypothesis (pipeline/textnorm.wer_text): "
     "lowercase, punctuation and fillers removed, spelled-out numbers as digits, contractions expanded, "
-    "British spellings as American; CER counts the characters of the normalised text, single spaces included."
+    "British spellings as American, digit strings one digit per word on both sides (\"8-2-1-9\", \"8219\" and "
+    "\"eight two one nine\" all \"8 2 1 9\"); CER counts the characters of the normalised text, single spaces included."
 )
 DIGITS = 4
 EMBEDDING_MEMO = 500_000

@@ -21,13 +21,21 @@ A labelled data folder ``DATA`` holds recordings and, for each, ``DATA/labels/<c
          "start": 1.36, "end": 6.26,        # seconds from the start of the recording
          "text": "Good morning, thank you for calling ..."}
       ],
+      "pii": [                              # optional: the personal data said
+        {"utterance": 3,                    # index in "utterances" as written
+         "text": "four five six seven",     # exactly as in that utterance's text
+         "type": "ACCOUNT_NUMBER",          # a type of pipeline/pii.py (PERSON, DATE_OF_BIRTH ...)
+         "occurrence": 0}                   # optional: which occurrence of the text (default 0)
+      ],
       "scorecard": {"opening.greeting": "yes", "closing.thanks": "na", ...},
                                             # item id -> yes | no | na; items left out are not scored
       ...                                   # other keys (agent_name, company, notes) are kept, not used
     }
 
 Either part may be missing: a call without ``utterances`` is left out of the transcription and
-speaker figures, one without ``scorecard`` out of the scorecard figures. Every problem in a label
+speaker figures, one without ``scorecard`` out of the scorecard figures, one without ``pii`` out of the PII
+figures (``pii: []`` says the call has none; each gold utterance then carries its spans as
+``pii``: type and character range). Every problem in a label
 file is a :class:`LabelError` naming the file and where in it; the harness reports that call as
 failed and carries on with the others.
 """
@@ -109,6 +117,38 @@ def _number(value: Any, where: str) -> float:
     return float(value)
 
 
+def _attach_pii(raw: Any, utterances: list[dict[str, Any]]) -> None:
+    """Give each gold utterance its PII spans (``pii``: type, first_char, end_char) from the
+    label file's ``pii`` list; nothing when the file has none. ValueError naming the entry."""
+    from pipeline.pii import ENTITY_TYPES
+
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        raise ValueError("'pii' must be a list of {utterance, text, type}")
+    for u in utterances:
+        u["pii"] = []
+    for k, p in enumerate(raw):
+        where = f"pii[{k}]"
+        if not isinstance(p, dict):
+            raise ValueError(f"{where}: must be a mapping with utterance, text and type")
+        i, text, kind, nth = p.get("utterance"), p.get("text"), p.get("type"), p.get("occurrence", 0)
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(utterances):
+            raise ValueError(f"{where}.utterance: {i!r} is not an index of 'utterances' (0 to {len(utterances) - 1})")
+        if kind not in ENTITY_TYPES:
+            raise ValueError(f"{where}.type: {kind!r} is not one of {', '.join(ENTITY_TYPES)}")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"{where}.text: must be the words as written in the utterance")
+        if isinstance(nth, bool) or not isinstance(nth, int) or nth < 0:
+            raise ValueError(f"{where}.occurrence: {nth!r} is not an integer >= 0")
+        at = -1
+        for _ in range(nth + 1):
+            at = utterances[i]["text"].find(text, at + 1)
+            if at < 0:
+                raise ValueError(f"{where}.text: {text!r} is not said {nth + 1} time(s) in utterances[{i}]")
+        utterances[i]["pii"].append({"type": kind, "first_char": at, "end_char": at + len(text)})
+
+
 def parse_labels(call_id: str, data: Any, path: Path) -> tuple[list[dict[str, Any]] | None, dict[str, str]]:
     """The gold utterances and scorecard answers of a parsed label file; LabelError naming
     ``path`` and the place of the first problem."""
@@ -142,7 +182,10 @@ def parse_labels(call_id: str, data: Any, path: Path) -> tuple[list[dict[str, An
                     raise ValueError(f"{where}.channel: {channel!r} is not 0 or 1")
                 utterances.append({"role": role, "speaker": speaker, "channel": channel,
                                    "start": start, "end": end, "text": text})
+            _attach_pii(data.get("pii"), utterances)
             utterances.sort(key=lambda u: (u["start"], u["end"]))
+        elif data.get("pii") is not None:
+            raise ValueError("'pii' needs 'utterances' (its spans name them by index)")
         answers = data.get("scorecard") or {}
         if not isinstance(answers, dict):
             raise ValueError("'scorecard' must be a mapping of item id to yes, no or na")

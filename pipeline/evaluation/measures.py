@@ -41,7 +41,9 @@ def text_errors(refs: list[str], hyps: list[str]) -> dict[str, Any]:
     """Corpus-level word and character errors of paired texts (one pair per call, or per call and
     role), both sides normalised with ``pipeline.textnorm.wer_text`` (Whisper's English
     normaliser: "four five six" and "456", "colour" and "color", case and punctuation do not
-    count as errors). Word and character edits are counted by jiwer over all pairs together.
+    count as errors; digit strings one digit per word on both sides, so "8-2-1-9" against
+    "eight two one nine" is 4 hits). Word and character edits are counted by jiwer over all
+    pairs together.
 
     ``wer`` = (substitutions + deletions + insertions) / ref_words, None when ref_words is 0.
     ``cer`` = char_errors / ref_chars, where the characters are those of the normalised text,

@@ -165,6 +165,11 @@ def _header(report: Mapping[str, Any]) -> str:
         name = template.get("name")
         version = template.get("version")
         tpl = esc(name if name is not None else "(unnamed)") + (f" v{esc(version)}" if version is not None else "")
+        plugins = [p for p in _list(template.get("plugins")) if isinstance(p, Mapping)]
+        if plugins:  # detectors and conditions from other packages (pipeline/detectors/plugins.py)
+            tpl += "; plugins: " + ", ".join(
+                f"{esc(p.get('distribution') or '?')} {esc(p.get('version') or '')} ({esc(p.get('name') or '?')})"
+                for p in plugins)
     else:
         tpl = '<span class="na">no scorecard</span>'
     sha_html = f'<code title="{esc(sha)}">{esc(str(sha)[:12])}</code>' if sha else _na(NA)

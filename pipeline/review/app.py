@@ -8,10 +8,16 @@ them, leads and admins see all.
 Security: sessions are random tokens in an HttpOnly, SameSite=Strict cookie, stored hashed
 (``web_sessions``) with an expiry; every state-changing request must carry the session's CSRF
 token (form field ``csrf_token`` or header ``X-CSRF-Token``), and the log-in form a
-double-submit token; passwords are checked against scrypt hashes; the audio route serves only
-the file recorded for the call (no path comes from the request). Saves carry the review's
+double-submit token; passwords are checked against scrypt hashes. Saves carry the review's
 version: a save based on an older version is refused with 409 and the current answers, so the
 second editor loses nothing and overwrites nothing.
+
+Audio is private by default: the audio route plays the masked copy of the call
+(``audio_redacted.wav``, every PII span under a tone or silence) and nothing else unless the
+admin sets ``review.allow_original_audio``; even then only an audio file under the input roots
+of the run that produced the call (kept by the loader from ``run.json``), never the database,
+and no path comes from the request (:func:`playable_audio`). A call whose text is not redacted
+is marked on the call page and in the queue.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from sqlalchemy.orm import Session
 from pipeline.review.db import (
     Assignment, Call, Review, ReviewAnswer, User, WebSession, make_engine, sessions, upgrade, utcnow,
 )
+from pipeline.review.options import ReviewOptions
 from pipeline.review.users import authenticate
 
 COOKIE = "callqa_session"
@@ -42,6 +49,10 @@ SESSION_HOURS = 12
 ANSWERS = ("yes", "no", "na")
 SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
 HERE = Path(__file__).resolve().parent
+REDACTED_AUDIO = "audio_redacted.wav"
+"""The masked copy a run writes beside call.json (pipeline/call.py)."""
+MEDIA_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
+               ".opus": "audio/ogg", ".m4a": "audio/mp4"}
 
 
 def _sha(token: str) -> str:
@@ -52,10 +63,55 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
-def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
-    """The app over the review database ``db`` (migrated to the newest schema first)."""
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def database_files(engine: Any) -> set[Path]:
+    """The files of a SQLite database (with its journals), which no route may serve."""
+    name = engine.url.database if engine.url.get_backend_name() == "sqlite" else None
+    if not name:
+        return set()
+    base = Path(name).resolve()
+    return {base} | {base.with_name(base.name + s) for s in ("-wal", "-shm", "-journal")}
+
+
+def playable_audio(call: Call, options: ReviewOptions, protected: set[Path]) -> Path:
+    """The file the audio route may send for ``call``: its masked copy; else, only when
+    ``options.allow_original_audio``, the original recording if it is a regular audio file
+    under one of the run's input roots. HTTPException (403 or 404, saying why) otherwise."""
+    from pipeline.ingest import AUDIO_EXTENSIONS
+
+    calls_dir = (Path(call.out_dir) / "calls").resolve()
+    masked = (calls_dir / call.call_id / REDACTED_AUDIO).resolve()
+    if masked.is_file() and _within(masked, calls_dir) and masked not in protected:
+        return masked
+    if not options.allow_original_audio:
+        why = ("its text is redacted but the run wrote no masked copy of its audio (run it again with "
+               "pii.redact_audio on, the default)") if call.pii_redacted else "its text is not redacted"
+        raise HTTPException(403, f"no masked audio for this call: {why}; the original recording is played only "
+                                 "when an admin sets review.allow_original_audio")
+    roots = [Path(r).resolve() for r in (call.input_roots or [])]
+    if not roots:
+        raise HTTPException(403, "the run did not record its input folders: load it again with "
+                                 "'callqa db load' after a run of this version")
+    if not call.audio_path:
+        raise HTTPException(404, "the run recorded no recording for this call")
+    path = Path(call.audio_path).resolve()
+    if path in protected or path.suffix.lower() not in AUDIO_EXTENSIONS or not any(_within(path, r) for r in roots):
+        raise HTTPException(403, "the call's recording is not an audio file under the run's input folders")
+    if not path.is_file():
+        raise HTTPException(404, "the recording is not where the run found it")
+    return path
+
+
+def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOptions | None = None) -> FastAPI:
+    """The app over the review database ``db`` (migrated to the newest schema first);
+    ``options``: the ``review`` config section (defaults: no original audio)."""
+    options = options or ReviewOptions()
     engine = make_engine(db)
     upgrade(engine)
+    protected = database_files(engine)
     make_session = sessions(engine)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app = FastAPI(title="callqa review", docs_url=None, redoc_url=None, openapi_url=None)
@@ -172,7 +228,7 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
                          "started_at": call.started_at, "duration_s": call.duration_s, "score": call.score,
                          "auto_fail": call.auto_fail, "low_confidence_items": call.low_confidence_items,
                          "customer_sentiment_end": call.customer_sentiment_end, "reviewed": reviewed,
-                         "my_review": review.state if review else None})
+                         "my_review": review.state if review else None, "pii_redacted": bool(call.pii_redacted)})
         return rows
 
     FILTERS = ("agent", "queue", "date_from", "date_to", "score_min", "score_max", "auto_fail", "low_confidence",
@@ -211,6 +267,7 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
         return {
             "call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
             "duration_s": call.duration_s, "score": call.score, "auto_fail": call.auto_fail,
+            "pii_redacted": bool(call.pii_redacted), "audio": audio_state(call),
             "speakers": {k: record.get("speakers", {}).get(k) for k in ("method", "roles", "override", "confidence")},
             "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
                            for u in record.get("utterances", [])],
@@ -220,6 +277,14 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
             "review": {"state": review.state if review else None, "version": review.version if review else 0,
                        "comment": review.comment if review else "", "answers": answers},
         }
+
+    def audio_state(call: Call) -> dict[str, Any]:
+        """Whether the audio route will play something, what, and if not why."""
+        try:
+            path = playable_audio(call, options, protected)
+        except HTTPException as e:
+            return {"playable": False, "masked": False, "reason": e.detail}
+        return {"playable": True, "masked": path.name == REDACTED_AUDIO, "reason": None}
 
     @app.get("/api/calls/{call_id}")
     def api_call(call_id: str, who: tuple[User, WebSession] = Depends(current),
@@ -235,22 +300,10 @@ def create_app(db: str | Path, secure_cookies: bool = False) -> FastAPI:
 
     @app.get("/calls/{call_id}/audio")
     def audio(call_id: str, who: tuple[User, WebSession] = Depends(current), s: Session = Depends(db_session)) -> Response:
-        """The call's recording (its redacted copy when the run wrote one); range requests work."""
-        call = call_for(s, who[0], call_id)
-        folder = Path(call.out_dir) / "calls" / call.call_id
-        redacted = folder / "audio_redacted.wav"
-        if redacted.is_file():
-            path = redacted
-        elif call.audio_path:
-            path = Path(call.audio_path)
-        else:  # loaded before the schema kept the path
-            source = Path(str(call_record(call).get("source", {}).get("path", "")))
-            path = source if source.is_absolute() else Path(call.out_dir) / source
-        if not path.is_file():
-            raise HTTPException(404, "the recording is not where the run found it")
-        media = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
-                 ".opus": "audio/ogg", ".m4a": "audio/mp4"}.get(path.suffix.lower(), "application/octet-stream")
-        return FileResponse(path, media_type=media, headers={"Cache-Control": "private, max-age=0"})
+        """The call's masked audio (see :func:`playable_audio`); range requests work."""
+        path = playable_audio(call_for(s, who[0], call_id), options, protected)
+        media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+        return FileResponse(path, media_type=media, headers={"Cache-Control": "private, no-store"})
 
     @app.put("/api/calls/{call_id}/review")
     async def save_review(call_id: str, request: Request, who: tuple[User, WebSession] = Depends(check_csrf),
@@ -489,8 +542,9 @@ def write_override(path: Path, call_id: str, agent: str) -> None:
     write_atomic(path, buf.getvalue())
 
 
-def serve(db: str | Path, host: str = "127.0.0.1", port: int = 8080, secure_cookies: bool = False) -> None:
+def serve(db: str | Path, host: str = "127.0.0.1", port: int = 8080, secure_cookies: bool = False,
+          options: ReviewOptions | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(db, secure_cookies), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(db, secure_cookies, options), host=host, port=port, log_level="warning")
 

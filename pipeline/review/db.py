@@ -12,6 +12,9 @@ and when and the suggestion they saw. Loading results never touches a review.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -19,10 +22,12 @@ from typing import Any
 from sqlalchemy import (
     JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
 from pipeline.errors import ConfigError
+
+log = logging.getLogger("callqa")
 
 ROLES = ("reviewer", "lead", "admin")
 REVIEW_STATES = ("draft", "submitted")
@@ -72,6 +77,11 @@ class Call(Base):
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     audio_path: Mapped[str | None] = mapped_column(Text)
     """The recording as the run read it (absolute), so the audio route needs no call.json read."""
+    input_roots: Mapped[list[Any] | None] = mapped_column(JSON)
+    """The folders of the run's recordings (``run.json`` ``input_roots``): the audio route plays
+    no original recording outside them; None (a run that did not record them): none at all."""
+    pii_redacted: Mapped[bool | None] = mapped_column(Boolean)
+    """Whether the call's text was redacted (call.json ``pii.redacted``); None: not said."""
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     items: Mapped[list["CallItem"]] = relationship(back_populates="call", cascade="all, delete-orphan",
@@ -213,15 +223,76 @@ def make_engine(db: str | Path) -> Engine:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema up to the newest migration (creates it in an empty database)."""
+    """Bring the schema up to the newest migration (creates it in an empty database).
+
+    Every pending migration and the version stamp run in one transaction (SQLite and
+    PostgreSQL both roll DDL back), so a process killed part-way leaves the database exactly as
+    it was. A database an older callqa left half-created (callqa tables but no schema version,
+    from a kill during its creation) is repaired when those tables are empty.
+    """
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
+    with engine.connect() as conn, _one_transaction(conn):
+        _repair_half_created(conn)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _one_transaction(conn: Connection) -> Iterator[None]:
+    """A real database transaction around the block, DDL included, committed at its end.
+
+    Python's sqlite3 driver starts no transaction before CREATE/ALTER/DROP (each would commit
+    on its own), so for SQLite the driver's implicit transactions are turned off and the
+    transaction is begun explicitly (IMMEDIATE: two processes creating one database take
+    turns instead of both starting)."""
+    if conn.dialect.name != "sqlite":
+        with conn.begin():
+            yield
+        return
+    driver = conn.connection.driver_connection
+    saved = driver.isolation_level
+    driver.isolation_level = None
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        driver.isolation_level = saved
+
+
+def _repair_half_created(conn: Connection) -> None:
+    """Drop the empty callqa tables of a database with no schema version (left by a killed
+    creation before creation was one transaction), so the migrations can create them again.
+    Tables that hold rows are never dropped: that is an error for a person to look at."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import inspect, select
+    from sqlalchemy.sql import func
+
+    if MigrationContext.configure(conn).get_current_revision() is not None:
+        return
+    present = set(inspect(conn).get_table_names())
+    ours = [t for t in reversed(Base.metadata.sorted_tables) if t.name in present]
+    if not ours:
+        return
+    full = [t.name for t in ours if conn.execute(select(func.count()).select_from(t)).scalar()]
+    if full:
+        raise ConfigError(
+            f"{conn.engine.url.render_as_string(hide_password=True)}: the database has callqa tables with rows "
+            f"({', '.join(full)}) but no schema version; it was not made by callqa's migrations. "
+            "Use a new database, or stamp its version with alembic if you know it"
+        )
+    log.warning("repairing a half-created review database: dropping its empty tables %s",
+                ", ".join(t.name for t in ours))
+    for table in ours:
+        table.drop(conn)
 
 
 def current_revision(engine: Engine) -> str | None:

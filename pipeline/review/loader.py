@@ -4,7 +4,10 @@ For every finished call of ``OUT/calls/*/call.json`` the call row and its automa
 suggestions are inserted or updated; a call whose call.json is unchanged (same content hash) is
 left as it is. Reviews and reviewers' answers are never written here: a re-run of the pipeline
 updates the suggestions and keeps every human answer (and the suggestion it was given against).
-Failed calls are not loaded; a call gone from the run is kept (its reviews may matter).
+Failed calls are not loaded; a call gone from the run is kept (its reviews may matter), and so
+is a call.json whose ``call_id`` is not its folder's name (skipped). Each call also gets the
+run's input roots (``run.json``) and whether its text is redacted, which decide what audio
+the web app may play (pipeline/review/app.py).
 """
 
 from __future__ import annotations
@@ -36,6 +39,22 @@ class LoadCounts:
         return {"added": self.added, "updated": self.updated, "unchanged": self.unchanged, "skipped": self.skipped}
 
 
+def run_input_roots(out_dir: Path) -> list[str] | None:
+    """The input roots ``run.json`` recorded (absolute folders), None when it recorded none."""
+    try:
+        roots = json.loads((out_dir / "run.json").read_text(encoding="utf-8")).get("input_roots")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(roots, list) or not all(isinstance(r, str) and Path(r).is_absolute() for r in roots):
+        return None
+    return roots or None
+
+
+def _pii_redacted(record: dict[str, Any]) -> bool | None:
+    pii = record.get("pii")
+    return bool(pii.get("redacted")) if isinstance(pii, dict) else None
+
+
 def _call_fields(record: dict[str, Any], out_dir: Path, sha: str) -> dict[str, Any]:
     meta = record.get("metadata") or {}
     card = record.get("scorecard") or {}
@@ -58,6 +77,7 @@ def _call_fields(record: dict[str, Any], out_dir: Path, sha: str) -> dict[str, A
         "result_sha256": sha,
         "metadata_json": meta,
         "audio_path": _audio_path(record, out_dir),
+        "pii_redacted": _pii_redacted(record),
     }
 
 
@@ -80,6 +100,7 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
     if not calls_dir.is_dir():
         raise InputError(f"{out}: not a callqa output folder (no calls/ in it)")
     counts = LoadCounts()
+    roots = run_input_roots(out)
     for path in sorted(calls_dir.glob("*/call.json")):
         try:
             raw = path.read_bytes()
@@ -91,13 +112,18 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
         if record.get("status") != "ok":
             counts.skipped += 1
             continue
+        call_id = record.get("call_id")
+        if call_id != path.parent.name:
+            log.warning("%s: not loaded: its call_id %r is not its folder's name", path, call_id)
+            counts.skipped += 1
+            continue
         sha = hashlib.sha256(raw).hexdigest()
-        call_id = record["call_id"]
         row = session.get(Call, call_id)
         if row is not None and row.result_sha256 == sha:
+            row.input_roots = roots  # the run's roots, also for a row loaded before they were kept
             counts.unchanged += 1
             continue
-        fields = _call_fields(record, out, sha)
+        fields = {**_call_fields(record, out, sha), "input_roots": roots}
         if row is None:
             row = Call(call_id=call_id, **fields)
             session.add(row)

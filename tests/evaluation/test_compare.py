@@ -9,7 +9,7 @@ from synthetic_report import MISSING, make_report
 
 from pipeline.errors import InputError
 from pipeline.evaluation.compare import (
-    METRICS, better, compare_reports, flatten_metrics, format_comparison, load_report,
+    METRICS, better, compare_reports, config_changes, flatten_metrics, format_comparison, load_report, sign_test,
 )
 
 
@@ -52,7 +52,8 @@ def test_lower_wer_is_an_improvement_and_lower_f1_a_regression():
                     **{"scorecard__items__closing.thanks__f1": 0.7, "transcription__roles__agent__wer": 0.2})
     r = rows(compare_reports(a, b))
     assert r["transcription.overall.wer"] == {"metric": "transcription.overall.wer", "a": 0.1234, "b": 0.1,
-                                              "delta": -0.0234, "verdict": "improved", "better": "lower"}
+                                              "delta": -0.0234, "verdict": "improved", "better": "lower",
+                                              "units": {"unit": "calls", "better": 0, "worse": 0, "p": 1.0}}
     assert r["transcription.roles.agent.wer"]["verdict"] == "regressed"
     assert r["speakers.overall.role_accuracy"]["verdict"] == "improved"
     thanks = r["scorecard.items.closing.thanks.f1"]
@@ -70,7 +71,8 @@ def test_tolerance_and_undefined_values():
     assert r["transcription.overall.cer"]["verdict"] == "same"
     assert r["speakers.overall.der"]["verdict"] == "n/a" and r["speakers.overall.der"]["delta"] is None
     assert r["speakers.overall.jer_collar"] == {"metric": "speakers.overall.jer_collar", "a": None, "b": 0.2,
-                                                "delta": None, "verdict": "n/a", "better": "lower"}
+                                                "delta": None, "verdict": "n/a", "better": "lower",
+                                                "units": {"unit": "calls", "better": 0, "worse": 0, "p": 1.0}}
     assert rows(compare_reports(a, b, tolerance=0))["transcription.overall.cer"]["verdict"] == "regressed"
 
 
@@ -82,7 +84,7 @@ def test_added_and_removed_items_and_sections():
     r = rows(cmp)
     assert r["scorecard.items.opening.greeting.f1"] == {"metric": "scorecard.items.opening.greeting.f1", "a": 1.0,
                                                         "b": None, "delta": None, "verdict": "removed",
-                                                        "better": "higher"}
+                                                        "better": "higher", "units": None}
     assert r["scorecard.items.closing.summary.f1"]["verdict"] == "added"
     assert r["scorecard.items.closing.summary.f1"]["b"] == 1.0
     assert cmp["counts"]["added"] == 5 and cmp["counts"]["removed"] == 5
@@ -175,3 +177,69 @@ def test_load_report_errors_name_the_path(tmp_path):
     broken.write_text("{not json")
     with pytest.raises(InputError, match=r"broken\.json: not JSON"):
         load_report(broken)
+
+
+def test_sign_test_needs_six_changed_units_in_one_direction():
+    assert sign_test(0, 0) == 1.0 and sign_test(1, 0) == 1.0
+    assert sign_test(5, 0) == pytest.approx(0.0625) and sign_test(0, 6) == pytest.approx(0.03125)
+    assert sign_test(8, 1) == pytest.approx(0.0390625) and sign_test(7, 3) > 0.3
+
+
+def test_a_change_borne_out_by_few_calls_or_answers_is_a_tie():
+    a = make_report()
+    # one call's WER down, another's up: the pooled WER fell, but that is no consistent change
+    b = make_report(transcription__overall__wer=0.1, transcription__calls__c001__wer=0.05,
+                    transcription__calls__c002__wer=0.3, scorecard__overall__accuracy=0.8889,
+                    **{"scorecard__answers__c002__opening.verification": {"auto": "yes", "gold": "yes"}})
+    cmp = compare_reports(a, b)
+    r = rows(cmp)
+    assert r["transcription.overall.wer"]["verdict"] == "tie"
+    assert r["transcription.overall.wer"]["units"] == {"unit": "calls", "better": 1, "worse": 1, "p": 1.0}
+    assert r["scorecard.overall.accuracy"]["verdict"] == "tie"  # one answer fixed
+    assert r["scorecard.overall.accuracy"]["units"] == {"unit": "answers", "better": 1, "worse": 0, "p": 1.0}
+    assert cmp["counts"]["tie"] == 2 and cmp["counts"]["improved"] == 0
+    text = format_comparison(cmp)
+    assert "Ties: changed, but within the noise (sign test p >= 0.05) (2):" in text
+    assert "Improvements" not in text
+    assert "answers 1 better, 0 worse, p=1.00" in text
+
+
+def test_a_change_on_enough_answers_is_a_regression():
+    calls = [f"c{k:03d}" for k in range(1, 9)]
+    right = {c: {"opening.greeting": {"auto": "yes", "gold": "yes"}} for c in calls}
+    wrong = {c: {"opening.greeting": {"auto": "no", "gold": "yes"}} for c in calls}
+    a = make_report(scorecard__answers=right)
+    b = make_report(scorecard__answers=wrong, **{"scorecard__items__opening.greeting__accuracy": 0.0})
+    r = rows(compare_reports(a, b))
+    greeting = r["scorecard.items.opening.greeting.accuracy"]
+    assert greeting["verdict"] == "regressed"
+    assert greeting["units"] == {"unit": "answers", "better": 0, "worse": 8, "p": 0.0078}
+
+
+def test_config_changes_are_listed():
+    a = make_report()
+    b = make_report(config__asr__model="tiny.en", config__asr__temperatures=[0.0, 0.5], config_hash="fedcba9876543210")
+    assert config_changes(a["config"], b["config"]) == [
+        {"key": "asr.model", "a": "base", "b": "tiny.en"},
+        {"key": "asr.temperatures", "a": None, "b": [0.0, 0.5]},
+    ]
+    cmp = compare_reports(a, b)
+    text = format_comparison(cmp)
+    assert 'Config changes (2):\n  asr.model: "base" -> "tiny.en"\n  asr.temperatures: null -> [0.0, 0.5]' in text
+    same = format_comparison(compare_reports(a, make_report()))
+    assert "Config: the same (same config hash)" in same and "Config changes" not in same
+
+
+def test_times_beside_the_reports_are_shown(tmp_path):
+    for name, timing in (("a", {"speech": {"cached": 0, "computed": 3, "failed": 0, "seconds": 41.25},
+                                "scoring": {"calls": 3, "seconds": 1.5}}),
+                         ("b", {"speech": {"cached": 3, "computed": 0, "failed": 0, "seconds": 0.01},
+                                "scoring": {"calls": 3, "seconds": 1.25}})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps(make_report()))
+        (tmp_path / name / "timing.json").write_text(json.dumps(timing))
+    cmp = compare_reports(load_report(tmp_path / "a"), load_report(tmp_path / "b"))
+    assert cmp["a"]["speech_seconds"] == 41.25 and cmp["b"]["scoring_seconds"] == 1.25
+    text = format_comparison(cmp)
+    assert "time: speech stage 41.2 s for 3 calls transcribed, scoring 1.5 s" in text
+    assert "time: speech stage from the cache (3 calls; transcription time not measured), scoring 1.2 s" in text

@@ -43,9 +43,19 @@ def test_eval_of_the_samples_writes_both_reports_from_the_cache(sample_eval):
 
 
 def _words(text: str) -> list[str]:
+    """Whisper's normaliser with digit strings one digit per word: a word that is only digits
+    and hyphens is spelled out digit by digit first, and every all-digit word it leaves is split."""
     from whisper.normalizers import EnglishTextNormalizer
 
-    return EnglishTextNormalizer()(text).split()
+    names = "zero one two three four five six seven eight nine".split()
+    spelled = []
+    for token in text.split():
+        core = token.rstrip(",.?!;:")
+        if core and all(c.isdigit() or c == "-" for c in core) and core[0].isdigit() and core[-1].isdigit():
+            token = " ".join(names[int(c)] for c in core if c.isdigit()) + token[len(core):]
+        spelled.append(token)
+    words = EnglishTextNormalizer()(" ".join(spelled)).split()
+    return [d for w in words for d in (list(w) if w.isdigit() else [w])]
 
 
 def _edits(ref: list[str], hyp: list[str]) -> int:

@@ -73,6 +73,15 @@ def test_normalisation_removes_formatting_differences():
     assert e["substitutions"] + e["deletions"] + e["insertions"] == 0 and e["char_errors"] == 0
 
 
+def test_digit_strings_count_one_word_per_digit_on_both_sides():
+    e = text_errors(["my pin is four four eight two"], ["My PIN is 4-4-8-2."])
+    assert e["wer"] == 0.0 and e["cer"] == 0.0 and e["hits"] == e["ref_words"] == 7
+    e = text_errors(["my pin is four four eight two"], ["my pin is 4482"])  # written together, same words
+    assert e["wer"] == 0.0 and e["hyp_words"] == 7
+    e = text_errors(["four four eight two"], ["4-4-8-7"])  # one digit misheard: one substitution
+    assert (e["substitutions"], e["deletions"], e["insertions"]) == (1, 0, 0) and e["wer"] == pytest.approx(1 / 4)
+
+
 def test_cer_known_values():
     # kitten -> sitting: k->s, e->i, +g = 3 character edits over 6 characters
     e = text_errors(["kitten"], ["sitting"])

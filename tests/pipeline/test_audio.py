@@ -32,6 +32,14 @@ EXPECTED_ERROR = {
     "truncated_flac": TruncatedAudioError,
     "corrupt_mp3": CorruptAudioError,
     "three_channels": TooManyChannelsError,
+    "wav_bits_0": CorruptAudioError,
+    "wav_channels_0": CorruptAudioError,
+    "wav_channels_65535": TooManyChannelsError,
+    "wav_unknown_format": NotAudioError,
+    "wav_rate_0": CorruptAudioError,
+    "truncated_opus": TruncatedAudioError,  # an Ogg file cut in half: no end-of-stream page
+    "truncated_vorbis": TruncatedAudioError,
+    "damaged_flac": CorruptAudioError,  # a frame whose CRC fails is counted as lost, not played as noise
 }
 
 
@@ -122,3 +130,37 @@ def test_oddly_named_files_open(tmp_path: Path):
         write_audio(path, tone(0.5, 8000, 1), 8000, "wav_pcm16")
         info, _ = audio.load(path)
         assert info.path == str(path)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path):
+    """Opening a named pipe waits for a writer for ever; the reader refuses it by its type."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    os.mkfifo(tmp_path / "pipe.wav")
+    code = ("import sys; from pipeline import audio\n"
+            "try: audio.load(sys.argv[1])\nexcept Exception as e: print(type(e).__name__, e)")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pipe.wav")], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.stdout.startswith("NotRegularFileError") and "pipe.wav" in proc.stdout, proc.stderr
+
+
+def test_a_full_disk_while_decoding_is_a_disk_full_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import errno
+
+    from pipeline.errors import DiskFullError
+
+    class NoSpace:
+        def write(self, data: bytes) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self) -> None:
+            pass
+
+    path = write_audio(tmp_path / "a.wav", tone(2, 8000, 1), 8000, "wav_pcm16")
+    monkeypatch.setattr(audio, "open", lambda *args, **kwargs: NoSpace(), raising=False)
+    with pytest.raises(DiskFullError, match="disk full"):
+        audio.load_to_disk(path, tmp_path / "decoded")

@@ -1,6 +1,7 @@
 """Config loading: defaults, YAML files, --set overrides, and errors that name file and key."""
 
 import dataclasses
+import typing
 from pathlib import Path
 
 import pytest
@@ -88,3 +89,71 @@ def test_queue_agent_channels_load_as_a_mapping(tmp_path: Path):
     cfg_file = tmp_path / "q.yaml"
     cfg_file.write_text("speakers:\n  queue_agent_channel:\n    billing: left\n    sales: right\n")
     assert load_config(cfg_file).speakers.queue_agent_channel == {"billing": "left", "sales": "right"}
+
+
+NEGATIVE_IS_VALID = {
+    # key: the absurd value tried instead of -1, for keys where a negative value is valid
+    "asr.log_prob_threshold": 0.5,  # a log-probability (<= 0)
+    "speakers.silent_channel_dbfs": 3.0,  # a level in dBFS (below 0)
+    "diarization.merge_threshold": -2.0,  # a cosine similarity (-1 is one)
+    "roles.min_similarity": -2.0,  # a cosine similarity
+}
+"""Keys where a negative number is a valid setting, with the absurd value tried instead."""
+
+FREE_TEXT = {
+    "roles.company": "any company name",
+    "run.ray_address": "checked by Ray when it connects (auto, HOST:6379, ray://HOST:10001)",
+}
+"""Text keys no value of which can be refused before the run."""
+
+
+def _keys(*types: type) -> list[str]:
+    """``section.key`` of every option whose type (or ``X | None``) is one of ``types`` (lists
+    and mappings are left out: their values are checked one by one)."""
+    keys = []
+    for section in dataclasses.fields(Config):
+        opts = section.default_factory()
+        hints = typing.get_type_hints(type(opts))
+        for f in dataclasses.fields(opts):
+            if typing.get_origin(hints[f.name]) in (list, dict):
+                continue
+            inner = [a for a in typing.get_args(hints[f.name]) if a is not type(None)] or [hints[f.name]]
+            if len(inner) == 1 and inner[0] in types:
+                keys.append(f"{section.name}.{f.name}")
+    return keys
+
+
+def test_the_key_walks_find_every_section():
+    numeric = _keys(int, float)
+    assert {k.split(".")[0] for k in numeric} >= {"audio", "vad", "asr", "speakers", "diarization", "roles",
+                                                    "sentiment", "conversation", "pii", "run"}
+    assert set(NEGATIVE_IS_VALID) <= set(numeric) and set(FREE_TEXT) <= set(_keys(str))
+
+
+@pytest.mark.parametrize("key", _keys(int, float))
+def test_every_numeric_key_refuses_an_absurd_value_naming_the_key(key: str):
+    value = NEGATIVE_IS_VALID.get(key, -1)
+    with pytest.raises(ConfigError) as err:
+        load_config(None, [f"{key}={value}"])
+    assert f"{key}: " in str(err.value)  # the key itself, not only the --set text
+
+
+@pytest.mark.parametrize("key", [k for k in _keys(str) if k not in FREE_TEXT])
+def test_every_text_key_refuses_a_value_that_names_nothing(key: str):
+    """Refused as the config loads (a choice, a code) or by the preflight (a model, a path)."""
+    from pipeline.preflight import preflight
+
+    companion = {"diarization.pyannote_pipeline": ["diarization.backend=pyannote"],
+                 "sentiment.model": []}.get(key, [])
+    with pytest.raises(ConfigError) as err:
+        preflight(load_config(None, [*companion, f"{key}=/dev/null/nothing"]))
+    assert f"{key}: " in str(err.value) or f"{key}=" in str(err.value)
+
+
+def test_a_refused_combination_names_the_file_that_set_it(tmp_path: Path):
+    cfg_file = tmp_path / "my.yaml"
+    cfg_file.write_text("diarization:\n  max_speakers: 2\n  min_speakers: 3\n")
+    with pytest.raises(ConfigError, match=r"my\.yaml: diarization\.max_speakers: 2 is not allowed"):
+        load_config(cfg_file)
+    with pytest.raises(ConfigError, match=r"^--set vad\.neg_threshold=0\.5: vad\.neg_threshold"):
+        load_config(None, ["vad.neg_threshold=0.5"])

@@ -9,7 +9,7 @@ from pipeline.config import Config
 from pipeline.detectors import make_detector
 from pipeline.detectors.context import CallContext, CallFacts, split_units
 from pipeline.records import Utterance, Word
-from pipeline.scorecard import load_scorecard
+from pipeline.scorecard import ItemSpec, load_scorecard
 
 
 def utt(i: int, role: str, start: float, text: str, wps: float = 3.0) -> Utterance:
@@ -222,3 +222,47 @@ def test_quote_keeps_a_zero_length_word_at_the_end_of_the_span():
                   [Word("Now", 5.8, 5.81, 1), Word("may", 5.81, 6.0, 1), Word("I,", 6.0, 6.6, 1), Word("Hell?", 6.7, 6.7, 1)])
     assert quote(u, 5.8, 6.7) == "Now may I, Hell?"
     assert quote(u, 6.0, 6.6) == "I,"
+
+
+def phrase_item(present: str = "no", **params) -> ItemSpec:
+    return ItemSpec("courtesy.test", "Does the agent avoid it?", "courtesy", detector="phrase",
+                    params={"role": "agent", "present": present, **params})
+
+
+def said(models, item: ItemSpec, text: str) -> str:
+    utterances = call(("agent", 1.0, text), ("customer", 6.0, "Okay, thanks."))
+    return make_detector(item)(CallContext(utterances, CallFacts(20.0, True, {}, None), models)).answer
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("I can help you with that.", "yes"),          # fuzzy 93 against the prohibited phrase: not a match
+    ("No, I can help you with that.", "yes"),      # "no" answering the question does not negate
+    ("I cannot help you with that.", "no"),
+    ("I cant help you with that.", "no"),          # recogniser spelling without the apostrophe
+    ("I can not help you with that.", "no"),
+])
+def test_a_phrase_never_matches_across_a_negation(models, text, answer):
+    assert said(models, phrase_item(phrases=["i can't help you"], fuzzy_threshold=90), text) == answer
+
+
+def test_will_and_wont_do_and_dont_are_told_apart(models):
+    wont = phrase_item(phrases=["i won't do that"], fuzzy_threshold=80)
+    assert said(models, wont, "I will do that for you now.") == "yes"
+    assert said(models, wont, "I wont do that for you now.") == "no"
+    will = phrase_item("yes", phrases=["i will do that"], fuzzy_threshold=80)
+    assert said(models, will, "I won't do that for you now.") == "no"
+    assert said(models, will, "Sure, I will do that for you now.") == "yes"
+    assert said(models, phrase_item("yes", phrases=["do"], fuzzy_threshold=90), "Don't.") == "no"
+    assert said(models, phrase_item("yes", phrases=["don't"], fuzzy_threshold=90), "Do.") == "no"
+    assert said(models, phrase_item("yes", phrases=["help you"]), "Sorry, I can't help you.") == "no"
+
+
+def test_semantic_matching_compares_a_unit_with_examples_of_its_own_polarity(models, card):
+    item = phrase_item(examples=["I won't do that for you."], semantic_threshold=0.7)  # cosine 0.73 with "I will"
+    assert said(models, item, "I will not do that for you.") == "no"
+    assert said(models, item, "I will do that for you.") == "yes"
+    both = phrase_item("yes", examples=["I will do that for you.", "I won't do that for you."], semantic_threshold=0.8)
+    assert said(models, both, "I will not do that for you.") == "yes"
+    # the template's prohibited example "I don't care what you were told." (cosine 0.81, threshold 0.78)
+    assert said(models, card["courtesy.no_prohibited"], "I do care what you were told.") == "yes"
+    assert said(models, card["courtesy.no_prohibited"], "I don't care what you were told.") == "no"

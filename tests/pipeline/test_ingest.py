@@ -94,3 +94,53 @@ def test_single_file_input(tmp_path: Path):
     f = touch(tmp_path / "my call.wav")
     calls = discover(f)
     assert len(calls) == 1 and calls[0].call_id == "my_call" and calls[0].path == f
+
+
+@pytest.mark.parametrize("rows", [
+    ["evil,a.wav", "../evil,b.wav"],  # an unsafe id that folds onto a real one ...
+    ["../evil,b.wav", "evil,a.wav"],  # ... whichever comes first
+    ["x,a.wav", "x,b.wav", "x-line3,c.wav"],  # a renamed duplicate that equals a real id
+])
+def test_two_rows_never_share_a_result_folder(tmp_path: Path, rows: list[str]):
+    for name in "abc":
+        touch(tmp_path / f"{name}.wav")
+    (tmp_path / "m.csv").write_text("call_id,path\n" + "\n".join(rows) + "\n")
+    calls = discover(tmp_path / "m.csv")
+    assert len({c.call_id for c in calls}) == len(calls)
+    ok = {c.call_id: c.path.name for c in calls if c.problem is None}
+    refused = [c for c in calls if c.problem is not None]
+    assert ok == {"evil": "a.wav"} or ok == {"x": "a.wav", "x-line3": "c.wav"}  # valid ids keep their folder
+    assert len(refused) == 1 and isinstance(refused[0].problem, ManifestRowError)
+    assert "m.csv line" in str(refused[0].problem) and refused[0].path.name == "b.wav"
+    assert [c.call_id for c in discover(tmp_path / "m.csv")] == [c.call_id for c in calls]  # the same every run
+
+
+def test_a_renamed_file_never_takes_another_files_id(tmp_path: Path):
+    touch(tmp_path / "x" / "call.wav")
+    touch(tmp_path / "y" / "call.wav")
+    renamed = next(c.call_id for c in discover(tmp_path) if c.path.parent.name == "y")
+    touch(tmp_path / "z" / f"{renamed}.wav")  # a file whose own name is that id
+    calls = discover(tmp_path)
+    assert len({c.call_id for c in calls}) == 3
+    assert next(c.call_id for c in calls if c.path.parent.name == "z") == renamed
+
+
+def test_fifos_sockets_and_devices_are_refused_without_being_opened(tmp_path: Path):
+    import os
+    import socket
+
+    from pipeline.errors import NotRegularFileError
+
+    touch(tmp_path / "real.wav")
+    os.mkfifo(tmp_path / "pipe.wav")
+    (tmp_path / "link.wav").symlink_to(tmp_path / "real.wav")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(tmp_path / "sock.wav"))
+        calls = {c.call_id: c for c in discover(tmp_path)}
+    assert calls["real"].problem is None and calls["link"].problem is None  # a link to a file is read
+    for cid in ("pipe", "sock"):
+        assert isinstance(calls[cid].problem, NotRegularFileError) and f"{cid}.wav" in str(calls[cid].problem)
+    (tmp_path / "m.csv").write_text("call_id,path\np,pipe.wav\n")
+    assert isinstance(discover(tmp_path / "m.csv")[0].problem, NotRegularFileError)
+    with pytest.raises(InputError, match="FIFO"):
+        discover(tmp_path / "pipe.wav")

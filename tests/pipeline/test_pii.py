@@ -12,7 +12,7 @@ import soundfile as sf
 
 from pipeline.audio import DiskChannel, DiskRecording
 from pipeline.errors import ConfigError
-from pipeline.pii import PiiOptions, PiiSpan, find_pii, redact_audio, redact_utterances, validate
+from pipeline.pii import PiiOptions, PiiSpan, find_pii, masks_audio, redact_audio, redact_utterances, validate
 from pipeline.records import Utterance, Word
 
 
@@ -103,6 +103,22 @@ def test_numbers_that_are_not_personal_data_stay(said: str) -> None:
     assert found(utt(said)) == []
 
 
+@pytest.mark.parametrize("number", [
+    "five six seven eight nine.", "eight-two-one-nine", "4 4 8 2 1", "double two five one", "oh seven seven triple one",
+])
+def test_digits_read_out_one_by_one_are_masked_whatever_was_said_before(number: str) -> None:
+    # the cue ("account number") is often misheard ("count number") or missing
+    assert ask("Could you please confirm your count number?", f"Yes, it's {number}") == [("ACCOUNT_NUMBER", number)]
+    assert found(utt(f"Sure, {number} okay")) == [("ACCOUNT_NUMBER", number)]
+
+
+@pytest.mark.parametrize("said", ["It's nineteen eighty two.", "Just two three days ago.",
+                                  "Four five six hundred pounds.", "Room one two three, please.",
+                                  "one two three four days"])
+def test_numbers_said_as_numbers_or_short_or_counted_are_not_read_out_digits(said: str) -> None:
+    assert found(utt(said), min_spelled_digits=4) == []
+
+
 def test_price_after_an_account_question_is_not_an_account_number() -> None:
     assert ask("Can I take your account number?", "It's 20 pounds a month, isn't it?") == []
 
@@ -145,6 +161,23 @@ def test_names_by_ner_and_introductions_and_repeats() -> None:
              utt("Hi, my name is Kevin Moore. My internet is down.", "u2", 5.0),
              utt("I'm sorry to hear that, Kevin.", "u3", 10.0, "S0")]
     assert found(*calls) == [("PERSON", "Marcus."), ("PERSON", "Kevin Moore."), ("PERSON", "Kevin.")]
+
+
+def test_a_name_is_masked_wherever_it_recurs_in_the_call() -> None:
+    # the recogniser's own spellings: "Marcus" heard as "Marka" in the introduction, "Hi" as "Fine"
+    calls = [utt("Good morning. My name is Marka. How can I help you today?", "u1", 0.0, "S0"),
+             utt("Fine Marcus this is Andrew Scott. I just received my bill", "u2", 5.0),
+             utt("andrew.", "u3", 12.0, "S0"),
+             utt("Thank you Andrew, I will grant you a refund. Marketing will call.", "u4", 15.0, "S0")]
+    assert found(*calls) == [("PERSON", "Marka."), ("PERSON", "Marcus"), ("PERSON", "Andrew Scott."),
+                             ("PERSON", "andrew."), ("PERSON", "Andrew,")]
+
+
+def test_an_introduced_name_goes_on_over_initials_and_misheard_words() -> None:
+    # "Fiona Grant" heard as "P. Only Grant.": the whole name is masked, and its surname later
+    calls = [utt("Hi, my name is P. Only Grant. I think I've lost my credit card.", "u1"),
+             utt("Thank you, Ms Grant. Only one card?", "u2", 8.0, "S0")]
+    assert found(*calls) == [("PERSON", "P. Only Grant."), ("PERSON", "Grant.")]
 
 
 def test_a_name_given_in_answer_to_a_name_question() -> None:
@@ -264,11 +297,21 @@ def test_audio_redaction_reads_a_disk_recording_block_by_block(tmp_path) -> None
 @pytest.mark.parametrize(("field", "value", "allowed"), [
     ("entities", ["CREDIT_CARD", "IBAN"], "CREDIT_CARD"), ("audio_method", "beep", "tone, silence"),
     ("min_account_digits", 2, "3 to 20"), ("audio_pad_s", -0.1, "0 to 2"), ("redact", "yes", "true or false"),
+    ("min_spelled_digits", 1, "2 to 20"), ("redact_audio", "yes", "null"),
 ])
 def test_validate_names_the_key_and_what_is_allowed(field: str, value: object, allowed: str) -> None:
     with pytest.raises(ConfigError, match=rf"pii\.{field}:.*{allowed}"):
         validate(PiiOptions(**{field: value}))
     validate(PiiOptions())
+
+
+def test_redacted_text_comes_with_masked_audio_by_default() -> None:
+    from pipeline.config import load_config
+
+    assert masks_audio(PiiOptions()) and masks_audio(load_config().pii)
+    assert not masks_audio(PiiOptions(redact=False)) and not masks_audio(PiiOptions(enabled=False))
+    assert masks_audio(PiiOptions(redact=False, redact_audio=True))
+    assert not masks_audio(PiiOptions(redact_audio=False))
 
 
 def test_the_company_name_is_no_persons_but_the_agents_name_is() -> None:

@@ -293,3 +293,152 @@ def test_the_index_skips_done_calls_without_reading_them(tmp_path: Path, monkeyp
     assert run()["skipped"] == 2
     write_audio(data / "b.wav", tone(3, 8000, 1), 8000, "wav_ulaw")  # a changed recording is redone
     assert run()["ok"] == 1
+
+
+def _batch(data: Path, out: Path, *overrides: str) -> tuple[int, dict]:
+    from pipeline.config import load_config
+    from pipeline.runner import BatchRunner
+
+    code = BatchRunner(load_config(None, ["scorecard.enabled=false", *overrides]), data, out, progress=False).run()
+    return code, load_json(out / "run.json")
+
+
+def test_rows_that_fold_to_one_id_never_touch_a_finished_result(tmp_path: Path):
+    """``../evil`` folds to ``evil``: that row is refused (ManifestRowError naming its line) and
+    the finished ``evil`` is kept, on every re-run, whatever the row order."""
+    data = tmp_path / "in"
+    write_audio(data / "a.wav", tone(2, 8000, 1), 8000, "wav_ulaw")
+    write_audio(data / "b.wav", tone(2, 8000, 1, freq=300), 8000, "wav_ulaw")
+    out = tmp_path / "out"
+    (data / "m.csv").write_text("call_id,path\nevil,a.wav\n")
+    assert _batch(data / "m.csv", out)[0] == EXIT_OK
+    result = out / "calls" / "evil" / "call.json"
+    before = result.read_bytes()
+    for rows in ("evil,a.wav\n../evil,b.wav\n", "../evil,b.wav\nevil,a.wav\n", "evil,a.wav\n../evil,b.wav\n"):
+        (data / "m.csv").write_text("call_id,path\n" + rows)
+        code, run = _batch(data / "m.csv", out)
+        assert code == EXIT_CALLS_FAILED
+        calls = {c["call_id"]: c for c in run["calls"]}
+        assert calls["evil"]["status"] == "skipped" and calls["evil"]["path"].endswith("a.wav")
+        (refused,) = [c for c in run["calls"] if c["call_id"] != "evil"]
+        assert refused["error"]["type"] == "ManifestRowError" and "m.csv line" in refused["error"]["message"]
+        assert result.read_bytes() == before
+        assert load_json(result)["status"] == "ok"
+
+
+def test_a_fifo_in_the_input_never_blocks_the_batch(tmp_path: Path):
+    """A named pipe with an audio name is refused by its type (never opened); the rest runs."""
+    data = tmp_path / "in"
+    data.mkdir()
+    os.mkfifo(data / "pipe.wav")
+    make_broken(data / "empty.wav", "empty")
+    out = tmp_path / "out"
+    proc = run_cli("run", str(data), "--out", str(out), "--quiet", timeout=120)
+    assert proc.returncode == EXIT_CALLS_FAILED, proc.stderr
+    errors = {c["call_id"]: c["error"] for c in load_json(out / "run.json")["calls"]}
+    assert errors["pipe"]["type"] == "NotRegularFileError" and "pipe.wav" in errors["pipe"]["message"]
+    assert errors["empty"]["type"] == "EmptyFileError"
+
+
+def _fill_calls_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every atomic write under OUT/calls fails with ENOSPC, as on a full disk."""
+    import errno
+
+    from pipeline import writers
+
+    real_mkstemp = writers.tempfile.mkstemp
+
+    def full_under_calls(*args, **kwargs):
+        if "calls" in Path(kwargs["dir"]).parts:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr(writers.tempfile, "mkstemp", full_under_calls)
+
+
+def test_a_full_disk_stops_the_run_cleanly_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Writing a call's result fails with ENOSPC: the run stops with EXIT_DISK_FULL and a typed
+    reason in run.json; the finished call, its result and the index stay; after space is freed
+    the next run resumes."""
+    import sqlite3
+
+    from pipeline.errors import EXIT_DISK_FULL
+    from pipeline.index import INDEX_FILE
+
+    data = tmp_path / "in"
+    write_audio(data / "a.wav", tone(2, 8000, 1), 8000, "wav_ulaw")
+    out = tmp_path / "out"
+    assert _batch(data, out)[0] == EXIT_OK
+    done = (out / "calls" / "a" / "call.json").read_bytes()
+    write_audio(data / "b.wav", tone(2, 8000, 1, freq=300), 8000, "wav_ulaw")
+    _fill_calls_folder(monkeypatch)
+    code, run = _batch(data, out)
+    assert code == EXIT_DISK_FULL
+    assert run["state"] == "stopped: disk full" and "disk full" in run["stop_reason"]
+    assert (out / "calls" / "a" / "call.json").read_bytes() == done
+    with sqlite3.connect(out / INDEX_FILE) as db:
+        assert db.execute("SELECT status FROM calls WHERE call_id = 'a'").fetchone() == ("ok",)
+    monkeypatch.undo()
+    code, run = _batch(data, out)
+    assert code == EXIT_OK and {c["call_id"]: c["status"] for c in run["calls"]} == {"a": "skipped", "b": "ok"}
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A 4 MB tmpfs (needs root on Linux; elsewhere the in-process test above covers this)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if sys.platform != "linux" or os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)], capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root on Linux")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+@pytest.mark.parametrize("left_kb", [0, 8, 64])
+def test_a_really_full_disk_stops_the_run_and_keeps_the_index(small_disk: Path, tmp_path: Path, left_kb: int):
+    import sqlite3
+
+    from pipeline.errors import EXIT_DISK_FULL
+    from pipeline.index import INDEX_FILE
+
+    data = tmp_path / "in"
+    write_audio(data / "a.wav", tone(2, 8000, 1), 8000, "wav_ulaw")
+    out = small_disk / "out"
+    args = ("run", str(data), "--out", str(out), "--quiet", "--set", "scorecard.enabled=false")
+    assert run_cli(*args).returncode == EXIT_OK
+    done = (out / "calls" / "a" / "call.json").read_bytes()
+    write_audio(data / "b.wav", tone(40, 8000, 1), 8000, "wav_ulaw")  # 2.5 MB decoded
+    st = os.statvfs(small_disk)
+    with open(small_disk / "filler", "wb") as f:
+        f.truncate(0)
+        f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - left_kb * 1024))
+    proc = run_cli(*args)
+    assert proc.returncode == EXIT_DISK_FULL and "Traceback" not in proc.stderr and "disk full" in proc.stderr
+    assert (out / "calls" / "a" / "call.json").read_bytes() == done
+    (small_disk / "filler").unlink()
+    with sqlite3.connect(out / INDEX_FILE) as db:
+        assert ("a", "ok") in db.execute("SELECT call_id, status FROM calls").fetchall()
+    assert run_cli(*args).returncode == EXIT_OK
+    assert {c["call_id"]: c["status"] for c in load_json(out / "run.json")["calls"]} == {"a": "skipped", "b": "ok"}
+
+
+def test_a_call_redone_on_a_full_disk_keeps_its_previous_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A finished call processed again (its config changed) when the disk is full: nothing of
+    its earlier result is removed (transcripts, call.json), and the run stops as disk full."""
+
+    from pipeline.errors import EXIT_DISK_FULL
+
+    data = tmp_path / "in"
+    write_audio(data / "a.wav", tone(2, 8000, 1), 8000, "wav_ulaw")
+    out = tmp_path / "out"
+    assert _batch(data, out)[0] == EXIT_OK
+    folder = out / "calls" / "a"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert "transcript.txt" in before
+    _fill_calls_folder(monkeypatch)
+    code, run = _batch(data, out, "conversation.dead_air_s=11")
+    assert code == EXIT_DISK_FULL and run["calls"][0]["error"]["type"] == "DiskFullError"
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before

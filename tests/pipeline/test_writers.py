@@ -53,3 +53,24 @@ def test_rttm_names_speakers_by_role():
         "SPEAKER c9 1 0.500 1.750 <NA> <NA> agent <NA> <NA>",
         "SPEAKER c9 1 3661.000 1.500 <NA> <NA> unknown-S2 <NA> <NA>",
     ]
+
+
+def test_a_full_disk_is_a_typed_error_that_keeps_the_previous_file(tmp_path: Path, monkeypatch):
+    import errno
+    import os
+
+    import pytest
+
+    from pipeline.errors import DiskFullError
+
+    target = tmp_path / "call.json"
+    write_atomic(target, "finished")
+
+    def no_space(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    with pytest.raises(DiskFullError, match="call.json: disk full"):
+        write_atomic(target, "new", durable=True)
+    assert target.read_text() == "finished"
+    assert [p.name for p in tmp_path.iterdir()] == ["call.json"]

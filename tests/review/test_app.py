@@ -1,9 +1,11 @@
 """The reviewers' web app through a real uvicorn server on loopback and a real SQLite file:
-log-in, access rules, CSRF, the audio route, reviews with drafts, conflicts and submission,
-the speaker swap, and a pipeline re-load that keeps the human answers."""
+log-in, access rules, CSRF, the audio route (masked audio only by default, never a file outside
+the run's input folders), reviews with drafts, conflicts and submission, the speaker swap, and a
+pipeline re-load that keeps the human answers."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -12,11 +14,14 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import SAMPLES
 from pipeline.review.db import Assignment, make_engine, sessions, upgrade
 from pipeline.review.loader import load_results
+from pipeline.review.options import ReviewOptions
 from pipeline.review.users import add_user
 from test_db import call_record, write_run
 
@@ -29,27 +34,70 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    """A database (SQLite file, then PostgreSQL) with a lead and two reviewers, two calls (c1
-    for rita, c2 for sam), and the app on a free port."""
+def start_server(app):  # noqa: ANN001, ANN201 - a FastAPI app; (server, thread, url)
     import uvicorn
 
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    return srv, thread, f"http://127.0.0.1:{port}"
+
+
+def write_run_json(out: Path, roots: list[Path]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").write_text(json.dumps({"input": str(roots[0]), "input_roots": [str(r) for r in roots]}))
+
+
+def masked_copy(out: Path, call_id: str) -> bytes:
+    """A masked copy of the call's audio as a run writes it (a tone, here); its bytes."""
+    folder = out / "calls" / call_id
+    t = np.arange(16000, dtype=np.float32) / 16000
+    sf.write(str(folder / "audio_redacted.wav"), 0.1 * np.sin(2 * np.pi * 1000 * t), 16000, subtype="PCM_16")
+    return (folder / "audio_redacted.wav").read_bytes()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A database (SQLite file, then PostgreSQL) with a lead and two reviewers; calls c1 (for
+    rita; text redacted, with a masked copy of its audio), c2 (for sam; its recording gone), c5
+    (text not redacted, recording in the input folder) and c6 (its call.json names the review
+    database, or a file outside the input folder, as its recording); the app on a free port,
+    and a second app over the same database with ``review.allow_original_audio``."""
     from databases import fresh_postgres_db
     from pipeline.review.app import create_app
 
     root = tmp_path_factory.mktemp("app")
     out = root / "out"
-    audio = root / "c1.wav"
+    recordings = root / "recordings"
+    recordings.mkdir()
+    audio = recordings / "c1.wav"
     shutil.copy(SAMPLES / "c001.wav", audio)
+    shutil.copy(SAMPLES / "c002.wav", recordings / "c5.wav")
     rec1 = call_record("c1", {"opening.greeting": "yes", "closing.thanks": "no"})
     rec1["source"]["path"] = str(audio)
+    rec1["pii"] = {"enabled": True, "redacted": True, "counts": {}, "spans": []}
     rec1["utterances"] = [{"id": "u0001", "role": "agent", "speaker": "S0", "start": 1.0, "end": 3.0,
                            "text": "Thank you for calling <b>Acme</b> & co"}]
     rec2 = call_record("c2", {"opening.greeting": "no", "closing.thanks": "yes"})
-    rec2["source"]["path"] = str(root / "gone.wav")
-    write_run(out, [rec1, rec2])
+    rec2["source"]["path"] = str(recordings / "gone.wav")
+    rec5 = call_record("c5", {"opening.greeting": "yes"})
+    rec5["source"]["path"] = str(recordings / "c5.wav")
+    rec5["pii"] = {"enabled": False, "redacted": False}
     db = str(root / "review.db") if request.param == "sqlite" else fresh_postgres_db(request.getfixturevalue("postgres_url"))
+    outside = root / "outside.wav"
+    shutil.copy(SAMPLES / "c003.wav", outside)
+    rec6 = call_record("c6", {"opening.greeting": "yes"})
+    rec6["source"]["path"] = db if request.param == "sqlite" else str(outside)
+    for rec in (rec5, rec6):
+        rec["metadata"]["agent_id"] = "a2"  # agent a1's figures stay those of c1 and c2
+    write_run(out, [rec1, rec2, rec5, rec6])
+    write_run_json(out, [recordings])
+    masked = masked_copy(out, "c1")
     engine = make_engine(db)
     upgrade(engine)
     with sessions(engine).begin() as s:
@@ -58,22 +106,18 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
                  (("lena", "lead"), ("rita", "reviewer"), ("sam", "reviewer"))}
         s.add_all([Assignment(call_id="c1", reviewer_id=users["rita"].id),
                    Assignment(call_id="c2", reviewer_id=users["sam"].id)])
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(db), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield {"url": f"http://127.0.0.1:{port}", "out": out, "db": db, "engine": engine}
-    srv.should_exit = True
-    thread.join(timeout=5)
+    srv, thread, url = start_server(create_app(db))
+    open_srv, open_thread, open_url = start_server(create_app(db, options=ReviewOptions(allow_original_audio=True)))
+    yield {"url": url, "open_url": open_url, "out": out, "db": db, "engine": engine, "masked": masked,
+           "recordings": recordings}
+    for s_, t_ in ((srv, thread), (open_srv, open_thread)):
+        s_.should_exit = True
+        t_.join(timeout=5)
     engine.dispose()
 
 
-def login(server: dict, name: str) -> tuple[httpx.Client, str]:
-    c = httpx.Client(base_url=server["url"])
+def login(server: dict, name: str, url: str = "url") -> tuple[httpx.Client, str]:
+    c = httpx.Client(base_url=server[url])
     page = c.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     r = c.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token})
@@ -108,7 +152,7 @@ def test_reviewers_see_only_their_calls_leads_see_all(server):
     assert rita.get("/calls/c2").status_code == 404
     assert rita.get("/calls/c2/audio").status_code == 404
     lena, _ = login(server, "lena")
-    assert sorted(r["call_id"] for r in lena.get("/api/calls").json()["calls"]) == ["c1", "c2"]
+    assert sorted(r["call_id"] for r in lena.get("/api/calls").json()["calls"]) == ["c1", "c2", "c5", "c6"]
     assert [r["call_id"] for r in lena.get("/api/calls", params={"agent": "a1", "score_min": "0.9"}).json()["calls"]] == []
 
 
@@ -124,14 +168,88 @@ def test_audio_supports_ranges_and_no_path_comes_from_the_request(server):
     rita, _ = login(server, "rita")
     full = rita.get("/calls/c1/audio")
     assert full.status_code == 200 and full.headers["content-type"] == "audio/wav"
-    assert full.content == (SAMPLES / "c001.wav").read_bytes()
+    assert full.content == server["masked"]  # the masked copy, not the recording
     part = rita.get("/calls/c1/audio", headers={"Range": "bytes=100-199"})
     assert part.status_code == 206 and part.content == full.content[100:200]
     assert part.headers["content-range"] == f"bytes 100-199/{len(full.content)}"
     for evil in ("/calls/..%2F..%2Fetc%2Fpasswd/audio", "/calls/%2e%2e/audio", "/calls/c1%2F..%2F..%2Fc2/audio"):
         assert rita.get(evil).status_code == 404
-    lena, _ = login(server, "lena")
+    lena, _ = login(server, "lena", "open_url")
     assert lena.get("/calls/c2/audio").status_code == 404  # the recording has gone: said, not crashed
+
+
+def test_only_masked_audio_is_played_unless_an_admin_allows_the_original(server):
+    lena, _ = login(server, "lena")
+    assert lena.get("/calls/c1/audio").content == server["masked"]
+    refused = lena.get("/calls/c5/audio")  # text not redacted, no masked copy: not the original
+    assert refused.status_code == 403 and "allow_original_audio" in refused.json()["detail"]
+    assert lena.get("/calls/c2/audio").status_code == 403
+    assert lena.get("/api/calls/c5").json()["audio"] == {"playable": False, "masked": False,
+                                                         "reason": refused.json()["detail"]}
+    page = lena.get("/calls/c5").text
+    assert 'id="no-audio"' in page and 'src="/calls/c5/audio"' not in page
+    opened, _ = login(server, "lena", "open_url")
+    original = opened.get("/calls/c5/audio")
+    assert original.status_code == 200 and original.content == (server["recordings"] / "c5.wav").read_bytes()
+    assert opened.get("/calls/c1/audio").content == server["masked"]  # the masked copy still first
+    assert 'id="original-audio"' in opened.get("/calls/c5").text
+
+
+def test_a_call_whose_text_is_not_redacted_is_marked(server):
+    lena, _ = login(server, "lena")
+    rows = {r["call_id"]: r for r in lena.get("/api/calls").json()["calls"]}
+    assert rows["c1"]["pii_redacted"] and not rows["c5"]["pii_redacted"]
+    queue = lena.get("/").text
+
+    def row(cid: str) -> str:
+        return queue.split(f'href="/calls/{cid}"')[1].split("</tr>")[0]
+
+    assert "not redacted" in row("c5") and "not redacted" not in row("c1")
+    assert 'id="not-redacted"' in lena.get("/calls/c5").text
+    assert 'id="not-redacted"' not in lena.get("/calls/c1").text
+
+
+def test_the_audio_route_never_serves_a_file_outside_the_runs_input_folders(server):
+    """c6's call.json names the review database (SQLite) or a file outside the input folder
+    as its recording: refused even with the original allowed, and the database still works."""
+    opened, csrf = login(server, "lena", "open_url")
+    r = opened.get("/calls/c6/audio")
+    assert r.status_code == 403 and "input folders" in r.json()["detail"]
+    assert b"SQLite format" not in r.content
+    version = opened.get("/api/calls/c6").json()["review"]["version"]
+    saved = opened.put("/api/calls/c6/review", headers={"X-CSRF-Token": csrf},
+                       json={"version": version, "answers": {"opening.greeting": {"answer": "yes"}}})
+    assert saved.status_code == 200
+
+
+def test_a_database_inside_the_input_folder_is_never_served(tmp_path: Path):
+    """The issue's case: the review database lies among the recordings and a call.json names
+    it; the app refuses it (not an audio file, and the database's own files are never sent)."""
+    from pipeline.review.app import create_app
+
+    recordings, out = tmp_path / "recordings", tmp_path / "out"
+    recordings.mkdir()
+    db = recordings / "review.wav"  # even named like a recording
+    rec = call_record("c9", {"opening.greeting": "yes"})
+    rec["source"]["path"] = str(db)
+    write_run(out, [rec])
+    write_run_json(out, [recordings])
+    engine = make_engine(str(db))
+    upgrade(engine)
+    with sessions(engine).begin() as s:
+        load_results(s, out)
+        add_user(s, "lena", PASSWORD, "lead")
+    srv, thread, url = start_server(create_app(str(db), options=ReviewOptions(allow_original_audio=True)))
+    try:
+        lena, csrf = login({"url": url}, "lena")
+        assert lena.get("/calls/c9/audio").status_code == 403
+        saved = lena.put("/api/calls/c9/review", headers={"X-CSRF-Token": csrf},
+                         json={"version": 0, "answers": {"opening.greeting": {"answer": "no"}}})
+        assert saved.status_code == 200  # the database is not locked or broken
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=5)
+        engine.dispose()
 
 
 def test_state_changes_need_the_csrf_token(server):

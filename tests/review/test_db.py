@@ -31,11 +31,11 @@ def test_migrations_build_the_schema_the_models_describe(engine):
 
     from pipeline.review.db import Base
 
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
     upgrade(engine)  # a second upgrade changes nothing
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
 
 
 def test_passwords_are_salted_and_checked():
@@ -121,3 +121,78 @@ def test_cli_adds_users_and_loads_a_run(tmp_path: Path):
     assert "1 unchanged" in run_cli("db", "load", str(out), "--db", f"sqlite:///{db}").stdout
     proc = run_cli("db", "load", str(out), "--db", "mysql://x/y")
     assert proc.returncode == 2 and "postgresql://" in proc.stderr
+
+
+_KILLED_UPGRADE = """
+import os, signal, sys
+from alembic.ddl.impl import DefaultImpl
+from pipeline.review.db import make_engine, upgrade
+
+left = int(sys.argv[2])
+real = DefaultImpl._exec
+
+def exec_then_die(self, *args, **kwargs):  # kill -9 after the Nth schema statement
+    global left
+    result = real(self, *args, **kwargs)
+    left -= 1
+    if left == 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return result
+
+DefaultImpl._exec = exec_then_die
+upgrade(make_engine(sys.argv[1]))
+"""
+
+
+@pytest.mark.parametrize("statements", [1, 2, 4, 8, 16, 32])
+def test_a_kill_9_while_the_schema_is_created_leaves_a_usable_database(tmp_path: Path, statements: int):
+    """Creation is one transaction: killed after any statement, the file holds no schema or all
+    of it, and the next command creates or uses it (it used to fail for ever with "table users
+    already exists")."""
+    import subprocess
+    import sys
+
+    from sqlalchemy import inspect
+
+    from conftest import ROOT
+
+    path = tmp_path / "review.sqlite"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_UPGRADE, str(path), str(statements)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode in (0, -9), proc.stderr
+    if statements <= 16:
+        assert proc.returncode == -9, "the upgrade finished before it could be killed"
+    engine = make_engine(path)
+    killed_tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
+    assert current_revision(engine) in (None, "0004") and (current_revision(engine) or not killed_tables)
+    upgrade(engine)
+    assert current_revision(engine) == "0004"
+    with sessions(engine)() as session:
+        add_user(session, "dana", "a long enough password", "reviewer")
+        session.commit()
+    engine.dispose()
+
+
+def test_a_half_created_database_is_repaired_and_one_with_rows_refused(tmp_path: Path):
+    """What a kill used to leave (tables, no schema version) is created again; tables that hold
+    rows are never dropped."""
+    import sqlite3
+
+    path = tmp_path / "half.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(80))")
+    engine = make_engine(path)
+    upgrade(engine)
+    assert current_revision(engine) == "0004"
+    engine.dispose()
+    path = tmp_path / "foreign.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(80))")
+        db.execute("INSERT INTO users VALUES (1, 'kept')")
+    engine = make_engine(path)
+    with pytest.raises(ConfigError, match="no schema version"):
+        upgrade(engine)
+    engine.dispose()
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT username FROM users").fetchall() == [("kept",)]

@@ -1,4 +1,5 @@
-"""Alembic environment: migrations run on the connection :func:`pipeline.review.db.upgrade` gives."""
+"""Alembic environment: migrations run on the connection :func:`pipeline.review.db.upgrade` gives,
+inside the one transaction it holds (so ``begin_transaction`` below starts none of its own)."""
 
 from alembic import context
 
