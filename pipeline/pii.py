@@ -456,8 +456,10 @@ def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
                     out.append((keep[0], keep[-1], "ner"))
     def name_at(i: int, introduced: bool = False) -> bool:
         """Word ``i`` can be (part of) a name; right after an introduction any capitalised word
-        can, whatever its tag (a misheard name is often tagged as an adverb: "Only Grant")."""
-        return _name_word(u.raw[i], None if introduced else tags[i]) and labels[i] not in _NOT_NAMES
+        can, whatever its tag (a misheard name is often tagged as an adverb: "Only Grant") or
+        its NORP label (the small model calls many first names a nationality: "Priya")."""
+        ruled_out = _NOT_NAMES - {"NORP"} if introduced else _NOT_NAMES
+        return _name_word(u.raw[i], None if introduced else tags[i]) and labels[i] not in ruled_out
 
     asked = _NAME_QUESTION.search(" ".join(u.context[max(0, u.offset - 12):u.offset]))
     for i in range(len(u.raw)):

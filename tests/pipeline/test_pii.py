@@ -173,6 +173,16 @@ def test_a_name_is_masked_wherever_it_recurs_in_the_call() -> None:
                              ("PERSON", "andrew."), ("PERSON", "Andrew,")]
 
 
+def test_an_introduced_name_the_small_model_calls_a_nationality_is_still_a_name() -> None:
+    # spaCy's small model labels "Priya" NORP; after "speaking with" it is the agent's name,
+    # masked there and in every later greeting
+    calls = [utt("Thanks for calling Bluewater Insurance, you're speaking with Priya.", "u1", 0.0, "S0"),
+             utt("Hi Priya, it's Desmond Okafor here.", "u2", 5.0),
+             utt("No thanks Priya, bye.", "u3", 9.0)]
+    assert found(*calls) == [("PERSON", "Priya."), ("PERSON", "Priya,"), ("PERSON", "Desmond Okafor"),
+                             ("PERSON", "Priya,")]
+
+
 def test_an_introduced_name_goes_on_over_initials_and_misheard_words() -> None:
     # "Fiona Grant" heard as "P. Only Grant.": the whole name is masked, and its surname later
     calls = [utt("Hi, my name is P. Only Grant. I think I've lost my credit card.", "u1"),
@@ -319,3 +329,21 @@ def test_the_company_name_is_no_persons_but_the_agents_name_is() -> None:
     names = [(s.type, " ".join(w.word for w in greeting.words[s.first_word:s.last_word + 1]))
              for s in find_pii([greeting], PiiOptions(), organisation="Keystone Credit")]
     assert names == [("PERSON", "Harriet")]
+
+
+def test_a_conversation_in_other_words_and_names() -> None:
+    """Written after the detector was built, with names, numbers and wording of its own."""
+    calls = [utt("Good afternoon, Redline Telecom, Tomasz speaking.", "u1", 0.0, "S0"),
+             utt("Hello, my name is Greta Lindqvist.", "u2", 4.0),
+             utt("Hi Greta, what's the mobile number on the account?", "u3", 8.0, "S0"),
+             utt("Oh seven nine double four, five five one, two eight three.", "u4", 12.0),
+             utt("Can you also update my email, it's greta dot l at mailbox dot com.", "u5", 18.0),
+             utt("Yes, it will. Grant us a day or two. We'll mark it as done.", "u6", 24.0, "S0"),
+             utt("Mark will call you back. Only one card is on file.", "u7", 30.0, "S0")]
+    by_id = {u.id: u for u in calls}
+    spans = find_pii(calls, PiiOptions(), organisation="Redline Telecom")
+    got = [(s.type, " ".join(w.word for w in by_id[s.utterance_id].words[s.first_word:s.last_word + 1])) for s in spans]
+    assert [g[1] for g in got] == ["Tomasz", "Greta Lindqvist.", "Greta,",
+                                   "Oh seven nine double four, five five one, two eight three.",
+                                   "greta dot l at mailbox dot com.", "Mark"]
+    assert got[4][0] == "EMAIL" and {t for t, _ in got[:3]} == {"PERSON"}
