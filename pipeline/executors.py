@@ -163,19 +163,26 @@ class LocalExecutor:
                                  initargs=(self.config, self.out_dir, os.getpid())) as pool:
             while items or running:
                 while items and len(running) < workers * 2:
-                    item = items.pop()
-                    running[pool.submit(_work, *item)] = item
+                    try:
+                        running[pool.submit(_work, *items[-1])] = items[-1]
+                    except BrokenProcessPool:  # a worker died between two submissions
+                        return self._broken(running)
+                    items.pop()
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for fut in done:
                     try:
                         outcome = fut.result()
                     except BrokenProcessPool:
-                        log.warning("a worker process died; its %d calls in flight are retried one at a time",
-                                    len(running))
-                        return list(running.values())
+                        return self._broken(running)
                     running.pop(fut)
                     yield outcome
         return []
+
+    @staticmethod
+    def _broken(running: dict[Future[Outcome], Item]) -> list[Item]:
+        """The calls in flight when the pool broke (the calls not yet submitted stay queued)."""
+        log.warning("a worker process died; its %d calls in flight are retried one at a time", len(running))
+        return list(running.values())
 
 
 # -- Ray: actors on a cluster ------------------------------------------------------------------

@@ -171,3 +171,48 @@ def test_a_killed_ray_actor_loses_no_call(tmp_path: Path) -> None:
     assert "a Ray actor died" in err
     assert run["config"]["run"]["executor"] == "ray"
     assert run["counts"]["ok"] == 3 and run["counts"]["failed"] == 0
+
+
+def test_a_worker_dying_between_two_submissions_loses_no_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool can break while calls are being handed out (not only while one is awaited): the
+    calls in flight are retried alone and the calls not yet handed out still run."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from pipeline import executors
+    from pipeline.call import Outcome
+    from pipeline.ingest import CallInput
+
+    pools: list[int] = []
+
+    class Pool:
+        """Runs each call at once; the first pool breaks at its second submission."""
+
+        def __init__(self, workers: int, **kwargs: object) -> None:
+            pools.append(workers)
+            self.submitted = 0
+            self.broken = len(pools) == 1
+
+        def __enter__(self) -> "Pool":
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+        def submit(self, fn, call: CallInput, sha: str) -> Future:
+            self.submitted += 1
+            future: Future = Future()
+            if self.broken and self.submitted >= 2:
+                raise BrokenProcessPool("a child process terminated abruptly")
+            if self.broken:  # the call in flight when the worker died
+                future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            else:
+                future.set_result(Outcome(call.call_id, str(call.path), "ok"))
+            return future
+
+    monkeypatch.setattr(executors, "ProcessPoolExecutor", Pool)
+    calls = [(CallInput(f"c{i}", Path(f"/in/c{i}.wav")), "0" * 64) for i in range(5)]
+    config = load_config(None, ["run.workers=2"])
+    outcomes = list(executors.LocalExecutor(config, Path("/out"), local=None).run(calls))
+    assert sorted(o.call_id for o in outcomes) == [f"c{i}" for i in range(5)]
+    assert all(o.status == "ok" for o in outcomes)
