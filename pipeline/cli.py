@@ -107,13 +107,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db_arg(load)
     users = sub.add_parser("users", help="users of the review app")
     usub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
-    add = usub.add_parser("add", help="add a user (the password is asked for, or read from stdin)")
+    add = usub.add_parser("add", help="add a user (the password is asked for, or read from stdin; 12 or more "
+                                      "characters of two kinds or more, not containing the name)")
     add.add_argument("username", metavar="NAME")
     add.add_argument("--role", required=True, choices=["reviewer", "lead", "admin"])
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     _add_db_arg(add)
     lst = usub.add_parser("list", help="the users and their roles")
     _add_db_arg(lst)
+    deact = usub.add_parser("deactivate", help="stop a user logging in and end their sessions (reviews are kept)")
+    react = usub.add_parser("activate", help="let a deactivated user log in again")
+    reset = usub.add_parser("reset-password", help="give a user a new password (asked for, or read from stdin); "
+                                                   "their sessions end")
+    reset.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    for p in (deact, react, reset):
+        p.add_argument("username", metavar="NAME")
+        _add_db_arg(p)
     smp = sub.add_parser("sample", help="pick calls to review: N per agent and period, plus every auto-fail and "
                                         "low-confidence call, round-robin to reviewers (a dry run unless --apply)")
     smp.add_argument("--per-agent", type=int, default=2, metavar="N", help="random calls per agent (default 2)")
@@ -187,7 +196,7 @@ def _cmd_users(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from pipeline.review.db import User, sessions
-    from pipeline.review.users import add_user
+    from pipeline.review.users import add_user, check_password, reset_password, set_active
 
     engine = _engine(args)
     with sessions(engine).begin() as session:
@@ -195,12 +204,21 @@ def _cmd_users(args: argparse.Namespace) -> int:
             for user in session.scalars(select(User).order_by(User.username)):
                 print(f"{user.username:30} {user.role:9} {'active' if user.active else 'disabled'}")
             return EXIT_OK
+        if args.users_command in ("deactivate", "activate"):
+            user = set_active(session, args.username, args.users_command == "activate")
+            print(f"{user.username} {'can log in again' if user.active else 'deactivated; their sessions ended'}")
+            return EXIT_OK
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
             password = getpass.getpass(f"password for {args.username}: ")
+            check_password(args.username, password)  # said before the second prompt
             if getpass.getpass("again: ") != password:
-                raise ConfigError("users add: the two passwords differ")
+                raise ConfigError(f"users {args.users_command}: the two passwords differ")
+        if args.users_command == "reset-password":
+            user = reset_password(session, args.username, password)
+            print(f"new password set for {user.username}; their sessions ended")
+            return EXIT_OK
         user = add_user(session, args.username, password, args.role)
         print(f"added {user.username} ({user.role})")
     return EXIT_OK

@@ -29,6 +29,7 @@ from pipeline.scorecard import ScorecardOptions, template_path
 from pipeline.conversation import ConversationOptions
 from pipeline.errors import ConfigError, check_options
 from pipeline.pii import PiiOptions
+from pipeline.review import options as review_options
 from pipeline.review.options import ReviewOptions
 from pipeline.roles import RoleOptions
 from pipeline.speakers import SpeakerOptions
@@ -284,6 +285,7 @@ def validate_config(config: Config) -> None:
     sentiment.validate(config.sentiment)
     conversation.validate(config.conversation)
     pii.validate(config.pii)
+    review_options.validate(config.review)
     if config.scorecard.enabled:
         from pipeline.scorecard import load_scorecard
 

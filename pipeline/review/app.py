@@ -8,9 +8,14 @@ them, leads and admins see all.
 Security: sessions are random tokens in an HttpOnly, SameSite=Strict cookie, stored hashed
 (``web_sessions``) with an expiry; every state-changing request must carry the session's CSRF
 token (form field ``csrf_token`` or header ``X-CSRF-Token``), and the log-in form a
-double-submit token; passwords are checked against scrypt hashes. Saves carry the review's
-version: a save based on an older version is refused with 409 and the current answers, so the
-second editor loses nothing and overwrites nothing.
+double-submit token; passwords are checked against scrypt hashes, with the same work for an
+unknown name. Failed log-ins are counted per name and per client address in the database, and
+too many lock the log-in for a while (:mod:`pipeline.review.throttle`). Every response carries
+a Content-Security-Policy without inline scripts or styles (the pages' scripts and styles are
+files under ``static/``) and the other security headers; JSON bodies are read by
+:func:`~pipeline.review.hardening.json_object`, so a malformed one gets 4xx, never 500. Saves
+carry the review's version: a save based on an older version is refused with 409 and the
+current answers, so the second editor loses nothing and overwrites nothing.
 
 Audio is private by default: the audio route plays the masked copy of the call
 (``audio_redacted.wav``, every PII span under a tone or silence) and nothing else unless the
@@ -29,24 +34,29 @@ import json
 import secrets
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Form, HTTPException, Request
+from fastapi import Path as FastPath
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from pipeline.review.db import (
-    Assignment, Call, Review, ReviewAnswer, User, WebSession, make_engine, sessions, upgrade, utcnow,
+    Assignment, Call, Review, User, WebSession, make_engine, sessions, upgrade, utcnow,
 )
-from pipeline.review.options import ReviewOptions
+from pipeline.review import throttle
+from pipeline.review.hardening import MAX_INT, SecurityHeaders, json_object, names, text, whole_number
+from pipeline.review import reviews
+from pipeline.review.options import ReviewOptions, validate
 from pipeline.review.users import authenticate
 
 COOKIE = "callqa_session"
 LOGIN_CSRF_COOKIE = "callqa_login_csrf"
 SESSION_HOURS = 12
-ANSWERS = ("yes", "no", "na")
+LOCKED = "Too many failed log-ins for this user name or from this address: log-in is paused; try again later."
 SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
 HERE = Path(__file__).resolve().parent
 REDACTED_AUDIO = "audio_redacted.wav"
@@ -109,6 +119,7 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     """The app over the review database ``db`` (migrated to the newest schema first);
     ``options``: the ``review`` config section (defaults: no original audio)."""
     options = options or ReviewOptions()
+    validate(options)
     engine = make_engine(db)
     upgrade(engine)
     protected = database_files(engine)
@@ -116,6 +127,8 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     app = FastAPI(title="callqa review", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
+    app.add_middleware(SecurityHeaders)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")  # scripts and styles, no data
 
     def db_session():  # noqa: ANN202 - a FastAPI dependency
         with make_session() as s:
@@ -136,7 +149,7 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         sent = request.headers.get("x-csrf-token")
         if sent is None and request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             sent = (await request.form()).get("csrf_token")
-        if not sent or not secrets.compare_digest(str(sent), who[1].csrf_token):
+        if not sent or not secrets.compare_digest(str(sent).encode(), who[1].csrf_token.encode()):
             raise HTTPException(403, "missing or wrong CSRF token")
         return who
 
@@ -165,13 +178,19 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     def login(request: Request, username: str = Form(...), password: str = Form(...), csrf_token: str = Form(""),
               s: Session = Depends(db_session)) -> Response:
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-        if not cookie or not secrets.compare_digest(cookie, csrf_token):
+        if not cookie or not secrets.compare_digest(cookie.encode(), csrf_token.encode()):
             raise HTTPException(403, "missing or wrong CSRF token")
+        keys = throttle.keys_for(username, request.client.host if request.client else None)
+        if throttle.locked(s, keys):  # refused before the password is checked, the right one too
+            return templates.TemplateResponse(request, "login.html", {"csrf": cookie, "error": LOCKED}, status_code=429)
         user = authenticate(s, username, password)
         if user is None:
-            resp = templates.TemplateResponse(request, "login.html", {"csrf": cookie, "error": "Wrong user name or password."},
-                                              status_code=401)
-            return resp
+            now_locked = throttle.record_failure(s, keys, options)
+            s.commit()
+            return templates.TemplateResponse(request, "login.html", {
+                "csrf": cookie, "error": LOCKED if now_locked else "Wrong user name or password."},
+                status_code=429 if now_locked else 401)
+        throttle.record_success(s, keys)
         token = secrets.token_urlsafe(32)
         s.add(WebSession(token_sha256=_sha(token), user_id=user.id, csrf_token=secrets.token_urlsafe(32),
                          expires_at=utcnow() + timedelta(hours=SESSION_HOURS)))
@@ -310,58 +329,23 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
                           s: Session = Depends(db_session)) -> JSONResponse:
         """Save the reviewer's draft (``submit: true`` submits it). Body: ``{"version": N, "answers":
         {item_id: {"answer": "yes", "comment": ""}}, "comment": ""}``; ``version`` is the one the page
-        was loaded with (0 for a new review). 409 with the current review when it has moved on."""
+        was loaded with (0 for a new review). The database checks the version
+        (:func:`pipeline.review.reviews.save_review`), so of several saves from one version, through
+        any number of server processes, exactly one is accepted. 409 with the current review and a
+        ``reason``: ``stale`` (saved elsewhere since the page loaded it) or ``submitted`` (submitted
+        already; nothing changed)."""
         user = who[0]
         call = call_for(s, user, call_id)
+        body = await json_object(request, '{"version": 0, "answers": {"item": {"answer": "yes", "comment": ""}}, '
+                                          '"comment": "", "submit": false}')
         try:
-            body = await request.json()
-            version = int(body.get("version", 0))
-            answers = body.get("answers") or {}
-            assert isinstance(answers, dict)
-        except (ValueError, AssertionError, AttributeError):
-            raise HTTPException(422, "the body must be JSON: {version, answers: {item: {answer, comment}}, comment}") from None
-        items = {i.item_id: i for i in call.items}
-        for item_id, a in answers.items():
-            if item_id not in items:
-                raise HTTPException(422, f"{item_id}: not an item of this call's scorecard")
-            if not isinstance(a, dict) or a.get("answer") not in ANSWERS:
-                raise HTTPException(422, f"{item_id}: the answer must be one of {', '.join(ANSWERS)}")
-        review = my_review(s, user, call_id)
-        current_version = review.version if review else 0
-        if version != current_version:
-            return JSONResponse(status_code=409, content={
-                "error": "conflict: this review was saved elsewhere since you opened it; your changes are not "
-                         "saved yet; reload to see the newer version, then apply your changes again",
-                "current": call_payload(s, user, call)["review"]})
-        if review is not None and review.state == "submitted" and not body.get("reopen"):
-            return JSONResponse(status_code=409, content={"error": "this review is submitted already",
+            edit = reviews.ReviewEdit.from_json(body, [i.item_id for i in call.items])
+            review = reviews.save_review(s, user, call, edit)
+        except reviews.InvalidEdit as e:
+            raise HTTPException(422, str(e)) from None
+        except reviews.ReviewConflict as e:
+            return JSONResponse(status_code=409, content={"error": str(e), "reason": e.reason,
                                                           "current": call_payload(s, user, call)["review"]})
-        if review is None:
-            review = Review(call_id=call_id, reviewer_id=user.id, state="draft", version=0)
-            s.add(review)
-        existing = {a.item_id: a for a in review.answers}
-        for item_id, a in answers.items():
-            row = existing.get(item_id)
-            if row is None:
-                row = ReviewAnswer(item_id=item_id)
-                review.answers.append(row)
-            if row.answer != a["answer"] or row.auto_answer is None:
-                row.auto_answer = items[item_id].answer  # the suggestion this answer was given against
-                row.answered_at = utcnow()
-            row.answer = a["answer"]
-            row.comment = str(a.get("comment") or "")[:5000]
-        review.comment = str(body.get("comment") or "")[:20000]
-        review.version = current_version + 1
-        review.updated_at = utcnow()
-        if body.get("submit"):
-            missing = [i for i in items if i not in {a.item_id for a in review.answers} | set(answers)]
-            if missing:
-                s.rollback()
-                raise HTTPException(422, f"answer every item before submitting; missing: {', '.join(missing)}")
-            review.state, review.submitted_at = "submitted", utcnow()
-        elif body.get("reopen"):
-            review.state, review.submitted_at = "draft", None
-        s.commit()
         return JSONResponse({"version": review.version, "state": review.state})
 
     @app.post("/api/calls/{call_id}/speakers")
@@ -370,8 +354,7 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         """Write the manual role decision the pipeline honours on its next run
         (``OUT/speaker_overrides.csv``: ``swap``, a speaker id or ``left``/``right``; empty removes it)."""
         call = call_for(s, who[0], call_id)
-        body = await request.json()
-        agent = str(body.get("agent") or "")
+        agent = text(await json_object(request, '{"agent": "swap"}'), "agent")
         if agent and agent not in SPEAKER_CHOICES:
             raise HTTPException(422, f"agent: one of {', '.join(SPEAKER_CHOICES)}, or empty to remove the override")
         write_override(Path(call.out_dir) / "speaker_overrides.csv", call.call_id, agent)
@@ -432,13 +415,16 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         from pipeline.errors import ConfigError
         from pipeline.review.sampling import assignment_rows, plan_sample
 
-        body = await request.json()
+        body = await json_object(request, '{"per_agent": 2, "start": "2026-11-01", "end": "", "reviewers": '
+                                          '["name"], "seed": 0, "low_confidence_min": 1, "apply": false}')
+        if not isinstance(body.get("apply", False), bool):
+            raise HTTPException(422, "apply: true or false")
         try:
-            made = plan_sample(s, int(body.get("per_agent", 2)), body.get("start") or None, body.get("end") or None,
-                               list(body.get("reviewers") or []), int(body.get("seed", 0)),
-                               int(body.get("low_confidence_min", 1)), created_by=who[0].id,
-                               apply=bool(body.get("apply", False)))
-        except (ConfigError, ValueError, TypeError) as e:
+            made = plan_sample(s, whole_number(body, "per_agent", 2), text(body, "start", 40) or None,
+                               text(body, "end", 40) or None, names(body, "reviewers"),
+                               whole_number(body, "seed", 0), whole_number(body, "low_confidence_min", 1),
+                               created_by=who[0].id, apply=body.get("apply", False))
+        except ConfigError as e:
             raise HTTPException(422, str(e)) from None
         rows = assignment_rows(s, made)
         if body.get("apply"):
@@ -451,18 +437,18 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         from pipeline.errors import ConfigError
         from pipeline.review.calibration import create_calibration
 
-        body = await request.json()
+        body = await json_object(request, '{"name": "...", "call_id": "...", "reviewers": ["name", "name"]}')
         try:
-            cal = create_calibration(s, str(body.get("name") or ""), str(body.get("call_id") or ""),
-                                     list(body.get("reviewers") or []), created_by=who[0].id)
+            cal = create_calibration(s, text(body, "name"), text(body, "call_id"), names(body, "reviewers"),
+                                     created_by=who[0].id)
         except ConfigError as e:
             raise HTTPException(422, str(e)) from None
         s.commit()
         return JSONResponse({"id": cal.id})
 
     @app.get("/api/calibrations/{cal_id}")
-    def api_calibration(cal_id: int, who: tuple[User, WebSession] = Depends(lead),
-                        s: Session = Depends(db_session)) -> JSONResponse:
+    def api_calibration(cal_id: Annotated[int, FastPath(ge=1, le=MAX_INT)],
+                        who: tuple[User, WebSession] = Depends(lead), s: Session = Depends(db_session)) -> JSONResponse:
         from pipeline.errors import ConfigError
         from pipeline.review.calibration import calibration_result
 

@@ -191,6 +191,19 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LoginThrottle(Base):
+    """Failed log-ins of one account name (``user:NAME``, known or not, so a lockout tells
+    nothing about which names exist) or one client address (``addr:IP``) in the current window,
+    and until when it is locked (see ``pipeline/review/throttle.py``)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 def normalise_url(db: str | Path) -> str:
     """A database URL: ``sqlite:///...`` / ``postgresql://...`` as given, a plain path as a
     SQLite file. ConfigError for anything else."""

@@ -1,8 +1,11 @@
-"""The ``review`` config section: what the reviewers' web app may serve (``callqa serve --config``)."""
+"""The ``review`` config section: what the reviewers' web app may serve and how it throttles
+log-ins (``callqa serve --config``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from pipeline.errors import check_options
 
 
 @dataclass
@@ -13,3 +16,21 @@ class ReviewOptions:
     """Let the app play a call's original recording when the run wrote no masked copy
     (``audio_redacted.wav``): for a call whose text is not redacted, or whose run masked no
     audio. Off: such a call has no audio in the app (403 with the reason); an admin's choice."""
+    login_window_s: int = 900
+    """Failed log-ins are counted over this many seconds (from the first failure of a window)."""
+    login_max_failures_account: int = 5
+    """This many failures for one user name (known or not) in the window lock that name."""
+    login_max_failures_address: int = 20
+    """This many failures from one client address in the window lock that address."""
+    login_lockout_s: int = 900
+    """How long a locked name or address is refused, even with the right password."""
+
+
+def validate(options: ReviewOptions) -> None:
+    """ConfigError naming ``review.KEY`` for a value out of range."""
+    check_options("review", options, [
+        (options.login_window_s >= 1, "login_window_s", "a number of seconds, 1 or more"),
+        (options.login_max_failures_account >= 1, "login_max_failures_account", "1 or more"),
+        (options.login_max_failures_address >= 1, "login_max_failures_address", "1 or more"),
+        (options.login_lockout_s >= 1, "login_lockout_s", "a number of seconds, 1 or more"),
+    ])

@@ -59,7 +59,7 @@ def users(session: Session, *specs: str) -> dict[str, int]:
     ids = {}
     for spec in specs:
         name, _, role = spec.partition(":")
-        ids[name] = add_user(session, name, "long-enough", role or "reviewer").id
+        ids[name] = add_user(session, name, "long-enough-pass", role or "reviewer").id
     return ids
 
 

@@ -6,14 +6,45 @@ dashboard change."""
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 
+from review_helpers import db_url, postgres_url  # noqa: F401  (fixtures)
+from test_access import POLICY, guarded  # noqa: F401  (a fresh app that locks a name after 3 failures)
 from test_app import PASSWORD, server  # noqa: F401  (the module-scoped app fixture)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
+
+
+def wait_for(page, expression: str, timeout: int = 5_000) -> None:  # noqa: ANN001 - a playwright page
+    """Wait until the JavaScript ``expression`` is true on ``page``. (Playwright's
+    ``wait_for_function`` compiles its predicate with ``new Function``, which the app's
+    Content-Security-Policy forbids; ``evaluate`` goes through the DevTools protocol.)"""
+    end = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > end:
+            raise TimeoutError(f"gave up waiting for {expression}")
+        time.sleep(0.05)
+
+
+class WatchedBrowser:
+    """The browser, keeping every Content-Security-Policy violation its pages report (Chromium
+    logs each one to the console), so that each test can check there were none."""
+
+    def __init__(self, browser) -> None:  # noqa: ANN001 - a playwright Browser
+        self.browser = browser
+        self.violations: list[str] = []
+
+    def new_context(self, **kwargs):  # noqa: ANN003, ANN201 - a playwright BrowserContext
+        ctx = self.browser.new_context(**kwargs)
+        ctx.on("console", lambda m: "Content Security Policy" in m.text and self.violations.append(m.text))
+        return ctx
+
+    def new_page(self, **kwargs):  # noqa: ANN003, ANN201 - a playwright Page in a context of its own
+        return self.new_context(**kwargs).new_page()
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +53,16 @@ def browser():
 
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        yield b
+        yield WatchedBrowser(b)
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violation(browser):  # noqa: ANN001
+    """Every page works under the app's Content-Security-Policy: nothing it blocks was tried."""
+    browser.violations.clear()
+    yield
+    assert browser.violations == []
 
 
 def browser_login(server: dict, browser, name: str):  # noqa: ANN001, ANN201 - playwright objects
@@ -64,28 +103,31 @@ def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser
     page.wait_for_url("**/calls/c1")
 
     # the audio loads, and clicking a piece of evidence plays the call from there
-    page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=10_000)
+    wait_for(page, "document.getElementById('player').readyState >= 1", timeout=10_000)
     evidence = page.locator("[data-item='opening.greeting'] .ev").first
     start = float(evidence.get_attribute("data-start"))
     evidence.click()
-    page.wait_for_function(f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.5")
+    wait_for(page, f"Math.abs(document.getElementById('player').currentTime - {start}) < 0.5")
     page.locator("#transcript .line").first.click()
-    page.wait_for_function("Math.abs(document.getElementById('player').currentTime - 1.0) < 0.5")
+    wait_for(page, "Math.abs(document.getElementById('player').currentTime - 1.0) < 0.5")
 
     # override the suggested "yes": the draft is saved as the reviewer goes
     assert page.locator("[data-item='opening.greeting'] .suggested").inner_text() == "yes"
     page.check("[data-item='opening.greeting'] input[value=no]")
-    page.wait_for_function("document.getElementById('status').textContent.includes('Draft saved')")
+    wait_for(page, "document.getElementById('status').textContent.includes('Draft saved')")
     page.fill("[data-item='opening.greeting'] .comment", "no company name in the greeting")
     page.click("#save")
-    page.wait_for_function("document.getElementById('state').textContent == 'draft'")
+    wait_for(page, "document.getElementById('state').textContent == 'draft'")
 
     # after a reload the answers are the reviewer's, then submit
     page.reload()
     assert page.is_checked("[data-item='opening.greeting'] input[value=no]")
     assert page.input_value("[data-item='opening.greeting'] .comment") == "no company name in the greeting"
-    page.click("#submit")
-    page.wait_for_function("document.getElementById('status').textContent.includes('Submitted')")
+    page.check("[data-item='opening.greeting'] input[value=yes]")  # its autosave is still pending ...
+    page.click("#submit")  # ... when the reviewer submits: the saves go one after the other
+    wait_for(page, "document.getElementById('status').textContent.includes('Submitted')")
+    page.wait_for_timeout(1000)  # longer than the autosave delay: no error after the submit
+    assert page.inner_text("#status") == "Submitted." and "error" not in page.get_attribute("#status", "class")
     page.goto(server["url"] + "/?reviewed=yes")
     assert page.locator("#queue tbody tr").first.inner_text().split("\t")[0].strip() == "c1"
     assert "submitted" in page.locator("#queue tbody tr").first.inner_text()
@@ -101,11 +143,17 @@ def test_a_conflicting_save_is_shown_and_the_answers_stay_on_the_page(server, br
     for p in (first, second):
         p.goto(server["url"] + "/calls/c2")
     first.check("[data-item='closing.thanks'] input[value=no]")
-    first.wait_for_function("document.getElementById('status').textContent.includes('Draft saved')")
+    wait_for(first, "document.getElementById('status').textContent.includes('Draft saved')")
     second.check("[data-item='opening.greeting'] input[value=yes]")  # still on the version it loaded
-    second.wait_for_function("document.getElementById('status').textContent.includes('conflict')")
+    wait_for(second, "document.getElementById('status').textContent.includes('conflict')")
     assert "kept" in second.inner_text("#status")
     assert second.is_checked("[data-item='opening.greeting'] input[value=yes]")  # nothing lost on the page
+    # leaving with answers not yet saved: the browser asks first
+    asked: list[str] = []
+    second.on("dialog", lambda d: (asked.append(d.type), d.dismiss()))
+    second.close(run_before_unload=True)
+    first.wait_for_timeout(300)
+    assert asked == ["beforeunload"]
     ctx.close()
 
 
@@ -123,11 +171,11 @@ def test_a_lead_samples_calls_and_starts_a_calibration(server, browser):  # noqa
     page.click("text=Sample")
     page.fill("input[name=per_agent]", "0")
     page.click("#plan")
-    page.wait_for_function("document.getElementById('status').textContent.includes('would be assigned')")
+    wait_for(page, "document.getElementById('status').textContent.includes('would be assigned')")
     assert page.locator("#plan-table tbody tr").count() == 1
     assert "c3" in page.locator("#plan-table tbody tr").first.inner_text()
     page.click("#apply")
-    page.wait_for_function("document.getElementById('status').textContent.includes('1 call(s) assigned')")
+    wait_for(page, "document.getElementById('status').textContent.includes('1 call(s) assigned')")
 
     page.click("text=Calibration")
     page.wait_for_url("**/calibrations")
@@ -138,4 +186,42 @@ def test_a_lead_samples_calls_and_starts_a_calibration(server, browser):  # noqa
     page.click("#create")
     page.wait_for_selector("text=November calibration")
     assert "Waiting for rita, sam" in page.inner_text("main")
+    ctx.close()
+
+
+def test_the_policy_blocks_inline_script_and_the_watch_sees_it(server, browser):  # noqa: F811
+    """The check above is not vacuous: a script written into a page is refused and reported."""
+    page = browser.new_page()
+    page.goto(server["url"] + "/login")
+    page.evaluate("""() => { const s = document.createElement('script'); s.textContent = 'window.injected = 1';
+                             document.body.appendChild(s); }""")
+    wait_for(page, "true")
+    assert page.evaluate("window.injected") is None
+    for _ in range(50):
+        if browser.violations:
+            break
+        time.sleep(0.05)
+    assert browser.violations and "script-src 'self'" in browser.violations[0]
+    browser.violations.clear()
+    page.context.close()
+
+
+def test_wrong_passwords_lock_the_log_in_and_the_right_one_waits(guarded, browser):  # noqa: F811
+    page = browser.new_page()
+    page.goto(guarded["urls"][0] + "/login")
+    for n in range(POLICY.login_max_failures_account):
+        page.fill("input[name=username]", "rita")
+        page.fill("input[name=password]", f"wrong-password-{n}")
+        page.click("button[type=submit]")
+        page.wait_for_selector("[role=alert]")
+        expected = "Too many failed log-ins" if n == POLICY.login_max_failures_account - 1 else "Wrong user name"
+        assert expected in page.inner_text("[role=alert]")
+    page.fill("input[name=username]", "rita")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[role=alert]")
+    assert "Too many failed log-ins" in page.inner_text("[role=alert]") and page.url.endswith("/login")
+    page.context.close()
+    ctx, other = browser_login({"url": guarded["urls"][0]}, browser, "sam")  # another name is not locked
+    assert other.locator("h1").inner_text() == "My calls"
     ctx.close()

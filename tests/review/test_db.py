@@ -31,11 +31,11 @@ def test_migrations_build_the_schema_the_models_describe(engine):
 
     from pipeline.review.db import Base
 
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
     upgrade(engine)  # a second upgrade changes nothing
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
 
 
 def test_passwords_are_salted_and_checked():
@@ -47,17 +47,17 @@ def test_passwords_are_salted_and_checked():
 
 def test_users_are_added_with_checks_and_authenticated(engine):
     with sessions(engine).begin() as s:
-        add_user(s, "alice", "s3cret-pass", "reviewer")
+        add_user(s, "alice", "s3cret-passphrase", "reviewer")
         for name, password, role, what in [("alice", "another-pass", "lead", "exists"),
-                                           ("bob", "short", "lead", "at least 8"),
-                                           ("bob", "long-enough", "boss", "not one of"),
-                                           ("../bob", "long-enough", "lead", "user name")]:
+                                           ("bob", "short", "lead", "at least 12"),
+                                           ("bob", "long-enough-pass", "boss", "not one of"),
+                                           ("../bob", "long-enough-pass", "lead", "user name")]:
             with pytest.raises(ConfigError, match=what):
                 add_user(s, name, password, role)
     with sessions(engine)() as s:
-        assert authenticate(s, "alice", "s3cret-pass").role == "reviewer"
+        assert authenticate(s, "alice", "s3cret-passphrase").role == "reviewer"
         assert authenticate(s, "alice", "wrong-pass") is None
-        assert authenticate(s, "nobody", "s3cret-pass") is None
+        assert authenticate(s, "nobody", "s3cret-passphrase") is None
 
 
 def call_record(call_id: str, answers: dict[str, str], status: str = "ok") -> dict:
@@ -87,7 +87,7 @@ def test_loading_is_idempotent_and_keeps_human_answers(engine, tmp_path: Path):
         assert load_results(s, out).to_dict() == {"added": 2, "updated": 0, "unchanged": 0, "skipped": 1}
     with sessions(engine).begin() as s:
         assert load_results(s, out).to_dict() == {"added": 0, "updated": 0, "unchanged": 2, "skipped": 1}
-        reviewer = add_user(s, "rita", "long-enough", "reviewer")
+        reviewer = add_user(s, "rita", "long-enough-pass", "reviewer")
         review = Review(call_id="c1", reviewer_id=reviewer.id, state="submitted")
         review.answers.append(ReviewAnswer(item_id="closing.thanks", answer="yes", auto_answer="no", comment="said it"))
         s.add(review)
@@ -166,7 +166,7 @@ def test_a_kill_9_while_the_schema_is_created_leaves_a_usable_database(tmp_path:
     killed_tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
     assert current_revision(engine) in (None, "0004") and (current_revision(engine) or not killed_tables)
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     with sessions(engine)() as session:
         add_user(session, "dana", "a long enough password", "reviewer")
         session.commit()
@@ -184,7 +184,7 @@ def test_a_half_created_database_is_repaired_and_one_with_rows_refused(tmp_path:
         db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(80))")
     engine = make_engine(path)
     upgrade(engine)
-    assert current_revision(engine) == "0004"
+    assert current_revision(engine) == "0005"
     engine.dispose()
     path = tmp_path / "foreign.sqlite"
     with sqlite3.connect(path) as db:
