@@ -17,6 +17,11 @@ files under ``static/``) and the other security headers; JSON bodies are read by
 carry the review's version: a save based on an older version is refused with 409 and the
 current answers, so the second editor loses nothing and overwrites nothing.
 
+Honest reviews: the page pre-selects no answer (a submit needs every item answered; one-click
+accept only for the templates in ``review.one_click_accept``), a calibration scorer sees no
+suggestion and no other scorer's answers, every submitted version is kept and shown with its
+disputes (:mod:`pipeline.review.history`), and a role swap records who made it and when.
+
 Audio is private by default: the audio route plays the masked copy of the call
 (``audio_redacted.wav``, every PII span under a tone or silence) and nothing else unless the
 admin sets ``review.allow_original_audio``; even then only an audio file under the input roots
@@ -237,10 +242,16 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
             q = q.where(Call.customer_sentiment_end < -0.3)
         mine = {r.call_id: r for r in s.scalars(select(Review).where(Review.reviewer_id == user.id))}
         submitted = {cid for cid in s.scalars(select(Review.call_id).where(Review.state == "submitted"))}
+        # a calibration call is "reviewed" for its scorer only once they submit: the others' reviews do not count
+        calibrating = set(s.scalars(select(Assignment.call_id).where(Assignment.reviewer_id == user.id,
+                                                                     Assignment.calibration_id.is_not(None))))
         rows = []
         for call in s.scalars(q.order_by(Call.started_at.desc(), Call.call_id)):
             review = mine.get(call.call_id)
-            reviewed = call.call_id in submitted
+            if call.call_id in calibrating:
+                reviewed = review is not None and review.state == "submitted"
+            else:
+                reviewed = call.call_id in submitted
             if f.get("reviewed") == "yes" and not reviewed or f.get("reviewed") == "no" and reviewed:
                 continue
             rows.append({"call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue,
@@ -256,15 +267,20 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     @app.get("/api/calls")
     def api_calls(request: Request, who: tuple[User, WebSession] = Depends(current),
                   s: Session = Depends(db_session)) -> JSONResponse:
+        from pipeline.review.calibration import to_do
+
         f = {k: request.query_params.get(k, "") for k in FILTERS}
-        return JSONResponse({"calls": queue_rows(s, who[0], f)})
+        return JSONResponse({"calls": queue_rows(s, who[0], f), "to_do": to_do(s, who[0].id)})
 
     @app.get("/", response_class=HTMLResponse)
     def queue_page(request: Request, who: tuple[User, WebSession] = Depends(current),
                    s: Session = Depends(db_session)) -> Response:
+        from pipeline.review.calibration import to_do
+
         f = {k: request.query_params.get(k, "") for k in FILTERS}
         return templates.TemplateResponse(request, "queue.html", {
-            "user": who[0], "csrf": who[1].csrf_token, "rows": queue_rows(s, who[0], f), "f": f})
+            "user": who[0], "csrf": who[1].csrf_token, "rows": queue_rows(s, who[0], f), "f": f,
+            "to_do": to_do(s, who[0].id)})
 
     # -- one call ---------------------------------------------------------------------------------
 
@@ -278,11 +294,40 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     def my_review(s: Session, user: User, call_id: str) -> Review | None:
         return s.scalar(select(Review).where(Review.call_id == call_id, Review.reviewer_id == user.id))
 
+    def blind(s: Session, user: User, call_id: str) -> bool:
+        """Whether ``user`` scores ``call_id`` in a calibration session: then they see no
+        suggestion and no other scorer's answers (calibration is always blind)."""
+        return s.scalar(select(Assignment.id).where(Assignment.call_id == call_id, Assignment.reviewer_id == user.id,
+                                                    Assignment.kind == "calibration").limit(1)) is not None
+
+    def review_trail(s: Session, user: User, call: Call, is_blind: bool) -> dict[str, Any]:
+        """The submitted reviews ``user`` may see, with their disputes: a lead or admin sees all
+        (but a calibration scorer only their own); a reviewer their own and the final ones."""
+        from pipeline.review.history import disputes, submissions
+
+        rows = submissions(s, call.call_id)
+        if is_blind:
+            rows = [r for r in rows if r["reviewer"] == user.username]
+        elif user.role not in ("lead", "admin"):
+            rows = [r for r in rows if r["reviewer"] == user.username or r["final"]]
+        return {"submissions": rows, "disputes": disputes(s, call.call_id, [r["id"] for r in rows]),
+                "can_resolve": user.role in ("lead", "admin") and not is_blind}
+
     def call_payload(s: Session, user: User, call: Call) -> dict[str, Any]:
+        from pipeline.review.history import current_swap
+
         record = call_record(call)
         review = my_review(s, user, call.call_id)
-        answers = {a.item_id: {"answer": a.answer, "comment": a.comment, "auto_answer": a.auto_answer}
+        is_blind = blind(s, user, call.call_id)
+        answers = {a.item_id: {"answer": a.answer, "comment": a.comment,
+                               "auto_answer": None if is_blind else a.auto_answer}
                    for a in (review.answers if review else [])}
+        items = [{"id": i.item_id, "section": i.section, "question": i.question, "answer": i.answer,
+                  "confidence": i.confidence, "auto_fail": i.auto_fail, "looked_for": i.looked_for,
+                  "evidence": i.evidence} for i in call.items]
+        if is_blind:  # no suggestion, no confidence, no evidence pointing at one
+            for item in items:
+                item.update(answer=None, confidence=None, looked_for=None, evidence=[])
         return {
             "call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
             "duration_s": call.duration_s, "score": call.score, "auto_fail": call.auto_fail,
@@ -290,11 +335,14 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
             "speakers": {k: record.get("speakers", {}).get(k) for k in ("method", "roles", "override", "confidence")},
             "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
                            for u in record.get("utterances", [])],
-            "items": [{"id": i.item_id, "section": i.section, "question": i.question, "answer": i.answer,
-                       "confidence": i.confidence, "auto_fail": i.auto_fail, "looked_for": i.looked_for,
-                       "evidence": i.evidence} for i in call.items],
+            "items": items,
+            "blind": is_blind, "one_click_accept": not is_blind and options.allows_one_click(call.template),
+            "can_mark_final": user.role in ("lead", "admin"),
             "review": {"state": review.state if review else None, "version": review.version if review else 0,
-                       "comment": review.comment if review else "", "answers": answers},
+                       "comment": review.comment if review else "", "answers": answers,
+                       "final": bool(review and review.final)},
+            "trail": review_trail(s, user, call, is_blind),
+            "speaker_swap": current_swap(s, call),
         }
 
     def audio_state(call: Call) -> dict[str, Any]:
@@ -340,7 +388,8 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
                                           '"comment": "", "submit": false}')
         try:
             edit = reviews.ReviewEdit.from_json(body, [i.item_id for i in call.items])
-            review = reviews.save_review(s, user, call, edit)
+            one_click = options.allows_one_click(call.template) and not blind(s, user, call.call_id)
+            review = reviews.save_review(s, user, call, edit, one_click=one_click)
         except reviews.InvalidEdit as e:
             raise HTTPException(422, str(e)) from None
         except reviews.ReviewConflict as e:
@@ -357,11 +406,36 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         agent = text(await json_object(request, '{"agent": "swap"}'), "agent")
         if agent and agent not in SPEAKER_CHOICES:
             raise HTTPException(422, f"agent: one of {', '.join(SPEAKER_CHOICES)}, or empty to remove the override")
-        write_override(Path(call.out_dir) / "speaker_overrides.csv", call.call_id, agent)
-        return JSONResponse({"call_id": call.call_id, "agent": agent or None,
+        return set_speakers(s, who[0], call, agent)
+
+    @app.post("/api/calls/{call_id}/speakers/undo")
+    def undo_speakers(call_id: str, who: tuple[User, WebSession] = Depends(check_csrf),
+                      s: Session = Depends(db_session)) -> JSONResponse:
+        """Restore the role decision the latest one replaced (none: the pipeline's own roles)."""
+        from pipeline.errors import ConfigError
+        from pipeline.review.history import undo_target
+
+        call = call_for(s, who[0], call_id)
+        try:
+            target = undo_target(s, call)
+        except ConfigError as e:
+            raise HTTPException(409, str(e)) from None
+        return set_speakers(s, who[0], call, target)
+
+    def set_speakers(s: Session, user: User, call: Call, agent: str) -> JSONResponse:
+        """Write ``agent`` as the call's row of ``OUT/speaker_overrides.csv`` and log who and when."""
+        from pipeline.review.history import current_swap, record_swap
+        from pipeline.speakers import read_overrides
+
+        path = Path(call.out_dir) / "speaker_overrides.csv"
+        previous = read_overrides(path).get(call.call_id, "") if path.is_file() else ""
+        write_override(path, call.call_id, agent)
+        record_swap(s, user, call, agent, previous)
+        s.commit()
+        return JSONResponse({"call_id": call.call_id, "agent": agent or None, "swap": current_swap(s, call),
                              "note": "applied when the pipeline next runs over this folder"})
 
-    # -- leads: dashboards, sampling, calibration -------------------------------------------------
+    # -- submitted reviews and disputes -----------------------------------------------------------
 
     def lead(who: tuple[User, WebSession] = Depends(current)) -> tuple[User, WebSession]:
         if who[0].role not in ("lead", "admin"):
@@ -370,6 +444,65 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
 
     def lead_csrf(who: tuple[User, WebSession] = Depends(check_csrf)) -> tuple[User, WebSession]:
         return lead(who)
+
+    @app.get("/api/calls/{call_id}/reviews")
+    def api_reviews(call_id: str, who: tuple[User, WebSession] = Depends(current),
+                    s: Session = Depends(db_session)) -> JSONResponse:
+        """Every submitted review version the user may see, which one counts, and the disputes."""
+        call = call_for(s, who[0], call_id)
+        return JSONResponse(review_trail(s, who[0], call, blind(s, who[0], call_id)))
+
+    @app.post("/api/calls/{call_id}/disputes")
+    async def api_dispute(call_id: str, request: Request, who: tuple[User, WebSession] = Depends(check_csrf),
+                          s: Session = Depends(db_session)) -> JSONResponse:
+        """Dispute one answer of a submitted review version the user can see: ``{"submission_id",
+        "item_id", "reason", "proposed": "yes" | "no" | "na" | null}``."""
+        from pipeline.errors import ConfigError
+        from pipeline.review.db import ReviewSubmission
+        from pipeline.review.history import raise_dispute
+
+        user = who[0]
+        call = call_for(s, user, call_id)
+        body = await json_object(request, '{"submission_id": 1, "item_id": "...", "reason": "...", "proposed": "no"}')
+        sub_id = whole_number(body, "submission_id", 0, low=1)
+        visible = {r["id"] for r in review_trail(s, user, call, blind(s, user, call_id))["submissions"]}
+        submission = s.get(ReviewSubmission, sub_id) if sub_id in visible else None
+        if submission is None or submission.call_id != call.call_id:
+            raise HTTPException(404, "no such submitted review of this call")
+        try:
+            dispute = raise_dispute(s, user, submission, text(body, "item_id"), text(body, "reason", 5000),
+                                    text(body, "proposed", 10) or None)
+        except ConfigError as e:
+            raise HTTPException(422, str(e)) from None
+        s.commit()
+        return JSONResponse({"id": dispute.id, "state": dispute.state})
+
+    @app.post("/api/disputes/{dispute_id}/resolve")
+    async def api_resolve(dispute_id: Annotated[int, FastPath(ge=1, le=MAX_INT)], request: Request,
+                          who: tuple[User, WebSession] = Depends(lead_csrf),
+                          s: Session = Depends(db_session)) -> JSONResponse:
+        """A lead's decision: ``{"decision": "upheld" | "rejected", "answer": "no", "comment": "..."}``
+        (``answer``: the right answer, needed when upheld)."""
+        from pipeline.errors import ConfigError
+        from pipeline.review.db import Dispute
+        from pipeline.review.history import resolve_dispute
+
+        dispute = s.get(Dispute, dispute_id)
+        if dispute is None or blind(s, who[0], dispute.call_id):
+            raise HTTPException(404, "no such dispute")
+        body = await json_object(request, '{"decision": "upheld", "answer": "no", "comment": "..."}')
+        decision = text(body, "decision", 20)
+        if decision not in ("upheld", "rejected"):
+            raise HTTPException(422, "decision: upheld or rejected")
+        try:
+            resolve_dispute(s, who[0], dispute, decision == "upheld", text(body, "answer", 10) or None,
+                            text(body, "comment", 5000))
+        except ConfigError as e:
+            raise HTTPException(422, str(e)) from None
+        s.commit()
+        return JSONResponse({"id": dispute.id, "state": dispute.state, "new_answer": dispute.new_answer})
+
+    # -- leads: dashboards, sampling, calibration -------------------------------------------------
 
     def period(request: Request) -> dict[str, str]:
         return {k: request.query_params.get(k, "") for k in ("start", "end", "team", "agent", "bucket")}

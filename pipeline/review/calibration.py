@@ -8,8 +8,12 @@ not count for that item):
   sessions it is agreeing pairs over all pairs.
 * Fleiss' kappa (:func:`fleiss_kappa`), with the items (one session) or the sessions (one item,
   across sessions) as the rated subjects.
-* the majority answer of an item: its most frequent answer, None on a tie for the top; a
-  reviewer "agrees with the majority" when their answer is it (their own answer included).
+* the majority answer of an item: its most frequent answer. When two or more answers share the
+  top count (an even split: 1-1, 2-2, or yes/no/na once each) there is no majority: the item is
+  a *tie*, and a tie is neither agreement nor disagreement with the majority; it is left out of
+  every agreement-with-the-majority rate (the reviewers' and the suggestions') and counted apart
+  as ``ties``. A reviewer "agrees with the majority" when their answer is it (their own answer
+  included).
 """
 
 from __future__ import annotations
@@ -68,10 +72,16 @@ def _pairs(counts: Mapping[str, int]) -> tuple[int, int]:
 
 
 def _majority(counts: Mapping[str, int]) -> str | None:
-    top = Counter(counts).most_common(2)
-    if not top or (len(top) == 2 and top[0][1] == top[1][1]):
+    """The most frequent answer; None without answers or on a tie for the top (see :func:`_tied`)."""
+    if not counts or _tied(counts):
         return None
-    return top[0][0]
+    return Counter(counts).most_common(1)[0][0]
+
+
+def _tied(counts: Mapping[str, int]) -> bool:
+    """Whether two or more answers share the top count, so that there is no majority."""
+    top = [c for _, c in Counter(counts).most_common(2) if c > 0]
+    return len(top) == 2 and top[0] == top[1]
 
 
 def _rate(agree: int, total: int) -> float | None:
@@ -128,16 +138,24 @@ def calibration_result(session: Session, calibration_id: int) -> dict[str, Any]:
     "call_id", "state": "waiting", "reviewers", "submitted", "waiting_for"}`` (user names; no
     answers are shown). Then ``state`` is ``"done"`` and there are also
 
-    * ``items``: {item_id: {"question", "answers": {reviewer: answer or None}, "automatic"
-      (the current suggestion or None), "percent_agreement", "kappa" (Fleiss over this one item;
-      see :func:`fleiss_kappa` for why it only says whether they disagreed), "majority",
-      "agrees_with_majority": {reviewer: bool, or None without a majority or answer},
-      "automatic_matches_majority": bool or None}}, in scorecard order;
+    * ``items``: {item_id: {"question", "answers": {reviewer: answer or None}, "comments":
+      {reviewer: their comment on the item, "" for none}, "automatic" (the current suggestion or
+      None), "percent_agreement", "kappa" (Fleiss over this one item; see :func:`fleiss_kappa`
+      for why it only says whether they disagreed), "majority" (None on a tie), "tie" (the
+      answers split evenly at the top: no majority), "agrees_with_majority": {reviewer: bool, or
+      None on a tie or without an answer}, "automatic_matches_majority": bool or None}}, in
+      scorecard order;
+    * ``ties``: the ids of the tied items;
+    * ``comments``: {reviewer: their comment on the whole call};
     * ``percent_agreement``: agreeing reviewer pairs over all pairs, every item pooled;
     * ``kappa``: Fleiss' kappa with the call's items as the subjects (the session's figure);
     * ``mean_kappa``: the mean of the defined per-item kappas (None if none is);
-    * ``reviewer_agreement``: {reviewer: {"items", "agree", "rate"}} against the majority,
-      over the items that have one; ``automatic_agreement``: the same for the suggestions.
+    * ``reviewer_agreement``: {reviewer: {"items", "agree", "rate", "ties"}} against the
+      majority: ``items`` and ``rate`` count only the items that have a majority, ``ties`` the
+      tied items the reviewer answered (left out of the rate); ``automatic_agreement``: the same
+      for the suggestions.
+
+    Comments, like answers, are shown only once every reviewer has submitted.
 
     ConfigError for an unknown calibration id.
     """
@@ -154,13 +172,14 @@ def calibration_result(session: Session, calibration_id: int) -> dict[str, Any]:
     call_items = {i.item_id: i for i in session.scalars(select(CallItem).where(CallItem.call_id == calibration.call_id)
                                                         .order_by(CallItem.position))}
     answers = {u.username: {a.item_id: a.answer for a in reviews[u.id].answers} for u in users}
+    comments = {u.username: {a.item_id: a.comment or "" for a in reviews[u.id].answers} for u in users}
     extra = sorted({item for given in answers.values() for item in given} - set(call_items))
     items: dict[str, Any] = {}
     agree_pairs = all_pairs = 0
     kappas: list[float] = []
     subjects: list[Counter[str]] = []
-    per_reviewer = {u.username: [0, 0] for u in users}
-    automatic = [0, 0]
+    per_reviewer = {u.username: [0, 0, 0] for u in users}  # agree, items with a majority, ties
+    automatic = [0, 0, 0]
     for item_id in [*call_items, *extra]:
         given = {name: answers[name].get(item_id) for name in answers}
         counts = Counter(a for a in given.values() if a is not None)
@@ -170,30 +189,37 @@ def calibration_result(session: Session, calibration_id: int) -> dict[str, Any]:
         if kappa is not None:
             kappas.append(kappa)
         subjects.append(counts)
-        majority = _majority(counts)
+        majority, tie = _majority(counts), _tied(counts)
         auto = call_items[item_id].answer if item_id in call_items else None
         agrees = {name: None if majority is None or a is None else a == majority for name, a in given.items()}
         for name, ok in agrees.items():
             if ok is not None:
                 per_reviewer[name][0] += ok
                 per_reviewer[name][1] += 1
+            elif tie and given[name] is not None:
+                per_reviewer[name][2] += 1
         auto_ok = None if majority is None or auto is None else auto == majority
         if auto_ok is not None:
             automatic[0] += auto_ok
             automatic[1] += 1
+        elif tie and auto is not None:
+            automatic[2] += 1
         items[item_id] = {
             "question": call_items[item_id].question if item_id in call_items else None,
-            "answers": given, "automatic": auto, "percent_agreement": _rate(agree, pairs), "kappa": kappa,
-            "majority": majority, "agrees_with_majority": agrees, "automatic_matches_majority": auto_ok,
+            "answers": given, "comments": {name: comments[name].get(item_id, "") for name in given},
+            "automatic": auto, "percent_agreement": _rate(agree, pairs), "kappa": kappa,
+            "majority": majority, "tie": tie, "agrees_with_majority": agrees, "automatic_matches_majority": auto_ok,
         }
     return {
-        **out, "state": "done", "items": items,
+        **out, "state": "done", "items": items, "ties": [i for i, v in items.items() if v["tie"]],
+        "comments": {u.username: reviews[u.id].comment or "" for u in users},
         "percent_agreement": _rate(agree_pairs, all_pairs),
         "kappa": fleiss_kappa(subjects),
         "mean_kappa": sum(kappas) / len(kappas) if kappas else None,
-        "reviewer_agreement": {name: {"items": n, "agree": k, "rate": _rate(k, n)}
-                               for name, (k, n) in per_reviewer.items()},
-        "automatic_agreement": {"items": automatic[1], "agree": automatic[0], "rate": _rate(*automatic)},
+        "reviewer_agreement": {name: {"items": n, "agree": k, "rate": _rate(k, n), "ties": t}
+                               for name, (k, n, t) in per_reviewer.items()},
+        "automatic_agreement": {"items": automatic[1], "agree": automatic[0], "rate": _rate(*automatic[:2]),
+                                "ties": automatic[2]},
     }
 
 
@@ -203,10 +229,13 @@ def calibration_report(session: Session) -> dict[str, Any]:
     ``{"sessions": finished sessions, "waiting": unfinished ones,
     "items": {item_id: {"sessions", "percent_agreement" (pairs pooled over the sessions),
     "kappa" (Fleiss with the sessions as the subjects), "automatic_agreement" (share of the
-    sessions with a majority where the suggestion matched it)}},
-    "reviewers": {reviewer: {"sessions", "items", "agree", "rate"}} (agreement with the majority
-    over every item of every session they took part in that has a majority),
-    "percent_agreement" and "kappa" over every (session, item) together}``.
+    sessions with a majority where the suggestion matched it), "ties" (sessions where the item
+    was a tie, left out of automatic_agreement)}},
+    "reviewers": {reviewer: {"sessions", "items", "agree", "rate", "ties"}} (agreement with the
+    majority over every item of every session they took part in that has a majority; ``ties``
+    counts their answered items that were ties, which are in neither ``items`` nor ``rate``),
+    "ties": how many (session, item) pairs were ties, "percent_agreement" and "kappa" over every
+    (session, item) together}``.
     Items are in order of first appearance (sessions by id, scorecard order within one).
     """
     finished = waiting = 0
@@ -219,10 +248,10 @@ def calibration_report(session: Session) -> dict[str, Any]:
             continue
         finished += 1
         for name in result["reviewers"]:
-            reviewers.setdefault(name, {"sessions": 0, "items": 0, "agree": 0})["sessions"] += 1
+            reviewers.setdefault(name, {"sessions": 0, "items": 0, "agree": 0, "ties": 0})["sessions"] += 1
         for name, figures in result["reviewer_agreement"].items():
-            reviewers[name]["items"] += figures["items"]
-            reviewers[name]["agree"] += figures["agree"]
+            for key in ("items", "agree", "ties"):
+                reviewers[name][key] += figures[key]
         for item_id, item in result["items"].items():
             by_item.setdefault(item_id, []).append(item)
 
@@ -235,11 +264,39 @@ def calibration_report(session: Session) -> dict[str, Any]:
         agree, total = sum(p[0] for p in pairs), sum(p[1] for p in pairs)
         matched = [r["automatic_matches_majority"] for r in results if r["automatic_matches_majority"] is not None]
         items[item_id] = {"sessions": len(results), "percent_agreement": _rate(agree, total),
-                          "kappa": fleiss_kappa(subjects), "automatic_agreement": _rate(sum(matched), len(matched))}
+                          "kappa": fleiss_kappa(subjects), "automatic_agreement": _rate(sum(matched), len(matched)),
+                          "ties": sum(r["tie"] for r in results)}
         all_subjects += subjects
         agree_total, pairs_total = agree_total + agree, pairs_total + total
     return {
         "sessions": finished, "waiting": waiting, "items": items,
         "reviewers": {name: {**r, "rate": _rate(r["agree"], r["items"])} for name, r in reviewers.items()},
+        "ties": sum(v["ties"] for v in items.values()),
         "percent_agreement": _rate(agree_total, pairs_total), "kappa": fleiss_kappa(all_subjects),
     }
+
+
+def to_do(session: Session, reviewer_id: int) -> list[dict[str, Any]]:
+    """The calls assigned to a reviewer that they have not submitted yet, oldest assignment first:
+    ``{"call_id", "kind", "reason", "calibration" (the session's name, or None), "assigned_at",
+    "my_review" (``"draft"`` or None), "agent_id", "started_at"}``.
+
+    The list depends on the reviewer's own review only, never on the queue's filters or on other
+    reviewers: a calibration call stays in each scorer's list until that scorer submits, however
+    many of the others have.
+    """
+    mine = {r.call_id: r.state for r in session.scalars(select(Review).where(Review.reviewer_id == reviewer_id))}
+    rows = session.execute(select(Assignment, Call, Calibration.name)
+                           .join(Call, Call.call_id == Assignment.call_id)
+                           .outerjoin(Calibration, Calibration.id == Assignment.calibration_id)
+                           .where(Assignment.reviewer_id == reviewer_id)
+                           .order_by(Assignment.created_at, Assignment.id))
+    out, seen = [], set()
+    for assignment, call, calibration in rows:
+        if mine.get(call.call_id) == "submitted" or call.call_id in seen:
+            continue
+        seen.add(call.call_id)
+        out.append({"call_id": call.call_id, "kind": assignment.kind, "reason": assignment.reason,
+                    "calibration": calibration, "assigned_at": assignment.created_at.isoformat(),
+                    "my_review": mine.get(call.call_id), "agent_id": call.agent_id, "started_at": call.started_at})
+    return out

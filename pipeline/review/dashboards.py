@@ -1,7 +1,9 @@
 """Figures for the dashboards: per-agent KPIs, trends over time, automatic-vs-human agreement.
 
-A call is *reviewed* when it has a submitted review; when it has several (a calibration call),
-the most recently submitted one stands for the human view of the call. Its human answers are
+A call is *reviewed* when it has a submitted review; when it has several (a calibration call, a
+lead's second opinion, an upheld dispute), the one that counts is chosen by one rule,
+:func:`pipeline.review.history.counted_reviews`: the latest submitted review marked final by a
+lead, else the latest submitted review. Its human answers are
 the review's answers, with the automatic suggestion standing for any item the review did not
 answer (an item the pipeline added after the review). The *reviewed score* scores those answers
 the way the pipeline scores its own (:func:`pipeline.scorecard.score_answers`): a ``yes`` earns
@@ -28,7 +30,8 @@ from sqlalchemy.orm import Session, selectinload
 
 from pipeline.errors import ConfigError
 from pipeline.evaluation.measures import item_agreement
-from pipeline.review.db import Call, CallItem, Review
+from pipeline.review.db import Call, CallItem
+from pipeline.review.history import counted_reviews
 from pipeline.scorecard import ItemSpec, Scorecard, SectionSpec, load_scorecard, score_answers
 
 BUCKETS = ("day", "week", "month")
@@ -88,16 +91,10 @@ def _calls(session: Session, start: str | None, end: str | None, team: str | Non
 
 
 def human_answers(session: Session, call_ids: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
-    """{call_id: {item_id: answer}} of each reviewed call's latest submitted review (all reviewed
-    calls, or those of ``call_ids``)."""
-    query = (select(Review).options(selectinload(Review.answers)).where(Review.state == "submitted")
-             .order_by(Review.submitted_at, Review.id))
-    if call_ids is not None:
-        query = query.where(Review.call_id.in_(list(call_ids)))
-    out: dict[str, dict[str, str]] = {}
-    for review in session.scalars(query):
-        out[review.call_id] = {a.item_id: a.answer for a in review.answers}  # a later one replaces it
-    return out
+    """{call_id: {item_id: answer}} of the review that counts for each reviewed call (see
+    :func:`pipeline.review.history.counted_reviews`; all reviewed calls, or those of ``call_ids``)."""
+    return {call_id: {a.item_id: a.answer for a in review.answers}
+            for call_id, review in counted_reviews(session, call_ids).items()}
 
 
 def _effective(call: Call, human: Mapping[str, str] | None) -> dict[str, str]:

@@ -126,6 +126,9 @@ class Review(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    """Marked final by a lead or admin on submitting (or by an upheld dispute): the review that
+    counts for the call's KPIs (see :func:`pipeline.review.history.counted_reviews`)."""
 
     answers: Mapped[list["ReviewAnswer"]] = relationship(back_populates="review", cascade="all, delete-orphan")
 
@@ -146,6 +149,68 @@ class ReviewAnswer(Base):
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     review: Mapped[Review] = relationship(back_populates="answers")
+
+
+class ReviewSubmission(Base):
+    """One submitted version of a review, kept for good: a resubmission after a reopen, or a
+    review changed by an upheld dispute, adds a row and never replaces one."""
+
+    __tablename__ = "review_submissions"
+    __table_args__ = (UniqueConstraint("review_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    answers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """{item_id: {"answer", "comment", "auto_answer"}} as submitted."""
+
+
+class Dispute(Base):
+    """An objection to one answer of a submitted review, and the lead's decision on it."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("review_submissions.id", ondelete="CASCADE"), index=True)
+    item_id: Mapped[str] = mapped_column(String(200))
+    answer: Mapped[str] = mapped_column(String(10))
+    """The disputed answer, as submitted."""
+    proposed: Mapped[str | None] = mapped_column(String(10))
+    """The answer the disputer says is right (optional)."""
+    reason: Mapped[str] = mapped_column(Text)
+    raised_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), default="open")
+    """``open``, ``upheld`` (the answer was changed) or ``rejected``."""
+    resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    new_answer: Mapped[str | None] = mapped_column(String(10))
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    """The lead's comment on the decision."""
+    result_submission_id: Mapped[int | None] = mapped_column(ForeignKey("review_submissions.id"))
+    """Upheld: the lead's final review version that carries the changed answer."""
+
+
+class SpeakerSwap(Base):
+    """Who set a call's manual role decision and when (the pipeline reads the decision from
+    ``OUT/speaker_overrides.csv``; this log says who wrote it). ``agent`` "" removes it, and
+    undoing appends the previous decision again: rows are never changed."""
+
+    __tablename__ = "speaker_swaps"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
+    agent: Mapped[str] = mapped_column(String(20))
+    previous: Mapped[str] = mapped_column(String(20), default="")
+    """The decision this one replaced ("" none): what an undo restores."""
+    set_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    set_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Assignment(Base):

@@ -3,7 +3,7 @@ log-ins (``callqa serve --config``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.errors import check_options
 
@@ -24,6 +24,16 @@ class ReviewOptions:
     """This many failures from one client address in the window lock that address."""
     login_lockout_s: int = 900
     """How long a locked name or address is refused, even with the right password."""
+    one_click_accept: list[str] = field(default_factory=list)
+    """Scorecard template names (as in the template's ``name``) whose calls show an "accept all
+    suggestions" button. Elsewhere (the default) a reviewer answers every item explicitly, and
+    a calibration call is always answered blind, whatever this says."""
+
+    def allows_one_click(self, template: str | None) -> bool:
+        """Whether a call scored with ``template`` (the database's "NAME VERSION") allows it."""
+        if not template:
+            return False
+        return template in self.one_click_accept or template.rsplit(" ", 1)[0] in self.one_click_accept
 
 
 def validate(options: ReviewOptions) -> None:
@@ -33,4 +43,6 @@ def validate(options: ReviewOptions) -> None:
         (options.login_max_failures_account >= 1, "login_max_failures_account", "1 or more"),
         (options.login_max_failures_address >= 1, "login_max_failures_address", "1 or more"),
         (options.login_lockout_s >= 1, "login_lockout_s", "a number of seconds, 1 or more"),
+        (isinstance(options.one_click_accept, list) and all(isinstance(n, str) and n for n in options.one_click_accept),
+         "one_click_accept", "a list of scorecard template names"),
     ])

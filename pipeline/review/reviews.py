@@ -10,6 +10,13 @@ version is accepted; the others get a typed :class:`ReviewConflict`. The answers
 the same transaction, after the version is claimed (the claim holds the row's write lock on
 PostgreSQL; SQLite lets one writer at a time in).
 
+Blind confirmation: a submit needs an explicit answer for every item (the page pre-selects
+none); only ``accept_all`` fills the unanswered items with the suggestions, and only where the
+caller allows one-click accept (``review.one_click_accept``; never on a calibration call). Every
+submit is kept in ``review_submissions`` (:mod:`pipeline.review.history`), so a reopen and a
+resubmission never replace what was submitted before. A lead or admin may mark their review
+``final``: it then counts for the call's KPIs (:func:`pipeline.review.history.counted_reviews`).
+
 A submitted review takes no more saves (:class:`AlreadySubmitted`, whatever version the save
 names) unless the save reopens it, so an autosave that arrives after a submit is told exactly
 that rather than reported as a conflicting edit.
@@ -26,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.review.db import Call, Review, ReviewAnswer, User, utcnow
+from pipeline.review.history import record_submission
 from pipeline.scorecard import ANSWERS
 
 MAX_COMMENT = 20000
@@ -50,6 +58,10 @@ class ReviewEdit:
     """Submit the review (every item of the scorecard must then be answered)."""
     reopen: bool = False
     """Turn a submitted review back into a draft."""
+    final: bool = False
+    """With ``submit``: mark the review final (leads and admins only): it counts for the KPIs."""
+    accept_all: bool = False
+    """Answer every item not answered yet with its suggestion (one-click accept, where allowed)."""
 
     @classmethod
     def from_json(cls, body: dict[str, Any], item_ids: Collection[str]) -> ReviewEdit:
@@ -71,7 +83,8 @@ class ReviewEdit:
                 raise InvalidEdit(f"{item_id}: the answer must be one of {', '.join(ANSWERS)}")
             answers[item_id] = (a["answer"], _text(a, "comment", f"{item_id}: comment")[:MAX_ITEM_COMMENT])
         return cls(version=version, answers=answers, comment=_text(body, "comment", "comment")[:MAX_COMMENT],
-                   submit=_flag(body, "submit"), reopen=_flag(body, "reopen"))
+                   submit=_flag(body, "submit"), reopen=_flag(body, "reopen"), final=_flag(body, "final"),
+                   accept_all=_flag(body, "accept_all"))
 
 
 def _text(body: dict[str, Any], key: str, name: str) -> str:
@@ -129,10 +142,14 @@ class AlreadySubmitted(ReviewConflict):
         super().__init__("this review is submitted already; nothing was changed (reopen it to edit)")
 
 
-def save_review(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
+def save_review(session: Session, user: User, call: Call, edit: ReviewEdit, one_click: bool = False) -> Review:
     """Apply ``edit`` to ``user``'s review of ``call`` and commit: the review as saved, at its
-    new version. On a refusal (ReviewConflict, InvalidEdit) the transaction is rolled back and
-    nothing is written."""
+    new version. ``one_click``: whether ``accept_all`` is allowed on this call. On a refusal
+    (ReviewConflict, InvalidEdit) the transaction is rolled back and nothing is written."""
+    if edit.accept_all and not one_click:
+        raise InvalidEdit("accept_all: one-click accept is not allowed on this call; answer every item")
+    if edit.final and user.role not in ("lead", "admin"):
+        raise InvalidEdit("final: only a lead or an admin marks a review final")
     try:
         return _save(session, user, call, edit)
     except BaseException:
@@ -156,7 +173,12 @@ def _save(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
     suggested = {i.item_id: i.answer for i in call.items}
     existing = {a.item_id: a for a in review.answers}
     now = utcnow()
-    for item_id, (answer, comment) in edit.answers.items():
+    given = dict(edit.answers)
+    if edit.accept_all:
+        for item_id, answer in suggested.items():
+            if item_id not in given and item_id not in existing:
+                given[item_id] = (answer, "")
+    for item_id, (answer, comment) in given.items():
         row = existing.get(item_id)
         if row is None:
             row = existing[item_id] = ReviewAnswer(item_id=item_id)
@@ -171,9 +193,11 @@ def _save(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
         missing = [i for i in suggested if i not in existing]
         if missing:
             raise IncompleteReview(missing)
-        review.state, review.submitted_at = "submitted", now
+        review.state, review.submitted_at, review.final = "submitted", now, edit.final
+        session.flush()
+        record_submission(session, review)
     elif edit.reopen:
-        review.state, review.submitted_at = "draft", None
+        review.state, review.submitted_at, review.final = "draft", None, False
     session.commit()
     return review
 

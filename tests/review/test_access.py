@@ -233,7 +233,9 @@ MALFORMED = [b"", b"{", b"not json", b"\xff\xfe\x00", b"[]", b"null", b"1e400", 
              b'{"low_confidence_min": 0}', b'{"reviewers": "rita"}', b'{"reviewers": [1, null]}',
              b'{"reviewers": {"rita": 1}}', b'{"start": 5}', b'{"end": ["x"]}', b'{"apply": "yes"}',
              b'{"name": {}, "call_id": []}', b'{"name": "x", "call_id": "c1", "reviewers": ["\\u0000", "sam"]}',
-             b'{"agent": 5}', b'{"agent": "\\u0000"}', b'{"agent": "' + b"x" * 100_000 + b'"}']
+             b'{"agent": 5}', b'{"agent": "\\u0000"}', b'{"agent": "' + b"x" * 100_000 + b'"}',
+             b'{"submission_id": "1", "item_id": 5}', b'{"submission_id": 1e400}',
+             b'{"submission_id": 99999999999999999999, "reason": []}', b'{"decision": ["upheld"], "answer": 1}']
 
 
 def test_malformed_bodies_get_4xx_never_500(server):  # noqa: F811
@@ -242,7 +244,7 @@ def test_malformed_bodies_get_4xx_never_500(server):  # noqa: F811
     lena, csrf = login(server, "lena")
     h = {"X-CSRF-Token": csrf}
     endpoints = [("PUT", "/api/calls/c1/review"), ("POST", "/api/calls/c2/speakers"), ("POST", "/api/sample"),
-                 ("POST", "/api/calibrations")]
+                 ("POST", "/api/calibrations"), ("POST", "/api/calls/c2/disputes"), ("POST", "/api/disputes/1/resolve")]
     seen = {}
     for method, path in endpoints:
         for body in MALFORMED:

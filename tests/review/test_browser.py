@@ -111,8 +111,11 @@ def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser
     page.locator("#transcript .line").first.click()
     wait_for(page, "Math.abs(document.getElementById('player').currentTime - 1.0) < 0.5")
 
-    # override the suggested "yes": the draft is saved as the reviewer goes
+    # the suggestion is shown but not pre-selected: every item waits for the reviewer's answer
     assert page.locator("[data-item='opening.greeting'] .suggested").inner_text() == "yes"
+    assert page.locator("#review input[type=radio]:checked").count() == 0
+    assert page.locator("#accept-all").count() == 0  # no one-click accept unless a lead allows it
+    # override the suggested "yes": the draft is saved as the reviewer goes
     page.check("[data-item='opening.greeting'] input[value=no]")
     wait_for(page, "document.getElementById('status').textContent.includes('Draft saved')")
     page.fill("[data-item='opening.greeting'] .comment", "no company name in the greeting")
@@ -123,6 +126,10 @@ def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser
     page.reload()
     assert page.is_checked("[data-item='opening.greeting'] input[value=no]")
     assert page.input_value("[data-item='opening.greeting'] .comment") == "no company name in the greeting"
+    page.click("#submit")  # closing.thanks is not answered yet: refused on the page
+    wait_for(page, "document.getElementById('status').textContent.includes('closing.thanks')")
+    page.check("[data-item='closing.thanks'] input[value=no]")
+    wait_for(page, "document.getElementById('status').textContent.includes('Draft saved')")
     page.check("[data-item='opening.greeting'] input[value=yes]")  # its autosave is still pending ...
     page.click("#submit")  # ... when the reviewer submits: the saves go one after the other
     wait_for(page, "document.getElementById('status').textContent.includes('Submitted')")
@@ -189,6 +196,49 @@ def test_a_lead_samples_calls_and_starts_a_calibration(server, browser):  # noqa
     ctx.close()
 
 
+def test_a_reviewer_disputes_the_leads_final_answer_and_the_lead_upholds_it(server, browser):  # noqa: F811
+    from test_app import login
+
+    answers = {"opening.greeting": {"answer": "yes"}, "closing.thanks": {"answer": "yes"}}
+    sam, csrf = login(server, "sam")
+    assert sam.put("/api/calls/c2/review", headers={"X-CSRF-Token": csrf},
+                   json={"version": 0, "submit": True, "answers": answers}).status_code == 200
+    lena, lcsrf = login(server, "lena")
+    version = lena.get("/api/calls/c2").json()["review"]["version"]
+    assert lena.put("/api/calls/c2/review", headers={"X-CSRF-Token": lcsrf}, json={
+        "version": version, "submit": True, "final": True,
+        "answers": {**answers, "closing.thanks": {"answer": "no", "comment": "no thanks heard"}}}).status_code == 200
+
+    # the reviewer sees the lead's final review on his call and disputes one answer
+    ctx, page = browser_login(server, browser, "sam")
+    page.goto(server["url"] + "/calls/c2")
+    final = page.locator(".submission", has=page.locator(".final"))
+    assert "lena" in final.inner_text() and "counts for the KPIs" in final.inner_text()
+    final.locator("button.dispute[data-trail-item='closing.thanks']").click()
+    page.fill("#dispute-form textarea[name=reason]", "the agent thanks the customer at 0:55")
+    page.select_option("#dispute-form select[name=proposed]", "yes")
+    page.click("#dispute-send")
+    page.wait_for_selector(".dispute-row")
+    assert "open" in page.inner_text(".dispute-row .dispute-state") and page.locator(".dispute-row .uphold").count() == 0
+    ctx.close()
+
+    # the lead upholds it: the answer changes through a new final version, the old one stays
+    ctx, page = browser_login(server, browser, "lena")
+    page.goto(server["url"] + "/calls/c2")
+    row = page.locator(".dispute-row")
+    assert "the agent thanks the customer at 0:55" in row.inner_text() and "disputed by sam" in row.inner_text()
+    row.locator(".resolve-comment").fill("heard it on the recording")
+    row.locator(".uphold").click()
+    page.locator(".dispute-row .dispute-state", has_text="upheld").wait_for()  # after the page reloads
+    assert "heard it on the recording" in page.inner_text(".dispute-row")
+    subs = page.locator(".submission")
+    assert subs.count() == 3  # sam's, lena's disputed version, lena's version with the dispute upheld
+    assert subs.nth(1).locator("[data-trail-item='closing.thanks'] .answer").inner_text() == "no"
+    assert subs.nth(2).locator("[data-trail-item='closing.thanks'] .answer").inner_text() == "yes"
+    assert subs.nth(2).locator(".counted").count() == 1
+    ctx.close()
+
+
 def test_the_policy_blocks_inline_script_and_the_watch_sees_it(server, browser):  # noqa: F811
     """The check above is not vacuous: a script written into a page is refused and reported."""
     page = browser.new_page()
@@ -224,4 +274,77 @@ def test_wrong_passwords_lock_the_log_in_and_the_right_one_waits(guarded, browse
     page.context.close()
     ctx, other = browser_login({"url": guarded["urls"][0]}, browser, "sam")  # another name is not locked
     assert other.locator("h1").inner_text() == "My calls"
+    ctx.close()
+
+
+def test_the_transcript_and_evidence_play_by_keyboard_and_the_spoken_line_is_highlighted(server, browser):  # noqa: F811
+    import numpy as np
+    import soundfile as sf
+
+    from pipeline.review.db import sessions
+    from pipeline.review.loader import load_results
+    from test_db import call_record, write_run
+
+    rec = call_record("c8", {"opening.greeting": "yes"})
+    rec["metadata"]["agent_id"] = "a9"  # agent a1's dashboard figures stay those of the other tests
+    rec["pii"] = {"enabled": True, "redacted": True, "counts": {}, "spans": []}
+    rec["utterances"] = [{"id": f"u{n}", "role": role, "speaker": f"S{n % 2}", "start": start, "end": end, "text": said}
+                         for n, (role, start, end, said) in enumerate([
+                             ("agent", 0.0, 1.5, "Thank you for calling, how can I help?"),
+                             ("customer", 1.5, 3.0, "My bill is wrong this month."),
+                             ("agent", 3.0, 6.0, "Let me look at that for you.")])]
+    write_run(server["out"], [rec])
+    t = np.arange(6 * 16000, dtype=np.float32) / 16000
+    sf.write(str(server["out"] / "calls" / "c8" / "audio_redacted.wav"), 0.1 * np.sin(2 * np.pi * 440 * t), 16000,
+             subtype="PCM_16")
+    with sessions(server["engine"]).begin() as s:
+        load_results(s, server["out"])
+
+    ctx, page = browser_login(server, browser, "lena")
+    page.set_viewport_size({"width": 900, "height": 360})  # short: the page scrolls
+    page.goto(server["url"] + "/calls/c8")
+    wait_for(page, "document.getElementById('player').readyState >= 1", timeout=10_000)
+    current = "document.getElementById('player').currentTime"
+
+    # every line and piece of evidence is a button with a name, reached by Tab
+    assert page.get_by_role("button", name="My bill is wrong this month").count() == 1
+    assert page.get_by_role("button", name="hello").count() == 1  # the evidence quote
+    stops: list[str] = []
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        stops.append(page.evaluate("document.activeElement.id || document.activeElement.className"))
+        if stops[-1] == "u2":
+            break
+    assert stops[-1] == "u2" and {"u0", "u1"} <= set(stops)
+    page.keyboard.press("Enter")  # plays from the line's start
+    wait_for(page, f"{current} >= 3.0 && {current} < 5.0")  # from 0, paused, to u2
+    wait_for(page, "document.getElementById('u2').classList.contains('speaking')")
+    assert page.get_attribute("#u2", "aria-current") == "true"
+
+    # Space on the first line plays from 0: the highlight follows the audio to the next line
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "u0"
+    page.keyboard.press(" ")
+    wait_for(page, f"{current} < 1.5 && document.getElementById('u0').getAttribute('aria-current') === 'true'")
+    assert page.evaluate("document.querySelectorAll('#transcript .speaking').length") == 1
+    wait_for(page, "document.getElementById('u1').classList.contains('speaking')", timeout=8_000)
+    assert page.get_attribute("#u0", "aria-current") is None
+    assert not page.evaluate("document.getElementById('player').paused")
+
+    # evidence too: Tab on to it, Space plays from its time
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('ev')"):
+            break
+    page.evaluate("document.getElementById('player').pause()")
+    page.keyboard.press(" ")
+    wait_for(page, f"Math.abs({current} - 1.0) < 0.3")
+
+    # the player stays in view at the top while the page scrolls
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    wait_for(page, "window.scrollY > 100")
+    top = page.evaluate("document.getElementById('player').getBoundingClientRect().top")
+    assert 0 <= top < 20
+    assert page.evaluate("getComputedStyle(document.getElementById('player-bar')).position") == "sticky"
     ctx.close()

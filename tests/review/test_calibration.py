@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.errors import ConfigError
-from pipeline.review.calibration import calibration_report, calibration_result, create_calibration, fleiss_kappa
+from pipeline.review.calibration import (
+    calibration_report, calibration_result, create_calibration, fleiss_kappa, to_do,
+)
 from pipeline.review.db import Assignment, Review, User, sessions
 from pipeline.review.sampling import plan_sample
 from review_helpers import db_url, engine, load, postgres_url, record, submit, users  # noqa: F401  (fixtures)
@@ -102,16 +104,18 @@ def test_a_session_waits_for_every_reviewer_then_compares(db):
     assert list(r["items"]) == list(K1_AUTO)  # scorecard (position) order
     greeting, verification, thanks, empathy = (r["items"][i] for i in K1_AUTO)
     assert greeting == {"question": "opening.greeting?", "answers": {"rita": "yes", "sam": "yes", "lee": "yes"},
-                        "automatic": "yes", "percent_agreement": 1.0, "kappa": None, "majority": "yes",
+                        "comments": {"rita": "", "sam": "", "lee": ""},
+                        "automatic": "yes", "percent_agreement": 1.0, "kappa": None, "majority": "yes", "tie": False,
                         "agrees_with_majority": {"rita": True, "sam": True, "lee": True},
                         "automatic_matches_majority": True}
     # 1 agreeing pair of 3; single-subject kappa -1/(3-1); majority no
     assert verification["percent_agreement"] == pytest.approx(1 / 3) and verification["kappa"] == pytest.approx(-0.5)
     assert verification["majority"] == "no" and verification["automatic_matches_majority"] is True
     assert verification["agrees_with_majority"] == {"rita": False, "sam": True, "lee": True}
-    # yes / no / na: no pair agrees, no majority
+    # yes / no / na: no pair agrees, a three-way tie: no majority
     assert (thanks["percent_agreement"], thanks["majority"], thanks["automatic_matches_majority"]) == (0.0, None, None)
     assert thanks["agrees_with_majority"] == {"rita": None, "sam": None, "lee": None}
+    assert thanks["tie"] and not verification["tie"] and not empathy["tie"] and r["ties"] == ["closing.thanks"]
     assert empathy["majority"] == "na" and empathy["agrees_with_majority"] == {"rita": True, "sam": True, "lee": False}
     # pooled pairs: (3 + 1 + 0 + 1) / 12
     assert r["percent_agreement"] == pytest.approx(5 / 12)
@@ -119,11 +123,11 @@ def test_a_session_waits_for_every_reviewer_then_compares(db):
     # kappa = (5/12 - 3/8) / (5/8) = 1/15
     assert r["kappa"] == pytest.approx(1 / 15)
     assert r["mean_kappa"] == pytest.approx(-0.5)  # the three defined per-item kappas are all -1/2
-    # against the majority, over greeting, verification and empathy
-    assert r["reviewer_agreement"] == {"rita": {"items": 3, "agree": 2, "rate": pytest.approx(2 / 3)},
-                                       "sam": {"items": 3, "agree": 3, "rate": 1.0},
-                                       "lee": {"items": 3, "agree": 2, "rate": pytest.approx(2 / 3)}}
-    assert r["automatic_agreement"] == {"items": 3, "agree": 3, "rate": 1.0}
+    # against the majority, over greeting, verification and empathy; the tie on thanks left out and counted
+    assert r["reviewer_agreement"] == {"rita": {"items": 3, "agree": 2, "rate": pytest.approx(2 / 3), "ties": 1},
+                                       "sam": {"items": 3, "agree": 3, "rate": 1.0, "ties": 1},
+                                       "lee": {"items": 3, "agree": 2, "rate": pytest.approx(2 / 3), "ties": 1}}
+    assert r["automatic_agreement"] == {"items": 3, "agree": 3, "rate": 1.0, "ties": 1}
 
 
 def test_report_across_finished_sessions(db):
@@ -143,19 +147,22 @@ def test_report_across_finished_sessions(db):
     items = report["items"]
     # greeting: {yes 3}, {yes 2}: 4 of 4 pairs agree, every rating yes (kappa undefined)
     assert items["opening.greeting"] == {"sessions": 2, "percent_agreement": 1.0, "kappa": None,
-                                         "automatic_agreement": 1.0}
+                                         "automatic_agreement": 1.0, "ties": 0}
     # verification: {yes 1, no 2}, {yes 1, no 1}: (1 + 0) of (3 + 1) pairs; P_bar = (1/3 + 0) / 2 = 1/6;
     # yes 2, no 3 of 5 -> P_e = 13/25; kappa = (1/6 - 13/25) / (12/25) = -53/72. k2 has no majority.
     v = items["opening.verification"]
-    assert (v["sessions"], v["percent_agreement"], v["automatic_agreement"]) == (2, 0.25, 1.0)
+    assert (v["sessions"], v["percent_agreement"], v["automatic_agreement"], v["ties"]) == (2, 0.25, 1.0, 1)
     assert v["kappa"] == pytest.approx(-53 / 72)
     assert items["closing.thanks"] == {"sessions": 1, "percent_agreement": 0.0, "kappa": pytest.approx(-0.5),
-                                       "automatic_agreement": None}
+                                       "automatic_agreement": None, "ties": 1}
     assert items["courtesy.empathy"]["percent_agreement"] == pytest.approx(1 / 3)
-    # rita: 2 of 3 in k1, 1 of 1 in k2 (verification is a tie there); sam 3/3 + 1/1; lee 2/3
-    assert report["reviewers"] == {"rita": {"sessions": 2, "items": 4, "agree": 3, "rate": 0.75},
-                                   "sam": {"sessions": 2, "items": 4, "agree": 4, "rate": 1.0},
-                                   "lee": {"sessions": 1, "items": 3, "agree": 2, "rate": pytest.approx(2 / 3)}}
+    # rita: 2 of 3 in k1, 1 of 1 in k2 (verification is a tie there); sam 3/3 + 1/1; lee 2/3;
+    # the ties (thanks in k1, verification in k2) are counted apart, in no rate
+    assert report["reviewers"] == {"rita": {"sessions": 2, "items": 4, "agree": 3, "rate": 0.75, "ties": 2},
+                                   "sam": {"sessions": 2, "items": 4, "agree": 4, "rate": 1.0, "ties": 2},
+                                   "lee": {"sessions": 1, "items": 3, "agree": 2, "rate": pytest.approx(2 / 3),
+                                           "ties": 1}}
+    assert report["ties"] == 2
     # all (session, item) subjects: pairs (3+1+0+1) + (1+0) = 6 of 14;
     # P_bar = (1 + 1/3 + 0 + 1/3 + 1 + 0) / 6 = 4/9; yes 9, no 4, na 3 of 16 -> P_e = 106/256;
     # kappa = (4/9 - 53/128) / (75/128) = 7/135
@@ -165,7 +172,7 @@ def test_report_across_finished_sessions(db):
 
 def test_report_with_no_sessions(db):
     with sessions(db)() as s:
-        assert calibration_report(s) == {"sessions": 0, "waiting": 0, "items": {}, "reviewers": {},
+        assert calibration_report(s) == {"sessions": 0, "waiting": 0, "items": {}, "reviewers": {}, "ties": 0,
                                          "percent_agreement": None, "kappa": None}
 
 
@@ -194,3 +201,118 @@ def test_a_reviewer_who_has_the_call_already_cannot_calibrate_on_it(db):
             create_calibration(s, "reviewed", "k2", ["lee", "rita"])
         with pytest.raises(ConfigError, match="no such calibration session"):
             calibration_result(s, 999)
+
+
+# --- ties, comments, the scorers' to-do lists ------------------------------------------------
+
+def test_an_even_split_is_a_tie_not_agreement_with_a_majority(db):
+    with sessions(db).begin() as s:
+        who = {**ids(s), **users(s, "kim")}
+        cal = create_calibration(s, "split", "k2", ["rita", "sam", "lee", "kim"])
+        for name, greeting, verification in [("rita", "yes", "no"), ("sam", "yes", "no"),
+                                             ("lee", "no", "no"), ("kim", "no", "yes")]:
+            submit(s, "k2", who[name], {"opening.greeting": greeting, "opening.verification": verification})
+        r = calibration_result(s, cal.id)
+        report = calibration_report(s)
+    greeting, verification = r["items"]["opening.greeting"], r["items"]["opening.verification"]
+    # 2-2: no majority, nobody agrees or disagrees with one, the suggestion neither
+    assert (greeting["tie"], greeting["majority"], greeting["automatic_matches_majority"]) == (True, None, None)
+    assert greeting["agrees_with_majority"] == {"rita": None, "sam": None, "lee": None, "kim": None}
+    assert (verification["tie"], verification["majority"]) == (False, "no") and r["ties"] == ["opening.greeting"]
+    # each reviewer's rate is over verification alone; the tie is counted apart
+    assert r["reviewer_agreement"] == {"rita": {"items": 1, "agree": 1, "rate": 1.0, "ties": 1},
+                                       "sam": {"items": 1, "agree": 1, "rate": 1.0, "ties": 1},
+                                       "lee": {"items": 1, "agree": 1, "rate": 1.0, "ties": 1},
+                                       "kim": {"items": 1, "agree": 0, "rate": 0.0, "ties": 1}}
+    assert r["automatic_agreement"] == {"items": 1, "agree": 1, "rate": 1.0, "ties": 1}
+    tied = report["items"]["opening.greeting"]
+    assert (tied["ties"], tied["automatic_agreement"]) == (1, None)
+    assert report["reviewers"]["rita"] == {"sessions": 1, "items": 1, "agree": 1, "rate": 1.0, "ties": 1}
+    assert report["ties"] == 1
+
+
+def test_comments_are_shown_beside_the_answers_once_everyone_has_submitted(db):
+    with sessions(db).begin() as s:
+        who = ids(s)
+        cal = create_calibration(s, "talk", "k2", ["rita", "sam"])
+        rita = submit(s, "k2", who["rita"], K2["rita"])
+        rita.comment = "the agent verified by postcode"
+        rita.answers[1].comment = "postcode counts as verification"
+        s.flush()
+        waiting = calibration_result(s, cal.id)
+        assert waiting["state"] == "waiting" and "comments" not in waiting and "items" not in waiting  # blind
+        submit(s, "k2", who["sam"], K2["sam"])
+        r = calibration_result(s, cal.id)
+    assert r["items"]["opening.verification"]["answers"] == {"rita": "yes", "sam": "no"}
+    assert r["items"]["opening.verification"]["comments"] == {"rita": "postcode counts as verification", "sam": ""}
+    assert r["items"]["opening.greeting"]["comments"] == {"rita": "", "sam": ""}
+    assert r["comments"] == {"rita": "the agent verified by postcode", "sam": ""}
+
+
+def test_a_calibration_stays_in_each_scorers_to_do_until_they_submit(db):
+    with sessions(db).begin() as s:
+        who = ids(s)
+        cal = create_calibration(s, "November", "k1", ["rita", "sam", "lee"])
+        s.add(Assignment(call_id="k3", reviewer_id=who["rita"], kind="random", reason="2 random calls per agent"))
+        s.flush()
+        submit(s, "k1", who["sam"], K1["sam"])
+        submit(s, "k1", who["lee"], K1["lee"], state="draft")
+        rita, sam, lee = (to_do(s, who[n]) for n in ("rita", "sam", "lee"))
+    assert [(t["call_id"], t["kind"], t["calibration"], t["my_review"]) for t in rita] == [
+        ("k1", "calibration", "November", None), ("k3", "random", None, None)]
+    assert sam == []  # submitted: done for sam, whatever the others do
+    assert [(t["call_id"], t["calibration"], t["my_review"]) for t in lee] == [("k1", "November", "draft")]
+    with sessions(db).begin() as s:
+        submit(s, "k1", who["rita"], K1["rita"])
+        assert [t["call_id"] for t in to_do(s, who["rita"])] == ["k3"]
+        assert calibration_result(s, cal.id)["waiting_for"] == ["lee"]
+
+
+def test_the_queue_keeps_a_calibration_call_for_a_scorer_the_others_submitted_before(db, db_url):  # noqa: F811
+    import re
+
+    import httpx
+
+    from pipeline.review.app import create_app
+    from test_app import start_server
+
+    with sessions(db).begin() as s:
+        who = ids(s)
+        create_calibration(s, "November", "k1", ["rita", "sam", "lee"])
+        submit(s, "k1", who["sam"], K1["sam"])
+        submit(s, "k1", who["lee"], K1["lee"], state="draft")
+    srv, thread, url = start_server(create_app(db_url))
+    try:
+        def login(name: str) -> httpx.Client:
+            c = httpx.Client(base_url=url)
+            token = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text).group(1)
+            assert c.post("/login", data={"username": name, "password": "long-enough-pass",
+                                          "csrf_token": token}).status_code == 303
+            return c
+
+        rita, sam, lee = login("rita"), login("sam"), login("lee")
+        for params in ({}, {"reviewed": "no"}):  # the others' reviews do not make it "reviewed" for rita
+            assert [r["call_id"] for r in rita.get("/api/calls", params=params).json()["calls"]] == ["k1"]
+        assert rita.get("/api/calls", params={"reviewed": "yes"}).json()["calls"] == []
+        todo = rita.get("/api/calls", params={"agent": "nobody"}).json()
+        assert todo["calls"] == [] and [t["call_id"] for t in todo["to_do"]] == ["k1"]  # no filter hides it
+        page = rita.get("/", params={"reviewed": "yes"}).text
+        assert 'id="to-do"' in page and 'data-call="k1"' in page and "calibration: November" in page
+        # a lead who is a scorer too: the to-do list is theirs, though they see every call
+        assert [t["call_id"] for t in lee.get("/api/calls").json()["to_do"]] == ["k1"]
+        assert 'data-call="k1"' in lee.get("/", params={"reviewed": "yes"}).text
+        assert sam.get("/api/calls").json()["to_do"] == []
+        assert [r["call_id"] for r in sam.get("/api/calls", params={"reviewed": "yes"}).json()["calls"]] == ["k1"]
+
+        # once all have submitted, the page shows the answers with the comments beside them, and the tie
+        with sessions(db).begin() as s:
+            submit(s, "k1", who["rita"], K1["rita"]).answers[2].comment = "thanked at the very end"
+            s.scalar(select(Review).where(Review.call_id == "k1", Review.reviewer_id == who["lee"])).state = "submitted"
+        page = login("ada").get("/calibrations").text
+        thanks = page.split('<tr data-item="closing.thanks" class="tie">')[1].split("</tr>")[0]
+        assert '<div class="cal-comment">thanked at the very end</div>' in thanks
+        assert "<b>tie</b> (no majority)" in thanks
+        assert "(1 tie(s) left out)" in page and 'class="ties">1<' in page
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=5)
