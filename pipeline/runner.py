@@ -23,7 +23,7 @@ from pipeline import __version__
 from pipeline.call import CALL_FILE, WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
 from pipeline.errors import (
-    DISK_FULL_ERRNOS, EXIT_CALLS_FAILED, EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, DiskFullError, InputError,
+    EXIT_CALLS_FAILED, EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, DiskFullError, InputError,
 )
 from pipeline.executors import make_executor, resolve_split
 from pipeline.index import IndexEntry, RunIndex
@@ -95,17 +95,6 @@ def input_roots(source: Path, calls: list[CallInput]) -> list[str]:
     if source.is_dir():
         return [str(source.resolve())]
     return sorted({str(Path(c.path).resolve().parent) for c in calls})
-
-
-_DISK_FULL_TEXTS = tuple(f"[Errno {n}] {os.strerror(n)}" for n in sorted(DISK_FULL_ERRNOS))
-
-
-def disk_full_outcome(outcome: Outcome) -> bool:
-    """Whether a call failed because the disk is full: a DiskFullError, or an OSError (ENOSPC,
-    EDQUOT) from a write that raises no typed error, as the worker recorded it."""
-    if outcome.error_type == DiskFullError.__name__:
-        return True
-    return outcome.error_type == "OSError" and any(t in (outcome.error or "") for t in _DISK_FULL_TEXTS)
 
 
 def previous_result(out_dir: Path, call_id: str) -> dict[str, Any] | None:
@@ -327,9 +316,10 @@ class BatchRunner:
         with self._progress_bar(len(todo)) as bar:
             for outcome in make_executor(self.config, self.out_dir, local).run(todo):
                 self._record(outcome)
-                if disk_full_outcome(outcome):
-                    # a worker could not write: stop taking calls (those in flight finish)
-                    self.report.stop_reason = (outcome.error or "").rpartition("DiskFullError: ")[2] or outcome.error
+                if outcome.error_type == DiskFullError.__name__:
+                    # a worker could not write (pipeline.call types every ENOSPC/EDQUOT): stop
+                    # taking calls (those in flight finish)
+                    self.report.stop_reason = outcome.error
                     raise DiskFullError(outcome.path, "while processing this call")
                 bar.update(1)
                 bar.set_postfix_str(self._rtf_text(), refresh=False)
