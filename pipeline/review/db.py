@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint, create_engine, event,
+    JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
@@ -29,9 +29,12 @@ from pipeline.errors import ConfigError
 
 log = logging.getLogger("callqa")
 
-ROLES = ("reviewer", "lead", "admin")
+ROLES = ("reviewer", "lead", "admin", "agent")
 REVIEW_STATES = ("draft", "submitted")
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+COUNTED_COLUMNS_REVISION = 7
+"""The migration that added the counted-review columns (0007): a database upgraded across it
+gets them filled."""
 
 
 def utcnow() -> datetime:
@@ -50,6 +53,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    agent_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    """For role ``agent``: the agent id (call metadata ``agent_id``) whose reviewed calls the
+    user sees and may dispute."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -57,6 +63,10 @@ class Call(Base):
     """A processed call as the pipeline wrote it (the automatic side only)."""
 
     __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_started_call", "started_at", "call_id"),
+                      Index("ix_calls_agent_started", "agent_id", "started_at"),
+                      Index("ix_calls_queue_started", "queue", "started_at"),
+                      Index("ix_calls_score", "score"))
 
     call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     out_dir: Mapped[str] = mapped_column(Text)
@@ -83,6 +93,12 @@ class Call(Base):
     pii_redacted: Mapped[bool | None] = mapped_column(Boolean)
     """Whether the call's text was redacted (call.json ``pii.redacted``); None: not said."""
     loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    counted_review_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    """The review that counts for the call's KPIs (:func:`pipeline.review.history.counted_reviews`),
+    kept by :func:`pipeline.review.history.refresh_counted` after every submit, reopen, upheld
+    dispute and reload; None: not reviewed."""
+    reviewed_score: Mapped[float | None] = mapped_column(Float)
+    """The counted review's score (:func:`pipeline.review.dashboards.review_score`)."""
 
     items: Mapped[list["CallItem"]] = relationship(back_populates="call", cascade="all, delete-orphan",
                                                    order_by="CallItem.position")
@@ -96,7 +112,7 @@ class CallItem(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
-    item_id: Mapped[str] = mapped_column(String(200))
+    item_id: Mapped[str] = mapped_column(String(200), index=True)
     position: Mapped[int] = mapped_column(Integer)
     section: Mapped[str | None] = mapped_column(String(200))
     question: Mapped[str] = mapped_column(Text)
@@ -106,6 +122,8 @@ class CallItem(Base):
     auto_fail: Mapped[bool] = mapped_column(Boolean, default=False)
     looked_for: Mapped[str | None] = mapped_column(Text)
     evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    human_answer: Mapped[str | None] = mapped_column(String(10))
+    """The counted review's answer to this item (None: not reviewed, or not answered in it)."""
 
     call: Mapped[Call] = relationship(back_populates="items")
 
@@ -115,7 +133,7 @@ class Review(Base):
     save; a save based on an older version is a conflict (nothing is silently overwritten)."""
 
     __tablename__ = "reviews"
-    __table_args__ = (UniqueConstraint("call_id", "reviewer_id"),)
+    __table_args__ = (UniqueConstraint("call_id", "reviewer_id"), Index("ix_reviews_call_state", "call_id", "state"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
@@ -147,6 +165,9 @@ class ReviewAnswer(Base):
     """The automatic answer the reviewer saw when answering (the suggestion may change later)."""
     comment: Mapped[str] = mapped_column(Text, default="")
     answered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    how: Mapped[str] = mapped_column(String(20), default="chosen")
+    """``chosen`` (the reviewer picked it) or ``accept_all`` (filled from the suggestion by a
+    one-click accept)."""
 
     review: Mapped[Review] = relationship(back_populates="answers")
 
@@ -310,13 +331,29 @@ def upgrade(engine: Engine) -> None:
     """
     from alembic import command
     from alembic.config import Config as AlembicConfig
+    from alembic.runtime.migration import MigrationContext
 
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     with engine.connect() as conn, _one_transaction(conn):
         _repair_half_created(conn)
+        before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+        if before is not None and int(before) < COUNTED_COLUMNS_REVISION:
+            _fill_counted(conn)
+
+
+def _fill_counted(conn: Connection) -> None:
+    """Fill the counted-review columns of every reviewed call (a database from before they
+    existed), in the upgrade's transaction."""
+    from sqlalchemy.orm import Session
+
+    from pipeline.review.history import refresh_counted
+
+    with Session(bind=conn) as session:
+        refresh_counted(session, None)
+        session.flush()
 
 
 @contextmanager

@@ -41,8 +41,8 @@ def record_submission(session: Session, review: Review) -> ReviewSubmission:
     row = ReviewSubmission(
         review_id=review.id, call_id=review.call_id, reviewer_id=review.reviewer_id, version=review.version,
         submitted_at=review.submitted_at or utcnow(), final=review.final, comment=review.comment,
-        answers={a.item_id: {"answer": a.answer, "comment": a.comment, "auto_answer": a.auto_answer}
-                 for a in review.answers})
+        answers={a.item_id: {"answer": a.answer, "comment": a.comment, "auto_answer": a.auto_answer,
+                             "how": a.how or "chosen"} for a in review.answers})
     session.add(row)
     return row
 
@@ -61,6 +61,38 @@ def counted_reviews(session: Session, call_ids: Iterable[str] | None = None) -> 
         if review.final:
             final[review.call_id] = review
     return {**latest, **final}
+
+
+REFRESH_CHUNK = 500
+"""Calls refreshed per query by :func:`refresh_counted`."""
+
+
+def refresh_counted(session: Session, call_ids: Iterable[str] | None = None) -> None:
+    """Keep on each call what counts for its KPIs, so the dashboards aggregate in SQL: the
+    counted review's id (``calls.counted_review_id``), its score (``calls.reviewed_score``,
+    :func:`pipeline.review.dashboards.review_score` of its answers with the suggestions standing
+    for items it did not answer) and its answer to each item (``call_items.human_answer``).
+    For ``call_ids``, or every call that is reviewed or was. Call it in the transaction that
+    submits, reopens, upholds a dispute or reloads a call's suggestions."""
+    from pipeline.review.dashboards import review_score
+
+    if call_ids is None:
+        ids = sorted(set(session.scalars(select(Review.call_id).where(Review.state == "submitted")))
+                     | set(session.scalars(select(Call.call_id).where(Call.counted_review_id.is_not(None)))))
+    else:
+        ids = list(dict.fromkeys(call_ids))
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[start:start + REFRESH_CHUNK]
+        counted = counted_reviews(session, chunk)
+        for call in session.scalars(select(Call).options(selectinload(Call.items)).where(Call.call_id.in_(chunk))):
+            review = counted.get(call.call_id)
+            human = {a.item_id: a.answer for a in review.answers} if review is not None else {}
+            call.counted_review_id = review.id if review is not None else None
+            call.reviewed_score = (review_score({**{i.item_id: i.answer for i in call.items}, **human}, call.items)
+                                   if review is not None else None)
+            for item in call.items:
+                item.human_answer = human.get(item.item_id)
+    session.flush()
 
 
 def submissions(session: Session, call_id: str, reviewer_id: int | None = None) -> list[dict[str, Any]]:
@@ -160,7 +192,8 @@ def resolve_dispute(session: Session, lead: User, dispute: Dispute, upheld: bool
             review.answers.remove(row)
         session.flush()
         review.answers.extend(ReviewAnswer(item_id=k, answer=v["answer"], comment=v.get("comment") or "",
-                                           auto_answer=v.get("auto_answer"), answered_at=now)
+                                           auto_answer=v.get("auto_answer"), answered_at=now,
+                                           how=v.get("how") or "chosen")
                               for k, v in answers.items())
         review.state, review.submitted_at, review.final, review.updated_at = "submitted", now, True, now
         author = session.get(User, disputed.reviewer_id).username
@@ -169,6 +202,7 @@ def resolve_dispute(session: Session, lead: User, dispute: Dispute, upheld: bool
         result = record_submission(session, review)
         session.flush()
         dispute.new_answer, dispute.result_submission_id = answer, result.id
+        refresh_counted(session, [dispute.call_id])
     dispute.resolution = comment.strip()[:MAX_REASON]
     session.flush()
     return dispute

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import InputError
 from pipeline.review.db import Call, CallItem, utcnow
+from pipeline.review.history import refresh_counted
 
 log = logging.getLogger("callqa")
 
@@ -100,6 +101,7 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
     if not calls_dir.is_dir():
         raise InputError(f"{out}: not a callqa output folder (no calls/ in it)")
     counts = LoadCounts()
+    updated: list[str] = []
     roots = run_input_roots(out)
     for path in sorted(calls_dir.glob("*/call.json")):
         try:
@@ -133,8 +135,10 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
                 setattr(row, key, value)
             row.loaded_at = utcnow()
             counts.updated += 1
+            updated.append(call_id)
         _set_items(row, (record.get("scorecard") or {}).get("items") or [])
         session.flush()
+    refresh_counted(session, updated)  # new suggestions change what a reviewed call's score stands on
     return counts
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.review.db import Call, Review, ReviewAnswer, User, utcnow
-from pipeline.review.history import record_submission
+from pipeline.review.history import record_submission, refresh_counted
 from pipeline.scorecard import ANSWERS
 
 MAX_COMMENT = 20000
@@ -173,12 +173,12 @@ def _save(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
     suggested = {i.item_id: i.answer for i in call.items}
     existing = {a.item_id: a for a in review.answers}
     now = utcnow()
-    given = dict(edit.answers)
-    if edit.accept_all:
+    given = {item_id: (answer, comment, "chosen") for item_id, (answer, comment) in edit.answers.items()}
+    if edit.accept_all:  # marked, so a lead can tell accepted suggestions from chosen answers
         for item_id, answer in suggested.items():
             if item_id not in given and item_id not in existing:
-                given[item_id] = (answer, "")
-    for item_id, (answer, comment) in given.items():
+                given[item_id] = (answer, "", "accept_all")
+    for item_id, (answer, comment, how) in given.items():
         row = existing.get(item_id)
         if row is None:
             row = existing[item_id] = ReviewAnswer(item_id=item_id)
@@ -186,6 +186,7 @@ def _save(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
         if row.answer != answer or row.auto_answer is None:
             row.auto_answer = suggested[item_id]  # the suggestion this answer was given against
             row.answered_at = now
+            row.how = how
         row.answer, row.comment = answer, comment
     review.comment = edit.comment
     review.updated_at = now
@@ -196,8 +197,11 @@ def _save(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
         review.state, review.submitted_at, review.final = "submitted", now, edit.final
         session.flush()
         record_submission(session, review)
+        refresh_counted(session, [call.call_id])
     elif edit.reopen:
         review.state, review.submitted_at, review.final = "draft", None, False
+        session.flush()
+        refresh_counted(session, [call.call_id])
     session.commit()
     return review
 

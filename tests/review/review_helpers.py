@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from databases import db_url, postgres_url  # noqa: F401  (fixtures, re-exported)
 from pipeline.review.db import Review, ReviewAnswer, make_engine, upgrade
+from pipeline.review.history import refresh_counted
 from pipeline.review.loader import load_results
 from pipeline.review.users import add_user
 from test_db import write_run
@@ -71,4 +72,5 @@ def submit(session: Session, call_id: str, reviewer_id: int, answers: dict[str, 
     review.answers.extend(ReviewAnswer(item_id=item, answer=a) for item, a in answers.items())
     session.add(review)
     session.flush()
+    refresh_counted(session, [call_id])
     return review

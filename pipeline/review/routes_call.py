@@ -1,0 +1,264 @@
+"""One call: its page and JSON (audio, transcript, suggestions with evidence, the user's review
+and the trail of submitted reviews and disputes), its masked audio, saving a review, the
+speaker-role swap and its undo, disputes and a lead's decision on them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import Path as FastPath
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pipeline.review import reviews
+from pipeline.review.audio_access import MEDIA_TYPES, REDACTED_AUDIO, playable_audio
+from pipeline.review.db import Assignment, Call, Review, User
+from pipeline.review.hardening import MAX_INT, json_object, text, whole_number
+from pipeline.review.web import Who, call_for, check_csrf, current, db_session, lead_csrf, templates
+
+SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
+
+router = APIRouter()
+
+
+def call_record(call: Call) -> dict[str, Any]:
+    path = Path(call.out_dir) / "calls" / call.call_id / "call.json"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise HTTPException(410, f"the results of {call.call_id} are no longer in {call.out_dir}") from None
+
+def my_review(s: Session, user: User, call_id: str) -> Review | None:
+    return s.scalar(select(Review).where(Review.call_id == call_id, Review.reviewer_id == user.id))
+
+def blind(s: Session, user: User, call_id: str) -> bool:
+    """Whether ``user`` scores ``call_id`` in a calibration session: then they see no
+    suggestion and no other scorer's answers (calibration is always blind)."""
+    return s.scalar(select(Assignment.id).where(Assignment.call_id == call_id, Assignment.reviewer_id == user.id,
+                                                Assignment.kind == "calibration").limit(1)) is not None
+
+def review_trail(s: Session, user: User, call: Call, is_blind: bool) -> dict[str, Any]:
+    """The submitted reviews ``user`` may see, with their disputes: a lead or admin sees all
+    (but a calibration scorer only their own); a reviewer their own and the final ones."""
+    from pipeline.review.history import disputes, submissions
+
+    rows = submissions(s, call.call_id)
+    if is_blind:
+        rows = [r for r in rows if r["reviewer"] == user.username]
+    elif user.role not in ("lead", "admin"):
+        rows = [r for r in rows if r["reviewer"] == user.username or r["final"]]
+    return {"submissions": rows, "disputes": disputes(s, call.call_id, [r["id"] for r in rows]),
+            "can_resolve": user.role in ("lead", "admin") and not is_blind}
+
+def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, Any]:
+    """Everything the call page shows ``user`` (``state``: the app's state, for its options)."""
+    from pipeline.review.history import current_swap
+
+    record = call_record(call)
+    review = my_review(s, user, call.call_id)
+    is_blind = blind(s, user, call.call_id)
+    answers = {a.item_id: {"answer": a.answer, "comment": a.comment,
+                           "auto_answer": None if is_blind else a.auto_answer}
+               for a in (review.answers if review else [])}
+    items = [{"id": i.item_id, "section": i.section, "question": i.question, "answer": i.answer,
+              "confidence": i.confidence, "auto_fail": i.auto_fail, "looked_for": i.looked_for,
+              "evidence": i.evidence} for i in call.items]
+    if is_blind:  # no suggestion, no confidence, no evidence pointing at one
+        for item in items:
+            item.update(answer=None, confidence=None, looked_for=None, evidence=[])
+    return {
+        "call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
+        "duration_s": call.duration_s, "score": call.score, "auto_fail": call.auto_fail,
+        "pii_redacted": bool(call.pii_redacted), "audio": audio_state(call, state),
+        "speakers": {k: record.get("speakers", {}).get(k) for k in ("method", "roles", "override", "confidence")},
+        "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
+                       for u in record.get("utterances", [])],
+        "items": items,
+        "blind": is_blind, "one_click_accept": not is_blind and state.options.allows_one_click(call.template),
+        "can_mark_final": user.role in ("lead", "admin"),
+        "review": {"state": review.state if review else None, "version": review.version if review else 0,
+                   "comment": review.comment if review else "", "answers": answers,
+                   "final": bool(review and review.final)},
+        "trail": review_trail(s, user, call, is_blind),
+        "speaker_swap": current_swap(s, call),
+    }
+
+def audio_state(call: Call, state: Any) -> dict[str, Any]:
+    """Whether the audio route will play something, what, and if not why."""
+    try:
+        path = playable_audio(call, state.options, state.protected)
+    except HTTPException as e:
+        return {"playable": False, "masked": False, "reason": e.detail}
+    return {"playable": True, "masked": path.name == REDACTED_AUDIO, "reason": None}
+
+@router.get("/api/calls/{call_id}")
+def api_call(request: Request, call_id: str, who: Who = Depends(current),
+             s: Session = Depends(db_session)) -> JSONResponse:
+    return JSONResponse(call_payload(s, who[0], call_for(s, who[0], call_id), request.app.state))
+
+@router.get("/calls/{call_id}", response_class=HTMLResponse)
+def call_page(request: Request, call_id: str, who: Who = Depends(current),
+              s: Session = Depends(db_session)) -> Response:
+    payload = call_payload(s, who[0], call_for(s, who[0], call_id), request.app.state)
+    return templates.TemplateResponse(request, "call.html", {
+        "user": who[0], "csrf": who[1].csrf_token, "call": payload, "payload_json": json.dumps(payload).replace("<", "\\u003c")})  # no "</script>" inside the script
+
+@router.get("/calls/{call_id}/audio")
+def audio(request: Request, call_id: str, who: Who = Depends(current), s: Session = Depends(db_session)) -> Response:
+    """The call's masked audio (see :func:`playable_audio`); range requests work."""
+    path = playable_audio(call_for(s, who[0], call_id), request.app.state.options, request.app.state.protected)
+    media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
+    return FileResponse(path, media_type=media, headers={"Cache-Control": "private, no-store"})
+
+@router.put("/api/calls/{call_id}/review")
+async def save_review(call_id: str, request: Request, who: Who = Depends(check_csrf),
+                      s: Session = Depends(db_session)) -> JSONResponse:
+    """Save the reviewer's draft (``submit: true`` submits it). Body: ``{"version": N, "answers":
+    {item_id: {"answer": "yes", "comment": ""}}, "comment": ""}``; ``version`` is the one the page
+    was loaded with (0 for a new review). The database checks the version
+    (:func:`pipeline.review.reviews.save_review`), so of several saves from one version, through
+    any number of server processes, exactly one is accepted. 409 with the current review and a
+    ``reason``: ``stale`` (saved elsewhere since the page loaded it) or ``submitted`` (submitted
+    already; nothing changed)."""
+    user = who[0]
+    call = call_for(s, user, call_id)
+    body = await json_object(request, '{"version": 0, "answers": {"item": {"answer": "yes", "comment": ""}}, '
+                                      '"comment": "", "submit": false}')
+    try:
+        edit = reviews.ReviewEdit.from_json(body, [i.item_id for i in call.items])
+        one_click = request.app.state.options.allows_one_click(call.template) and not blind(s, user, call.call_id)
+        review = reviews.save_review(s, user, call, edit, one_click=one_click)
+    except reviews.InvalidEdit as e:
+        raise HTTPException(422, str(e)) from None
+    except reviews.ReviewConflict as e:
+        return JSONResponse(status_code=409, content={"error": str(e), "reason": e.reason,
+                                                      "current": call_payload(s, user, call, request.app.state)["review"]})
+    return JSONResponse({"version": review.version, "state": review.state})
+
+@router.post("/api/calls/{call_id}/speakers")
+async def swap_speakers(call_id: str, request: Request, who: Who = Depends(check_csrf),
+                        s: Session = Depends(db_session)) -> JSONResponse:
+    """Write the manual role decision the pipeline honours on its next run
+    (``OUT/speaker_overrides.csv``: ``swap``, a speaker id or ``left``/``right``; empty removes it)."""
+    call = call_for(s, who[0], call_id)
+    agent = text(await json_object(request, '{"agent": "swap"}'), "agent")
+    if agent and agent not in SPEAKER_CHOICES:
+        raise HTTPException(422, f"agent: one of {', '.join(SPEAKER_CHOICES)}, or empty to remove the override")
+    return set_speakers(s, who[0], call, agent)
+
+@router.post("/api/calls/{call_id}/speakers/undo")
+def undo_speakers(call_id: str, who: Who = Depends(check_csrf),
+                  s: Session = Depends(db_session)) -> JSONResponse:
+    """Restore the role decision the latest one replaced (none: the pipeline's own roles)."""
+    from pipeline.errors import ConfigError
+    from pipeline.review.history import undo_target
+
+    call = call_for(s, who[0], call_id)
+    try:
+        target = undo_target(s, call)
+    except ConfigError as e:
+        raise HTTPException(409, str(e)) from None
+    return set_speakers(s, who[0], call, target)
+
+def set_speakers(s: Session, user: User, call: Call, agent: str) -> JSONResponse:
+    """Write ``agent`` as the call's row of ``OUT/speaker_overrides.csv`` and log who and when."""
+    from pipeline.review.history import current_swap, record_swap
+    from pipeline.speakers import read_overrides
+
+    path = Path(call.out_dir) / "speaker_overrides.csv"
+    previous = read_overrides(path).get(call.call_id, "") if path.is_file() else ""
+    write_override(path, call.call_id, agent)
+    record_swap(s, user, call, agent, previous)
+    s.commit()
+    return JSONResponse({"call_id": call.call_id, "agent": agent or None, "swap": current_swap(s, call),
+                         "note": "applied when the pipeline next runs over this folder"})
+
+# -- submitted reviews and disputes -----------------------------------------------------------
+
+@router.get("/api/calls/{call_id}/reviews")
+def api_reviews(call_id: str, who: Who = Depends(current),
+                s: Session = Depends(db_session)) -> JSONResponse:
+    """Every submitted review version the user may see, which one counts, and the disputes."""
+    call = call_for(s, who[0], call_id)
+    return JSONResponse(review_trail(s, who[0], call, blind(s, who[0], call_id)))
+
+@router.post("/api/calls/{call_id}/disputes")
+async def api_dispute(call_id: str, request: Request, who: Who = Depends(check_csrf),
+                      s: Session = Depends(db_session)) -> JSONResponse:
+    """Dispute one answer of a submitted review version the user can see: ``{"submission_id",
+    "item_id", "reason", "proposed": "yes" | "no" | "na" | null}``."""
+    from pipeline.errors import ConfigError
+    from pipeline.review.db import ReviewSubmission
+    from pipeline.review.history import raise_dispute
+
+    user = who[0]
+    call = call_for(s, user, call_id)
+    body = await json_object(request, '{"submission_id": 1, "item_id": "...", "reason": "...", "proposed": "no"}')
+    sub_id = whole_number(body, "submission_id", 0, low=1)
+    visible = {r["id"] for r in review_trail(s, user, call, blind(s, user, call_id))["submissions"]}
+    submission = s.get(ReviewSubmission, sub_id) if sub_id in visible else None
+    if submission is None or submission.call_id != call.call_id:
+        raise HTTPException(404, "no such submitted review of this call")
+    try:
+        dispute = raise_dispute(s, user, submission, text(body, "item_id"), text(body, "reason", 5000),
+                                text(body, "proposed", 10) or None)
+    except ConfigError as e:
+        raise HTTPException(422, str(e)) from None
+    s.commit()
+    return JSONResponse({"id": dispute.id, "state": dispute.state})
+
+@router.post("/api/disputes/{dispute_id}/resolve")
+async def api_resolve(dispute_id: Annotated[int, FastPath(ge=1, le=MAX_INT)], request: Request,
+                      who: Who = Depends(lead_csrf),
+                      s: Session = Depends(db_session)) -> JSONResponse:
+    """A lead's decision: ``{"decision": "upheld" | "rejected", "answer": "no", "comment": "..."}``
+    (``answer``: the right answer, needed when upheld)."""
+    from pipeline.errors import ConfigError
+    from pipeline.review.db import Dispute
+    from pipeline.review.history import resolve_dispute
+
+    dispute = s.get(Dispute, dispute_id)
+    if dispute is None or blind(s, who[0], dispute.call_id):
+        raise HTTPException(404, "no such dispute")
+    body = await json_object(request, '{"decision": "upheld", "answer": "no", "comment": "..."}')
+    decision = text(body, "decision", 20)
+    if decision not in ("upheld", "rejected"):
+        raise HTTPException(422, "decision: upheld or rejected")
+    try:
+        resolve_dispute(s, who[0], dispute, decision == "upheld", text(body, "answer", 10) or None,
+                        text(body, "comment", 5000))
+    except ConfigError as e:
+        raise HTTPException(422, str(e)) from None
+    s.commit()
+    return JSONResponse({"id": dispute.id, "state": dispute.state, "new_answer": dispute.new_answer})
+
+
+def write_override(path: Path, call_id: str, agent: str) -> None:
+    """Set (or, with an empty ``agent``, remove) ``call_id``'s row of a speaker-overrides CSV,
+    keeping the other rows; written atomically."""
+    from pipeline.writers import write_atomic
+
+    rows: dict[str, str] = {}
+    if path.is_file():
+        with open(path, newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row.get("call_id"):
+                    rows[row["call_id"]] = row.get("agent") or ""
+    if agent:
+        rows[call_id] = agent
+    else:
+        rows.pop(call_id, None)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["call_id", "agent"])
+    for cid, a in rows.items():
+        w.writerow([cid, a])
+    write_atomic(path, buf.getvalue())
+
+
