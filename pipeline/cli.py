@@ -110,10 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     add = usub.add_parser("add", help="add a user (the password is asked for, or read from stdin; 12 or more "
                                       "characters of two kinds or more, not containing the name)")
     add.add_argument("username", metavar="NAME")
-    add.add_argument("--role", required=True, choices=["reviewer", "lead", "admin"])
+    add.add_argument("--role", required=True, choices=["reviewer", "lead", "admin", "agent"],
+                     help="reviewer: the calls assigned to them; lead, admin: every call; agent: their own "
+                          "reviewed calls (read, listen, dispute an answer), with --agent-id")
+    add.add_argument("--agent-id", metavar="ID", default=None,
+                     help="for --role agent (required there, refused otherwise): the agent id as in the call "
+                          "metadata (agent_id), e.g. A12")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     _add_db_arg(add)
-    lst = usub.add_parser("list", help="the users and their roles")
+    lst = usub.add_parser("list", help="the users, their roles (and an agent's agent id)")
     _add_db_arg(lst)
     deact = usub.add_parser("deactivate", help="stop a user logging in and end their sessions (reviews are kept)")
     react = usub.add_parser("activate", help="let a deactivated user log in again")
@@ -195,19 +200,22 @@ def _cmd_users(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from pipeline.review.db import User, sessions
-    from pipeline.review.users import add_user, check_password, reset_password, set_active
+    from pipeline.review.db import Call, User, sessions
+    from pipeline.review.users import add_user, check_agent_id, check_password, reset_password, set_active
 
     engine = _engine(args)
     with sessions(engine).begin() as session:
         if args.users_command == "list":
             for user in session.scalars(select(User).order_by(User.username)):
-                print(f"{user.username:30} {user.role:9} {'active' if user.active else 'disabled'}")
+                agent = f" agent_id={user.agent_id}" if user.agent_id is not None else ""
+                print(f"{user.username:30} {user.role:9} {'active' if user.active else 'disabled':8}{agent}".rstrip())
             return EXIT_OK
         if args.users_command in ("deactivate", "activate"):
             user = set_active(session, args.username, args.users_command == "activate")
             print(f"{user.username} {'can log in again' if user.active else 'deactivated; their sessions ended'}")
             return EXIT_OK
+        if args.users_command == "add":  # said before any password prompt
+            check_agent_id(args.username, args.role, args.agent_id)
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
         else:
@@ -219,8 +227,14 @@ def _cmd_users(args: argparse.Namespace) -> int:
             user = reset_password(session, args.username, password)
             print(f"new password set for {user.username}; their sessions ended")
             return EXIT_OK
-        user = add_user(session, args.username, password, args.role)
-        print(f"added {user.username} ({user.role})")
+        user = add_user(session, args.username, password, args.role, agent_id=args.agent_id)
+        if user.agent_id is None:
+            print(f"added {user.username} ({user.role})")
+            return EXIT_OK
+        print(f"added {user.username} (agent, agent id {user.agent_id}): they see their own calls once reviewed")
+        if session.scalar(select(Call.call_id).where(Call.agent_id == user.agent_id).limit(1)) is None:
+            print(f"note: no loaded call has agent id {user.agent_id} yet; check that it is written as in the "
+                  "call metadata", file=sys.stderr)
     return EXIT_OK
 
 

@@ -14,6 +14,11 @@ worth 1.0 point, in the section its call item names (weight 1.0), auto-fail as i
 
 Means and rates are rounded to 4 decimals (as in agents.csv); one that has nothing to average
 is None.
+
+Every figure is aggregated in SQL over columns kept on each call by
+:func:`pipeline.review.history.refresh_counted` (the counted review, its score, its answer per
+item), so a dashboard over a year of calls reads sums, not calls. A human answer to an item the
+call no longer has (the pipeline dropped it after the review) is not counted.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import Select, case, func, select
+from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
 from pipeline.evaluation.measures import item_agreement
@@ -42,11 +47,6 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 @lru_cache(maxsize=1)
 def _default_card() -> Scorecard:
     return load_scorecard(None)
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    got = [v for v in values if v is not None]
-    return round(sum(got) / len(got), 4) if got else None
 
 
 def _card_for(item_ids: Iterable[str], call_items: Sequence[CallItem] = ()) -> Scorecard:
@@ -76,9 +76,15 @@ def review_score(answers: Mapping[str, str], call_items: Sequence[CallItem] = ()
     return score_answers(_card_for(answers, call_items), dict(answers))["normalized"]
 
 
-def _calls(session: Session, start: str | None, end: str | None, team: str | None = None,
-           agent_id: str | None = None) -> list[Call]:
-    query: Select = select(Call).options(selectinload(Call.items))
+PASS_MARK = 0.8
+"""The default ``review.pass_mark``: a call passes when its score (the reviewed one where there
+is one, else the automatic one) is at least this."""
+
+
+def _scope(query: Select, start: str | None, end: str | None, team: str | None = None,
+           agent_id: str | None = None) -> Select:
+    """``query`` limited to calls started in [start, end) (ISO text; either optional) of queue
+    ``team`` and agent ``agent_id`` (any if None)."""
     if start:
         query = query.where(Call.started_at >= start)
     if end:
@@ -87,7 +93,22 @@ def _calls(session: Session, start: str | None, end: str | None, team: str | Non
         query = query.where(Call.queue == team)
     if agent_id is not None:
         query = query.where(Call.agent_id == agent_id)
-    return list(session.scalars(query.order_by(Call.call_id)))
+    return query
+
+
+def _effective_score() -> Any:
+    return func.coalesce(Call.reviewed_score, Call.score)
+
+
+def _passing(pass_mark: float) -> Any:
+    """SQL: 1 for a call whose effective score reaches the pass mark, 0 below it, NULL without
+    a score."""
+    score = _effective_score()
+    return case((score.is_(None), None), (score >= pass_mark, 1), else_=0)
+
+
+def _rate(num: float | None, den: float | None) -> float | None:
+    return round(num / den, 4) if den else None
 
 
 def human_answers(session: Session, call_ids: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
@@ -97,59 +118,64 @@ def human_answers(session: Session, call_ids: Iterable[str] | None = None) -> di
             for call_id, review in counted_reviews(session, call_ids).items()}
 
 
-def _effective(call: Call, human: Mapping[str, str] | None) -> dict[str, str]:
-    """The call's answers: human ones where given, the suggestions elsewhere."""
-    return {**{i.item_id: i.answer for i in call.items}, **(human or {})}
-
-
-def _item_order(calls: Sequence[Call], extra: Iterable[str] = ()) -> list[str]:
-    """The item ids of the calls (and ``extra``): the default template's order, then the others
-    by their first position in a call, then by id."""
+def _order_items(first: Mapping[str, int]) -> list[str]:
+    """Item ids in the default template's order, then the others by their first position in a
+    call (``first``), then by id."""
     template = {item.id: n for n, item in enumerate(_default_card().items)}
-    first: dict[str, int] = {}
-    for call in calls:
-        for item in call.items:
-            first[item.item_id] = min(first.get(item.item_id, item.position), item.position)
-    for item_id in extra:
-        first.setdefault(item_id, 1 << 30)
     return sorted(first, key=lambda i: (i not in template, template.get(i, 0), first[i], i))
 
 
+def _effective_answer() -> Any:
+    return func.coalesce(CallItem.human_answer, CallItem.answer)
+
+
 def agent_kpis(session: Session, start: str | None = None, end: str | None = None,
-               team: str | None = None) -> list[dict[str, Any]]:
+               team: str | None = None, pass_mark: float = PASS_MARK) -> list[dict[str, Any]]:
     """One row per agent_id (sorted; calls without one last, agent_id None) over the calls
     started in [start, end) (ISO text, either optional) of queue ``team`` (any queue if None):
     ``{"agent_id", "calls", "mean_score" (automatic), "reviewed_calls", "mean_reviewed_score",
+    "pass_rate" (calls whose effective score reaches ``pass_mark``, of those with a score),
     "auto_fails" (automatic), "mean_customer_sentiment_end", "pass_rates": {item_id: yes / (yes
-    + no), human answers for reviewed calls and suggestions otherwise, None without a yes or no}}``.
-    Every row's pass_rates has the same items, in scorecard order."""
-    calls = _calls(session, start, end, team)
-    human = human_answers(session, [c.call_id for c in calls])
-    items = _item_order(calls, (i for answers in human.values() for i in answers))
-    groups: dict[str | None, list[Call]] = {}
-    for call in calls:
-        groups.setdefault(call.agent_id, []).append(call)
+    + no) of the effective answers (the counted review's where it answered, the suggestion
+    elsewhere), None without a yes or no}}``. Every row's pass_rates has the same items, in
+    scorecard order. Computed in SQL (one pass over the calls, one over their items)."""
+    passing = _passing(pass_mark)
+    calls = _scope(select(
+        Call.agent_id, func.count(), func.avg(Call.score), func.count(Call.counted_review_id),
+        func.avg(Call.reviewed_score), func.sum(passing), func.count(passing),
+        func.sum(case((Call.auto_fail.is_(True), 1), else_=0)), func.avg(Call.customer_sentiment_end),
+    ), start, end, team).group_by(Call.agent_id)
+    answer = _effective_answer()
+    tallies = _scope(select(
+        Call.agent_id, CallItem.item_id, func.min(CallItem.position),
+        func.sum(case((answer == "yes", 1), else_=0)), func.sum(case((answer.in_(("yes", "no")), 1), else_=0)),
+    ).join(Call, Call.call_id == CallItem.call_id), start, end, team).group_by(Call.agent_id, CallItem.item_id)
+    per_agent: dict[str | None, dict[str, tuple[int, int]]] = {}
+    first: dict[str, int] = {}
+    for agent, item, position, yes, decided in session.execute(tallies):
+        per_agent.setdefault(agent, {})[item] = (int(yes or 0), int(decided or 0))
+        first[item] = min(first.get(item, position), position)
+    items = _order_items(first)
     rows = []
-    for agent in sorted(groups, key=lambda a: (a is None, a or "")):
-        group = groups[agent]
-        reviewed = [c for c in group if c.call_id in human]
-        tallies = {item: [0, 0] for item in items}
-        for call in group:
-            for item, answer in _effective(call, human.get(call.call_id)).items():
-                if answer in ("yes", "no"):
-                    tallies[item][0] += answer == "yes"
-                    tallies[item][1] += 1
+    for agent, n, mean, reviewed, mean_reviewed, passed, scored, fails, sentiment in sorted(
+            session.execute(calls), key=lambda r: (r[0] is None, r[0] or "")):
+        got = per_agent.get(agent, {})
         rows.append({
             "agent_id": agent,
-            "calls": len(group),
-            "mean_score": _mean(c.score for c in group),
-            "reviewed_calls": len(reviewed),
-            "mean_reviewed_score": _mean(review_score(_effective(c, human[c.call_id]), c.items) for c in reviewed),
-            "auto_fails": sum(1 for c in group if c.auto_fail),
-            "mean_customer_sentiment_end": _mean(c.customer_sentiment_end for c in group),
-            "pass_rates": {item: round(y / n, 4) if n else None for item, (y, n) in tallies.items()},
+            "calls": n,
+            "mean_score": _round(mean),
+            "reviewed_calls": reviewed,
+            "mean_reviewed_score": _round(mean_reviewed),
+            "pass_rate": _rate(passed, scored),
+            "auto_fails": int(fails or 0),
+            "mean_customer_sentiment_end": _round(sentiment),
+            "pass_rates": {item: _rate(*got.get(item, (0, 0))) for item in items},
         })
     return rows
+
+
+def _round(value: float | None) -> float | None:
+    return round(float(value), 4) if value is not None else None
 
 
 def period_of(started_at: str | None, bucket: str) -> tuple[str, str] | None:
@@ -170,49 +196,84 @@ def period_of(started_at: str | None, bucket: str) -> tuple[str, str] | None:
     raise ConfigError(f"trend: bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
 
 
+TREND_SUMS = ("calls", "score_sum", "scored", "reviewed_calls", "reviewed_sum", "reviewed_scored", "passed", "pass_n")
+
+
+def _daily(session: Session, group: Any, start: str | None, end: str | None, team: str | None,
+           agent_id: str | None, pass_mark: float) -> list[Sequence[Any]]:
+    """Per (group value, day written in started_at): the sums a trend row is made of; with
+    ``group`` None, per day (group value None)."""
+    day = func.substr(Call.started_at, 1, 10)
+    passing = _passing(pass_mark)
+    sums = (func.count(), func.sum(Call.score), func.count(Call.score), func.count(Call.counted_review_id),
+            func.sum(Call.reviewed_score), func.count(Call.reviewed_score), func.sum(passing), func.count(passing))
+    if group is None:
+        query = _scope(select(day, *sums), start, end, team, agent_id).group_by(day)
+        return [(None, *row) for row in session.execute(query)]
+    query = _scope(select(group, day, *sums), start, end, team, agent_id).group_by(group, day)
+    return list(session.execute(query))
+
+
+def _fold(daily: Iterable[Sequence[Any]], bucket: str) -> dict[Any, list[dict[str, Any]]]:
+    """{group: trend rows} from per-day sums: days folded into periods (see :func:`period_of`),
+    only periods with calls, in time order; days that are not dates are left out."""
+    sums: dict[Any, dict[tuple[str, str], list[float]]] = {}
+    for group, day, *values in daily:
+        period = period_of(day, bucket)
+        if period is None:
+            continue
+        acc = sums.setdefault(group, {}).setdefault(period, [0.0] * len(TREND_SUMS))
+        for n, value in enumerate(values):
+            acc[n] += value or 0
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for group, periods in sums.items():
+        out[group] = [{"period": label, "start": first, "calls": int(v[0]), "mean_score": _rate(v[1], v[2]),
+                       "reviewed_calls": int(v[3]), "mean_reviewed_score": _rate(v[4], v[5]),
+                       "pass_rate": _rate(v[6], v[7])}
+                      for (label, first), v in sorted(periods.items(), key=lambda kv: kv[0][1])]
+    return out
+
+
 def trend(session: Session, agent_id: str | None = None, bucket: str = "week", start: str | None = None,
-          end: str | None = None, team: str | None = None) -> list[dict[str, Any]]:
+          end: str | None = None, team: str | None = None, pass_mark: float = PASS_MARK) -> list[dict[str, Any]]:
     """Per period (see :func:`period_of`; only periods with calls, in time order):
     ``{"period", "start" (first day), "calls", "mean_score", "reviewed_calls",
-    "mean_reviewed_score"}`` over the calls of ``agent_id`` (all agents if None), optionally of
-    a period [start, end) and a queue. Calls without a readable start date are left out.
-    ConfigError for an unknown bucket."""
+    "mean_reviewed_score", "pass_rate"}`` over the calls of ``agent_id`` (all agents if None),
+    optionally of a period [start, end) and a queue. Calls without a readable start date are
+    left out. ConfigError for an unknown bucket. Summed per day in SQL, folded here."""
     if bucket not in BUCKETS:
         raise ConfigError(f"trend: bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
-    calls = _calls(session, start, end, team, agent_id)
-    human = human_answers(session, [c.call_id for c in calls])
-    periods: dict[tuple[str, str], list[Call]] = {}
-    for call in calls:
-        period = period_of(call.started_at, bucket)
-        if period is not None:
-            periods.setdefault(period, []).append(call)
-    rows = []
-    for (label, first), group in sorted(periods.items(), key=lambda kv: kv[0][1]):
-        reviewed = [c for c in group if c.call_id in human]
-        rows.append({"period": label, "start": first, "calls": len(group), "mean_score": _mean(c.score for c in group),
-                     "reviewed_calls": len(reviewed),
-                     "mean_reviewed_score": _mean(review_score(_effective(c, human[c.call_id]), c.items)
-                                                  for c in reviewed)})
-    return rows
+    return _fold(_daily(session, None, start, end, team, agent_id, pass_mark), bucket).get(None, [])
 
 
-def agreement_by_item(session: Session, start: str | None = None, end: str | None = None) -> dict[str, dict[str, Any]]:
+def team_trends(session: Session, bucket: str = "week", start: str | None = None, end: str | None = None,
+                agent_id: str | None = None, pass_mark: float = PASS_MARK) -> dict[str, list[dict[str, Any]]]:
+    """{team (queue): its :func:`trend` rows}, teams sorted; calls without a queue are left out."""
+    if bucket not in BUCKETS:
+        raise ConfigError(f"trend: bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
+    folded = _fold(_daily(session, Call.queue, start, end, None, agent_id, pass_mark), bucket)
+    return {team: folded[team] for team in sorted(t for t in folded if t is not None)}
+
+
+def agreement_by_item(session: Session, start: str | None = None, end: str | None = None,
+                      team: str | None = None, agent_id: str | None = None) -> dict[str, dict[str, Any]]:
     """{item_id: :func:`pipeline.evaluation.measures.item_agreement` result} of the current
     automatic suggestions against the human answers (gold), one pair per reviewed call and item
     that has both, calls started in [start, end) (optional); items in scorecard order, only those
-    with at least one pair."""
-    calls = _calls(session, start, end)
-    human = human_answers(session, [c.call_id for c in calls])
+    with at least one pair. Counted in SQL per (item, human answer, suggestion)."""
+    query = _scope(select(CallItem.item_id, CallItem.human_answer, CallItem.answer, func.count(),
+                          func.min(CallItem.position))
+                   .join(Call, Call.call_id == CallItem.call_id)
+                   .where(Call.counted_review_id.is_not(None), CallItem.human_answer.is_not(None)),
+                   start, end, team, agent_id).group_by(CallItem.item_id, CallItem.human_answer, CallItem.answer)
     pairs: dict[str, tuple[list[str], list[str]]] = {}
-    reviewed = [c for c in calls if c.call_id in human]
-    for call in reviewed:
-        answers = human[call.call_id]
-        for item in call.items:
-            if item.item_id in answers:
-                gold, auto = pairs.setdefault(item.item_id, ([], []))
-                gold.append(answers[item.item_id])
-                auto.append(item.answer)
-    return {item: item_agreement(*pairs[item]) for item in _item_order(reviewed) if item in pairs}
+    first: dict[str, int] = {}
+    for item, human, auto, n, position in session.execute(query):
+        gold, got = pairs.setdefault(item, ([], []))
+        gold.extend([human] * n)
+        got.extend([auto] * n)
+        first[item] = min(first.get(item, position), position)
+    return {item: item_agreement(*pairs[item]) for item in _order_items(first)}
 
 
 def _cell(value: Any) -> Any:

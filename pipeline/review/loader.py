@@ -8,21 +8,43 @@ Failed calls are not loaded; a call gone from the run is kept (its reviews may m
 is a call.json whose ``call_id`` is not its folder's name (skipped). Each call also gets the
 run's input roots (``run.json``) and whether its text is redacted, which decide what audio
 the web app may play (pipeline/review/app.py).
+
+Speed (a run of 100,000 calls): the table's ``(call_id, result_sha256)`` pairs are read in one
+query; a call.json whose hash is the one loaded before is not even parsed; a large run's files
+are read, hashed and parsed by forked processes (:data:`PARALLEL_FROM`), in order and only a
+few tasks ahead; new and changed calls are written :data:`BATCH` at a time, the rows of a batch
+sent as one JSON array to one INSERT per table (:func:`_insert`), changed calls by one
+executemany UPDATE (their items deleted and inserted again, and the counted columns of the
+reviewed ones refreshed). Only the batch in hand is kept in memory, and the garbage collector
+is paused meanwhile (a load makes millions of objects and no reference cycles).
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import multiprocessing
+import os
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import JSON, Table, bindparam, delete, insert, inspect, select, text, update
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from pipeline.errors import InputError
-from pipeline.review.db import Call, CallItem, utcnow
+from pipeline.review.db import Call, CallItem, Review, utcnow
 from pipeline.review.history import refresh_counted
 
 log = logging.getLogger("callqa")
@@ -57,13 +79,14 @@ def _pii_redacted(record: dict[str, Any]) -> bool | None:
 
 
 def _call_fields(record: dict[str, Any], out_dir: Path, sha: str) -> dict[str, Any]:
+    """The call row's columns from its call.json (``out_dir``: the run folder, absolute)."""
     meta = record.get("metadata") or {}
     card = record.get("scorecard") or {}
     score = card.get("score") or {}
     template = card.get("template") or {}
     items = card.get("items") or []
     return {
-        "out_dir": str(out_dir.resolve()),
+        "out_dir": str(out_dir),
         "agent_id": meta.get("agent_id") or None,
         "queue": meta.get("queue") or None,
         "started_at": meta.get("started_at") or None,
@@ -90,9 +113,278 @@ def _audio_path(record: dict[str, Any], out_dir: Path) -> str | None:
         return None
     path = Path(raw)
     if not path.is_absolute():
-        path = next((c for c in (Path.cwd() / path, out_dir.resolve().parent / path) if c.is_file()), Path.cwd() / path)
+        path = next((c for c in (Path.cwd() / path, out_dir.parent / path) if c.is_file()), Path.cwd() / path)
     return str(path)
 
+
+BATCH = 1000
+"""Calls written per round of statements (new and changed calls together)."""
+ID_CHUNK = 500
+"""Call ids per ``IN (...)`` list (well under SQLite's and PostgreSQL's parameter limits)."""
+PARALLEL_FROM = 2000
+"""Call folders from which a run's files are read, hashed and parsed by :data:`WORKERS`
+processes (fewer: in this one)."""
+WORKERS = 8
+"""At most this many reading processes (and no more than the CPUs)."""
+TASK_FILES = 250
+"""Files per task given to a reading process."""
+
+_CALLS = Call.__table__
+_ITEMS = CallItem.__table__
+CALL_COLUMNS = ("call_id", "out_dir", "agent_id", "queue", "started_at", "duration_s", "channels", "score",
+                "auto_fail", "low_confidence_items", "customer_sentiment_end", "template", "config_hash",
+                "result_sha256", "metadata_json", "audio_path", "pii_redacted", "input_roots", "loaded_at")
+"""The columns a load writes of a call (the counted ones are :func:`refresh_counted`'s)."""
+ITEM_COLUMNS = ("call_id", "item_id", "position", "section", "question", "answer", "confidence", "points",
+                "auto_fail", "looked_for", "evidence", "human_answer")
+_UPDATE_CALL = (update(_CALLS).where(_CALLS.c.call_id == bindparam("b_call_id"))
+                .values({name: bindparam(f"b_{name}") for name in CALL_COLUMNS[1:]}))
+"""One executemany UPDATE for the changed calls of a batch (bind names prefixed: a bind
+parameter may not share a column's name in an UPDATE's SET)."""
+
+
+def _item_rows(call_id: str, items: Any) -> list[dict[str, Any]]:
+    """The call_items rows of a call's scorecard items (KeyError, TypeError or ValueError for a
+    malformed item, or an item id given twice)."""
+    if not isinstance(items, list):
+        raise TypeError("scorecard items is not a list")
+    rows = []
+    for position, item in enumerate(items):
+        rows.append({
+            "call_id": call_id, "item_id": item["id"], "position": position, "section": item.get("section"),
+            "question": item.get("question", ""), "answer": item["answer"],
+            "confidence": float(item.get("confidence", 0.0)), "points": float(item.get("points", 0.0)),
+            "auto_fail": bool(item.get("auto_fail")), "looked_for": item.get("looked_for"),
+            "evidence": item.get("evidence") or [], "human_answer": None,
+        })
+    if len({r["item_id"] for r in rows}) != len(rows):
+        raise ValueError("an item id is given twice")
+    return rows
+
+
+# -- reading the run (in reading processes for a large run) -----------------------------------------
+
+def _read_call(call_id: str, path: str, known_sha: str | None, out_dir: Path,
+               roots: list[str] | None) -> tuple[Any, ...]:
+    """What one call.json gives: ``("missing",)`` (no file: not a call), ``("skipped", why)``
+    (``why`` None for a call that failed), ``("unchanged",)`` (the bytes hash to
+    ``known_sha``: not parsed), or ``("loaded", call, items, strict)``: the call's row (without
+    ``loaded_at``) as a JSON object, its items' rows as JSON objects joined by commas, and
+    whether that is strict JSON (False: a NaN or an infinity in it, which only Python reads)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return ("missing",)
+    except OSError as e:
+        return ("skipped", str(e))
+    sha = hashlib.sha256(raw).hexdigest()
+    if sha == known_sha:  # loaded before from these very bytes
+        return ("unchanged",)
+    try:
+        record = json.loads(raw)
+    except ValueError as e:
+        return ("skipped", str(e))
+    if not isinstance(record, dict):
+        return ("skipped", "not a JSON object")
+    if record.get("status") != "ok":
+        return ("skipped", None)
+    if record.get("call_id") != call_id:
+        return ("skipped", f"its call_id {record.get('call_id')!r} is not its folder's name")
+    try:
+        row = {"call_id": call_id, **_call_fields(record, out_dir, sha), "input_roots": roots}
+        items = _item_rows(call_id, (record.get("scorecard") or {}).get("items") or [])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        return ("skipped", f"malformed results ({type(e).__name__}: {e})")
+    try:
+        return ("loaded", json.dumps(row, allow_nan=False), json.dumps(items, allow_nan=False)[1:-1], True)
+    except ValueError:
+        return ("loaded", json.dumps(row), json.dumps(items)[1:-1], False)
+
+
+def _read_calls(tasks: list[tuple[str, str, str | None]], out_dir: Path,
+                roots: list[str] | None) -> list[tuple[Any, ...]]:
+    """:func:`_read_call` of each (call_id, path, known sha): one task of a reading process."""
+    return [_read_call(call_id, path, sha, out_dir, roots) for call_id, path, sha in tasks]
+
+
+def _single_threaded() -> bool:
+    return threading.active_count() == 1
+
+
+def _reader_pool(files: int) -> tuple[ProcessPoolExecutor, int] | None:
+    """Reading processes for a run of ``files`` call folders, and how many; None: read here (a
+    small run, one CPU, no fork, or other threads running here).
+
+    They are forked: a forked process needs no import of the caller's main module (which a
+    spawned one runs again), and a reader only reads files, hashes and parses them. A process
+    running other threads (a web server, say) is not forked, as a fork copies the locks those
+    threads may hold."""
+    workers = min(WORKERS, os.cpu_count() or 1)
+    if files < PARALLEL_FROM or workers < 2 or not _single_threaded() or \
+            "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    try:
+        return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")), workers
+    except OSError as e:
+        log.info("reading call.json files in one process: %s", e)
+        return None
+
+
+def _read_run(calls_dir: Path, known: dict[str, _Known], out_dir: Path,
+              roots: list[str] | None) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
+    """(call_id, path, :func:`_read_call` result) for every folder of ``calls_dir``, in the
+    order of their names; by reading processes for a large run (each a few tasks ahead, no
+    more, so that memory stays bounded)."""
+    with os.scandir(calls_dir) as entries:
+        names = sorted(e.name for e in entries if e.is_dir())
+    tasks = [(name, str(calls_dir / name / "call.json"), known[name].sha if name in known else None)
+             for name in names]
+    readers = _reader_pool(len(tasks))
+    if readers is None:
+        for task in tasks:
+            yield task[0], task[1], _read_call(*task, out_dir, roots)
+        return
+    pool, workers = readers
+    try:
+        chunks = (tasks[i:i + TASK_FILES] for i in range(0, len(tasks), TASK_FILES))
+        pending: deque[tuple[list[tuple[str, str, str | None]], Future]] = deque()
+        for chunk in chunks:
+            pending.append((chunk, pool.submit(_read_calls, chunk, out_dir, roots)))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            chunk, future = pending.popleft()
+            results = future.result()
+            following = next(chunks, None)
+            if following is not None:
+                pending.append((following, pool.submit(_read_calls, following, out_dir, roots)))
+            for task, result in zip(chunk, results):
+                yield task[0], task[1], result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+@dataclass(slots=True)
+class _Known:
+    """What the table holds of a call before the load."""
+
+    sha: str
+    input_roots: Any
+    counted: bool
+    """It has a counted review (so its counted columns must follow new suggestions)."""
+
+
+@dataclass
+class _Batch:
+    """New and changed calls waiting to be written (at most :data:`BATCH` of them), as
+    :func:`_read_call` gives them."""
+
+    new: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    items: list[str] = field(default_factory=list)
+    strict: bool = True
+
+    def __len__(self) -> int:
+        return len(self.new) + len(self.changed)
+
+
+def _chunks(values: Sequence[str], size: int = ID_CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _known_calls(session: Session) -> dict[str, _Known]:
+    """Every call of the table, in one query."""
+    query = select(Call.call_id, Call.result_sha256, Call.input_roots, Call.counted_review_id)
+    return {call_id: _Known(sha, roots, counted is not None) for call_id, sha, roots, counted in session.execute(query)}
+
+
+def _forget(session: Session, call_ids: set[str]) -> None:
+    """Drop what the session's identity map holds of ``call_ids`` (their rows were rewritten
+    below the ORM): the calls are expired (read again when used), their old items expunged."""
+    if not call_ids or not len(session.identity_map):
+        return
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Call) and inspect(obj).identity[0] in call_ids:
+            session.expire(obj)
+        elif isinstance(obj, CallItem) and inspect(obj).dict.get("call_id") in call_ids:
+            session.expunge(obj)
+
+
+@lru_cache(maxsize=None)
+def _bulk_insert_sql(table: Table, dialect: str) -> str | None:
+    """An INSERT of the rows of a JSON array of objects (the bind parameter ``rows``) into
+    ``table`` (its :data:`CALL_COLUMNS` or :data:`ITEM_COLUMNS`), for ``dialect``; None where
+    there is none."""
+    columns = CALL_COLUMNS if table is _CALLS else ITEM_COLUMNS
+    names = ", ".join(columns)
+    if dialect == "postgresql":
+        return (f"INSERT INTO {table.name} ({names}) SELECT {names} "
+                f"FROM json_populate_recordset(NULL::{table.name}, CAST(:rows AS json))")
+    if dialect == "sqlite" and sqlite3.sqlite_version_info >= (3, 38):  # its -> and ->> operators
+        values = ", ".join(f"value {'->' if isinstance(table.c[c].type, JSON) else '->>'} '$.{c}'" for c in columns)
+        return f"INSERT INTO {table.name} ({names}) SELECT {values} FROM json_each(:rows)"
+    return None
+
+
+def _stamp_json(stamp: datetime, dialect: Dialect) -> str:
+    """``loaded_at`` as the column type writes it to this database, as a JSON value."""
+    process = _CALLS.c.loaded_at.type.dialect_impl(dialect).bind_processor(dialect)
+    return json.dumps(process(stamp) if process is not None else stamp.isoformat())
+
+
+def _insert(session: Session, table: Table, objects: list[str], strict: bool, stamp: datetime | None = None) -> None:
+    """Insert the rows given as JSON objects (each text may hold several, joined by commas),
+    with ``loaded_at`` ``stamp`` when given. The rows go as one JSON array to one INSERT that
+    the database reads (PostgreSQL's ``json_populate_recordset``, SQLite's ``json_each``): an
+    executemany INSERT costs SQLAlchemy's processing of every row's parameters and, with
+    psycopg, one statement per row, many times slower for the million items of a large run.
+    Where that is not possible (an older SQLite, another database, or a NaN, which JSON does
+    not carry), an executemany INSERT."""
+    objects = [o for o in objects if o]
+    if not objects:
+        return
+    dialect = session.get_bind().dialect
+    sql = _bulk_insert_sql(table, dialect.name) if strict else None
+    if sql is not None:
+        if stamp is not None:
+            head = f'{{"loaded_at": {_stamp_json(stamp, dialect)}, '
+            objects = [head + o[1:] for o in objects]
+        session.execute(text(sql), {"rows": "[" + ",".join(objects) + "]"})
+        return
+    rows = json.loads("[" + ",".join(objects) + "]")
+    if stamp is not None:
+        for row in rows:
+            row["loaded_at"] = stamp
+    session.execute(insert(table), rows)
+
+
+def _write(session: Session, batch: _Batch) -> None:
+    """Write a batch: new calls inserted; changed calls updated, their items deleted; then the
+    items of both inserted."""
+    if not len(batch):
+        return
+    stamp = utcnow()
+    _insert(session, _CALLS, batch.new, batch.strict, stamp)
+    if batch.changed:
+        rows = [json.loads(o) for o in batch.changed]
+        session.execute(_UPDATE_CALL, [{"b_loaded_at": stamp, **{f"b_{k}": v for k, v in row.items()}}
+                                       for row in rows])
+        ids = [row["call_id"] for row in rows]
+        for chunk in _chunks(ids):
+            session.execute(delete(_ITEMS).where(_ITEMS.c.call_id.in_(chunk)))
+        _forget(session, set(ids))
+    _insert(session, _ITEMS, batch.items, batch.strict)
+    batch.new.clear()
+    batch.changed.clear()
+    batch.items.clear()
+    batch.strict = True
+
+
+# -- the load ---------------------------------------------------------------------------------------
 
 def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
     """Load every finished call of the run folder ``out_dir`` (see the module docstring)."""
@@ -100,66 +392,67 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
     calls_dir = out / "calls"
     if not calls_dir.is_dir():
         raise InputError(f"{out}: not a callqa output folder (no calls/ in it)")
-    counts = LoadCounts()
-    updated: list[str] = []
     roots = run_input_roots(out)
-    for path in sorted(calls_dir.glob("*/call.json")):
-        try:
-            raw = path.read_bytes()
-            record = json.loads(raw)
-        except (OSError, ValueError) as e:
-            log.warning("%s: not loaded: %s", path, e)
-            counts.skipped += 1
-            continue
-        if record.get("status") != "ok":
-            counts.skipped += 1
-            continue
-        call_id = record.get("call_id")
-        if call_id != path.parent.name:
-            log.warning("%s: not loaded: its call_id %r is not its folder's name", path, call_id)
-            counts.skipped += 1
-            continue
-        sha = hashlib.sha256(raw).hexdigest()
-        row = session.get(Call, call_id)
-        if row is not None and row.result_sha256 == sha:
-            row.input_roots = roots  # the run's roots, also for a row loaded before they were kept
-            counts.unchanged += 1
-            continue
-        fields = {**_call_fields(record, out, sha), "input_roots": roots}
-        if row is None:
-            row = Call(call_id=call_id, **fields)
-            session.add(row)
-            counts.added += 1
-        else:
-            for key, value in fields.items():
-                setattr(row, key, value)
-            row.loaded_at = utcnow()
-            counts.updated += 1
-            updated.append(call_id)
-        _set_items(row, (record.get("scorecard") or {}).get("items") or [])
-        session.flush()
-    refresh_counted(session, updated)  # new suggestions change what a reviewed call's score stands on
+    session.flush()  # what the caller added is in the table before it is read and written below the ORM
+    known = _known_calls(session)
+    collecting = gc.isenabled()
+    gc.disable()  # see the module docstring
+    try:
+        counts, updated, other_roots = _load(session, calls_dir, known, out.resolve(), roots)
+    finally:
+        if collecting:
+            gc.enable()
+    for chunk in _chunks(other_roots):  # the run's roots, also for rows loaded before they were kept
+        session.execute(update(Call).where(Call.call_id.in_(chunk)).values(input_roots=roots)
+                        .execution_options(synchronize_session="evaluate"))
+    _refresh_reviewed(session, updated, known)
     return counts
 
 
-def _set_items(call: Call, items: list[dict[str, Any]]) -> None:
-    """The call's automatic suggestions become ``items`` (updated in place, by item id)."""
-    existing = {i.item_id: i for i in call.items}
-    keep = set()
-    for position, item in enumerate(items):
-        values = {
-            "position": position, "section": item.get("section"), "question": item.get("question", ""),
-            "answer": item["answer"], "confidence": float(item.get("confidence", 0.0)),
-            "points": float(item.get("points", 0.0)), "auto_fail": bool(item.get("auto_fail")),
-            "looked_for": item.get("looked_for"), "evidence": item.get("evidence") or [],
-        }
-        row = existing.get(item["id"])
-        if row is None:
-            call.items.append(CallItem(item_id=item["id"], **values))
-        else:
-            for key, value in values.items():
-                setattr(row, key, value)
-        keep.add(item["id"])
-    for item_id, row in existing.items():
-        if item_id not in keep:
-            call.items.remove(row)
+def _load(session: Session, calls_dir: Path, known: dict[str, _Known], out_dir: Path,
+          roots: list[str] | None) -> tuple[LoadCounts, list[str], list[str]]:
+    """Read the run and write its new and changed calls: the counts, the calls updated, and the
+    unchanged calls whose input roots are not the run's."""
+    counts = LoadCounts()
+    updated: list[str] = []
+    other_roots: list[str] = []
+    batch = _Batch()
+    with closing(_read_run(calls_dir, known, out_dir, roots)) as results:  # readers stopped on a failure here
+        for call_id, path, result in results:
+            kind = result[0]
+            if kind == "missing":  # a folder without a call.json
+                continue
+            if kind == "skipped":
+                if result[1] is not None:
+                    log.warning("%s: not loaded: %s", path, result[1])
+                counts.skipped += 1
+                continue
+            if kind == "unchanged":
+                counts.unchanged += 1
+                if known[call_id].input_roots != roots:
+                    other_roots.append(call_id)
+                continue
+            _, call, items, strict = result
+            if call_id not in known:
+                batch.new.append(call)
+                counts.added += 1
+            else:
+                batch.changed.append(call)
+                counts.updated += 1
+                updated.append(call_id)
+            batch.items.append(items)
+            batch.strict = batch.strict and strict
+            if len(batch) >= BATCH:
+                _write(session, batch)
+    _write(session, batch)
+    return counts, updated, other_roots
+
+
+def _refresh_reviewed(session: Session, updated: list[str], known: dict[str, _Known]) -> None:
+    """New suggestions change what a reviewed call's score stands on: refresh the counted
+    columns of the updated calls that have a counted or a submitted review. (The others have
+    none to refresh: their items were written without a human answer and they count no review.)"""
+    if not updated:
+        return
+    submitted = set(session.scalars(select(Review.call_id).where(Review.state == "submitted").distinct()))
+    refresh_counted(session, [c for c in updated if known[c].counted or c in submitted])

@@ -29,6 +29,10 @@ class ReviewOptions:
     suggestions" button. Elsewhere (the default) a reviewer answers every item explicitly, and
     a calibration call is always answered blind, whatever this says."""
 
+    pass_mark: float = 0.8
+    """A call passes when its score (the reviewed one where there is one, else the automatic
+    one; 0-1) is at least this: the dashboards' pass rates."""
+
     def allows_one_click(self, template: str | None) -> bool:
         """Whether a call scored with ``template`` (the database's "NAME VERSION") allows it."""
         if not template:
@@ -43,6 +47,8 @@ def validate(options: ReviewOptions) -> None:
         (options.login_max_failures_account >= 1, "login_max_failures_account", "1 or more"),
         (options.login_max_failures_address >= 1, "login_max_failures_address", "1 or more"),
         (options.login_lockout_s >= 1, "login_lockout_s", "a number of seconds, 1 or more"),
+        (isinstance(options.pass_mark, (int, float)) and not isinstance(options.pass_mark, bool)
+         and 0.0 <= options.pass_mark <= 1.0, "pass_mark", "a score between 0 and 1"),
         (isinstance(options.one_click_accept, list) and all(isinstance(n, str) and n for n in options.one_click_accept),
          "one_click_accept", "a list of scorecard template names"),
     ])

@@ -1,6 +1,11 @@
 """One call: its page and JSON (audio, transcript, suggestions with evidence, the user's review
 and the trail of submitted reviews and disputes), its masked audio, saving a review, the
-speaker-role swap and its undo, disputes and a lead's decision on them."""
+speaker-role swap and its undo, disputes and a lead's decision on them.
+
+An agent (role ``agent``) opens only their own reviewed calls (:func:`pipeline.review.web.visible_calls`):
+they read the transcript, listen to the masked audio, see the review that counts with its
+comments, and dispute its answers; they never get a review form, and saving a review or
+changing the speaker roles is refused to them (403)."""
 
 from __future__ import annotations
 
@@ -27,6 +32,14 @@ SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
 router = APIRouter()
 
 
+def reviewer_csrf(who: Who = Depends(check_csrf)) -> Who:
+    """A state change an agent may not make (saving a review, the speaker roles): 403 for them."""
+    if who[0].role == "agent":
+        raise HTTPException(403, "agents read their reviewed calls and dispute answers; they do not review or "
+                                 "change calls")
+    return who
+
+
 def call_record(call: Call) -> dict[str, Any]:
     path = Path(call.out_dir) / "calls" / call.call_id / "call.json"
     try:
@@ -45,16 +58,61 @@ def blind(s: Session, user: User, call_id: str) -> bool:
 
 def review_trail(s: Session, user: User, call: Call, is_blind: bool) -> dict[str, Any]:
     """The submitted reviews ``user`` may see, with their disputes: a lead or admin sees all
-    (but a calibration scorer only their own); a reviewer their own and the final ones."""
+    (but a calibration scorer only their own); a reviewer their own and the final ones; an agent
+    the versions that count or are final (never a calibration scorer's) and those their own
+    disputes name, and only their own disputes.
+
+    Each version carries ``can_dispute`` (an agent disputes only the version shown to them as
+    the review of their call, ``shown_id``: the counted one) and, for everyone but an agent,
+    how each answer was given (``how``: ``chosen`` one by one or ``accept_all``, filled from the
+    suggestion by a one-click accept) with their number (``accept_all``)."""
     from pipeline.review.history import disputes, submissions
 
     rows = submissions(s, call.call_id)
+    shown_id = None
+    agent = user.role == "agent"
     if is_blind:
         rows = [r for r in rows if r["reviewer"] == user.username]
+    elif agent:
+        rows, shown_id = agent_versions(s, user, call.call_id, rows)
     elif user.role not in ("lead", "admin"):
         rows = [r for r in rows if r["reviewer"] == user.username or r["final"]]
-    return {"submissions": rows, "disputes": disputes(s, call.call_id, [r["id"] for r in rows]),
+    for r in rows:  # copies: the rows' answers are the database's JSON, never changed here
+        if agent:
+            r["answers"] = {k: {f: v for f, v in a.items() if f != "how"} for k, a in r["answers"].items()}
+        else:
+            r["answers"] = {k: {**a, "how": a.get("how") or "chosen"} for k, a in r["answers"].items()}
+            r["accept_all"] = sum(a["how"] == "accept_all" for a in r["answers"].values())
+        r["can_dispute"] = r["id"] == shown_id if agent else True
+    found = disputes(s, call.call_id, [r["id"] for r in rows])
+    if agent:
+        found = [d for d in found if d["raised_by"] == user.username]
+    return {"submissions": rows, "disputes": found, "shown_id": shown_id,
             "can_resolve": user.role in ("lead", "admin") and not is_blind}
+
+def agent_versions(s: Session, user: User, call_id: str,
+                   rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int | None]:
+    """What an agent sees of a call's submitted versions (see :func:`review_trail`), and the id
+    of the one shown as the review of their call: the counted version, or (when that one is a
+    calibration scorer's) the latest other final one; when there is no other, the counted
+    scorer's version after all (what counts for the agent's figures is always shown to them);
+    None when nothing is submitted."""
+    from pipeline.review.db import Dispute
+
+    scorers = set(s.scalars(select(User.username).join(Assignment, Assignment.reviewer_id == User.id)
+                            .where(Assignment.call_id == call_id, Assignment.kind == "calibration")))
+    named: set[int | None] = set()
+    for disputed, result in s.execute(select(Dispute.submission_id, Dispute.result_submission_id)
+                                      .where(Dispute.call_id == call_id, Dispute.raised_by == user.id)):
+        named.update((disputed, result))
+    eligible = [r for r in rows if (r["counted"] or r["final"]) and r["reviewer"] not in scorers]
+    counted = [r for r in eligible if r["counted"]]
+    shown = counted[0] if counted else (eligible[-1] if eligible else None)
+    if shown is None:
+        shown = next((r for r in rows if r["counted"]), None)
+        eligible = [shown] if shown is not None else []
+    ids = {r["id"] for r in eligible} | named
+    return [r for r in rows if r["id"] in ids], shown["id"] if shown else None
 
 def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, Any]:
     """Everything the call page shows ``user`` (``state``: the app's state, for its options)."""
@@ -80,7 +138,9 @@ def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, An
         "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
                        for u in record.get("utterances", [])],
         "items": items,
-        "blind": is_blind, "one_click_accept": not is_blind and state.options.allows_one_click(call.template),
+        "blind": is_blind, "role": user.role,
+        "can_review": user.role != "agent", "can_swap": user.role != "agent",
+        "one_click_accept": user.role != "agent" and not is_blind and state.options.allows_one_click(call.template),
         "can_mark_final": user.role in ("lead", "admin"),
         "review": {"state": review.state if review else None, "version": review.version if review else 0,
                    "comment": review.comment if review else "", "answers": answers,
@@ -117,7 +177,7 @@ def audio(request: Request, call_id: str, who: Who = Depends(current), s: Sessio
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, no-store"})
 
 @router.put("/api/calls/{call_id}/review")
-async def save_review(call_id: str, request: Request, who: Who = Depends(check_csrf),
+async def save_review(call_id: str, request: Request, who: Who = Depends(reviewer_csrf),
                       s: Session = Depends(db_session)) -> JSONResponse:
     """Save the reviewer's draft (``submit: true`` submits it). Body: ``{"version": N, "answers":
     {item_id: {"answer": "yes", "comment": ""}}, "comment": ""}``; ``version`` is the one the page
@@ -142,7 +202,7 @@ async def save_review(call_id: str, request: Request, who: Who = Depends(check_c
     return JSONResponse({"version": review.version, "state": review.state})
 
 @router.post("/api/calls/{call_id}/speakers")
-async def swap_speakers(call_id: str, request: Request, who: Who = Depends(check_csrf),
+async def swap_speakers(call_id: str, request: Request, who: Who = Depends(reviewer_csrf),
                         s: Session = Depends(db_session)) -> JSONResponse:
     """Write the manual role decision the pipeline honours on its next run
     (``OUT/speaker_overrides.csv``: ``swap``, a speaker id or ``left``/``right``; empty removes it)."""
@@ -153,7 +213,7 @@ async def swap_speakers(call_id: str, request: Request, who: Who = Depends(check
     return set_speakers(s, who[0], call, agent)
 
 @router.post("/api/calls/{call_id}/speakers/undo")
-def undo_speakers(call_id: str, who: Who = Depends(check_csrf),
+def undo_speakers(call_id: str, who: Who = Depends(reviewer_csrf),
                   s: Session = Depends(db_session)) -> JSONResponse:
     """Restore the role decision the latest one replaced (none: the pipeline's own roles)."""
     from pipeline.errors import ConfigError
@@ -191,8 +251,9 @@ def api_reviews(call_id: str, who: Who = Depends(current),
 @router.post("/api/calls/{call_id}/disputes")
 async def api_dispute(call_id: str, request: Request, who: Who = Depends(check_csrf),
                       s: Session = Depends(db_session)) -> JSONResponse:
-    """Dispute one answer of a submitted review version the user can see: ``{"submission_id",
-    "item_id", "reason", "proposed": "yes" | "no" | "na" | null}``."""
+    """Dispute one answer of a submitted review version the user can see (an agent: of the
+    version that counts for their call): ``{"submission_id", "item_id", "reason", "proposed":
+    "yes" | "no" | "na" | null}``."""
     from pipeline.errors import ConfigError
     from pipeline.review.db import ReviewSubmission
     from pipeline.review.history import raise_dispute
@@ -201,10 +262,13 @@ async def api_dispute(call_id: str, request: Request, who: Who = Depends(check_c
     call = call_for(s, user, call_id)
     body = await json_object(request, '{"submission_id": 1, "item_id": "...", "reason": "...", "proposed": "no"}')
     sub_id = whole_number(body, "submission_id", 0, low=1)
-    visible = {r["id"] for r in review_trail(s, user, call, blind(s, user, call_id))["submissions"]}
+    visible = {r["id"]: r for r in review_trail(s, user, call, blind(s, user, call_id))["submissions"]}
     submission = s.get(ReviewSubmission, sub_id) if sub_id in visible else None
     if submission is None or submission.call_id != call.call_id:
         raise HTTPException(404, "no such submitted review of this call")
+    if not visible[sub_id]["can_dispute"]:
+        raise HTTPException(403, "an agent disputes the answers of the review that counts for their call, "
+                                 "not an earlier version")
     try:
         dispute = raise_dispute(s, user, submission, text(body, "item_id"), text(body, "reason", 5000),
                                 text(body, "proposed", 10) or None)

@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import Call, User
+from pipeline.review.db import User
 from pipeline.review.hardening import MAX_INT, json_object, names, text, whole_number
 from pipeline.review.web import Who, db_session, lead, lead_csrf, templates
 
@@ -82,15 +82,31 @@ def sample_page(request: Request, who: Who = Depends(lead),
     return templates.TemplateResponse(request, "sample.html", {
         "user": who[0], "csrf": who[1].csrf_token, "reviewers": reviewers})
 
+CALIBRATIONS_PER_PAGE = 20
+
+
 @router.get("/calibrations", response_class=HTMLResponse)
-def calibrations_page(request: Request, who: Who = Depends(lead),
-                      s: Session = Depends(db_session)) -> Response:
+def calibrations_page(request: Request, who: Who = Depends(lead), s: Session = Depends(db_session)) -> Response:
+    """The calibration report over every finished session, and the sessions newest first, a
+    page at a time (``page``)."""
+    from sqlalchemy import func
+
     from pipeline.review.calibration import calibration_report, calibration_result
     from pipeline.review.db import Calibration
 
-    results = [calibration_result(s, c.id) for c in s.scalars(select(Calibration).order_by(Calibration.id))]
+    try:
+        page = int(request.query_params.get("page") or 1)
+    except ValueError:
+        raise HTTPException(422, "page: a whole number") from None
+    total = s.scalar(select(func.count()).select_from(Calibration)) or 0
+    pages = max(1, -(-total // CALIBRATIONS_PER_PAGE))
+    if not 1 <= page <= pages:
+        raise HTTPException(422, f"page: from 1 to {pages}")
+    shown = s.scalars(select(Calibration.id).order_by(Calibration.id.desc())
+                      .limit(CALIBRATIONS_PER_PAGE).offset((page - 1) * CALIBRATIONS_PER_PAGE))
+    results = [calibration_result(s, cal_id) for cal_id in shown]
     reviewers = [u.username for u in s.scalars(select(User).where(User.role.in_(("reviewer", "lead")),
                                                                   User.active.is_(True)).order_by(User.username))]
     return templates.TemplateResponse(request, "calibrations.html", {
         "user": who[0], "csrf": who[1].csrf_token, "results": results, "report": calibration_report(s),
-        "reviewers": reviewers, "calls": list(s.scalars(select(Call.call_id).order_by(Call.call_id)))})
+        "reviewers": reviewers, "page": page, "pages": pages, "total": total})

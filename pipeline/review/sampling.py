@@ -13,11 +13,11 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
-from pipeline.review.db import Assignment, Call, Review, User
+from pipeline.review.db import Assignment, Call, CallItem, Review, User
 
 REVIEWER_ROLES = ("reviewer", "lead")
 """Roles whose users can be given calls to review."""
@@ -99,12 +99,23 @@ def plan_sample(session: Session, per_agent: int, start: str | None, end: str | 
     if created_by is not None and session.get(User, created_by) is None:
         raise ConfigError(f"sample: created_by {created_by} is not a user id")
 
-    query = select(Call).where(~exists().where(Assignment.call_id == Call.call_id))
-    if start:
-        query = query.where(Call.started_at >= start)
-    if end:
-        query = query.where(Call.started_at < end)
-    calls = list(session.scalars(query.order_by(Call.call_id)))
+    def eligible(query: Select) -> Select:
+        query = query.where(~exists().where(Assignment.call_id == Call.call_id))
+        if start:
+            query = query.where(Call.started_at >= start)
+        if end:
+            query = query.where(Call.started_at < end)
+        return query
+
+    # the columns the choice needs, not whole calls: a year of calls stays a light read
+    calls = list(session.execute(eligible(select(Call.call_id, Call.agent_id, Call.started_at, Call.auto_fail,
+                                                 Call.low_confidence_items)).order_by(Call.call_id)))
+    failed_items: dict[str, list[str]] = {}
+    for call_id, item_id in session.execute(eligible(
+            select(CallItem.call_id, CallItem.item_id).join(Call, Call.call_id == CallItem.call_id)
+            .where(Call.auto_fail.is_(True), CallItem.auto_fail.is_(True), CallItem.answer == "no"))
+            .order_by(CallItem.call_id, CallItem.position)):
+        failed_items.setdefault(call_id, []).append(item_id)
 
     by_agent: dict[str | None, list[Call]] = {}
     for call in calls:
@@ -116,11 +127,11 @@ def plan_sample(session: Session, per_agent: int, start: str | None, end: str | 
         sampled.update(c.call_id for c in rng.sample(group, min(per_agent, len(group))))
 
     period = _period(start, end)
-    picks: list[tuple[tuple[Any, ...], Call, str, str]] = []
+    picks: list[tuple[tuple[Any, ...], Any, str, str]] = []
     for call in calls:
         reasons: list[tuple[str, str]] = []
         if call.auto_fail:
-            failed = [i.item_id for i in call.items if i.auto_fail and i.answer == "no"]
+            failed = failed_items.get(call.call_id, [])
             reasons.append(("auto_fail", "automatic auto-fail" + (f" ({', '.join(failed)} answered no)" if failed
                                                                    else "")))
         if call.low_confidence_items >= low_confidence_min:

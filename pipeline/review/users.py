@@ -1,5 +1,5 @@
-"""Users of the review app: salted password hashes (scrypt), roles, the password rule, adding,
-deactivating, resetting and checking them."""
+"""Users of the review app: salted password hashes (scrypt), roles (a user of role ``agent`` is tied
+to their agent id), the password rule, adding, deactivating, resetting and checking them."""
 
 from __future__ import annotations
 
@@ -70,21 +70,46 @@ def check_password(username: str, password: str) -> None:
         raise ConfigError(f"{username}: the password is too weak; it must have {why}")
 
 
-def add_user(session: Session, username: str, password: str, role: str) -> User:
+def add_user(session: Session, username: str, password: str, role: str, agent_id: str | None = None) -> User:
     """A new user; ConfigError for a taken or malformed name, a weak password (see
-    :func:`check_password`) or an unknown role."""
+    :func:`check_password`), an unknown role, or an agent id that does not fit the role: a user
+    of role ``agent`` needs the agent id their calls carry (call metadata ``agent_id``; they see
+    only those calls, once reviewed), and no other role takes one."""
     if not USERNAME.match(username):
         raise ConfigError(f"users add {username!r}: a user name is 1-80 letters, digits or . _ @ - "
                           "(starting with a letter or digit)")
     if role not in ROLES:
         raise ConfigError(f"users add {username}: role {role!r} is not one of {', '.join(ROLES)}")
+    agent_id = check_agent_id(username, role, agent_id)
     check_password(username, password)
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise ConfigError(f"users add {username}: that user exists already")
-    user = User(username=username, password_hash=hash_password(password), role=role, active=True)
+    user = User(username=username, password_hash=hash_password(password), role=role, active=True, agent_id=agent_id)
     session.add(user)
     session.flush()
     return user
+
+
+MAX_AGENT_ID = 200
+"""The longest agent id (the width of ``calls.agent_id``)."""
+
+
+def check_agent_id(username: str, role: str, agent_id: str | None) -> str | None:
+    """The agent id to store for a user of ``role``: required (not blank) for ``agent``, refused
+    for every other role. ConfigError saying which."""
+    given = agent_id is not None and agent_id.strip() != ""
+    if role != "agent":
+        if given:
+            raise ConfigError(f"users add {username}: --agent-id is for role agent only (a {role} sees calls "
+                              "by assignment or role, not by agent id)")
+        return None
+    if not given:
+        raise ConfigError(f"users add {username}: role agent needs --agent-id, the agent id their calls carry "
+                          "(call metadata agent_id), so that they see their own reviewed calls")
+    if agent_id != agent_id.strip() or len(agent_id) > MAX_AGENT_ID or not agent_id.isprintable():
+        raise ConfigError(f"users add {username}: --agent-id {agent_id!r} must be the agent id exactly as the call "
+                          f"metadata has it: at most {MAX_AGENT_ID} printable characters, no spaces around it")
+    return agent_id
 
 
 def _existing(session: Session, username: str, action: str) -> User:

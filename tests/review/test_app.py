@@ -335,7 +335,8 @@ def test_dashboard_follows_reviews_and_exports_csv(server):
     after = {r["agent_id"]: r for r in lena.get("/api/dashboard").json()["agents"]}["a1"]
     assert after["reviewed_calls"] == before["reviewed_calls"] + 1 and after["calls"] == 2
     page = lena.get("/dashboard")
-    assert page.status_code == 200 and page.text.count("<svg") == 3 and 'data-agent="a1"' in page.text
+    assert page.status_code == 200 and 'data-agent="a1"' in page.text
+    assert all(f'id="chart-{name}"' in page.text for name in ("trend", "teams", "agreement"))
     assert 'id="agreement"' in page.text  # automatic vs human per item, from the submitted reviews
     csv_ = lena.get("/dashboard.csv")
     assert csv_.headers["content-type"].startswith("text/csv") and csv_.text.splitlines()[0].startswith("agent_id")

@@ -187,7 +187,7 @@ def test_a_lead_samples_calls_and_starts_a_calibration(server, browser):  # noqa
     page.click("text=Calibration")
     page.wait_for_url("**/calibrations")
     page.fill("#new-calibration input[name=name]", "November calibration")
-    page.select_option("#new-calibration select[name=call_id]", "c4")
+    page.fill("#new-calibration input[name=call_id]", "c4")
     page.check("#new-calibration input[value=rita]")
     page.check("#new-calibration input[value=sam]")
     page.click("#create")

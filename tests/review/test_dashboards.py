@@ -62,15 +62,16 @@ def test_agent_kpis(db):
     a1, a2, nobody = rows
     assert {k: v for k, v in a1.items() if k not in ("mean_reviewed_score", "pass_rates")} == {
         "agent_id": "a1", "calls": 3, "mean_score": round((0.8 + 0.4 + 0.0) / 3, 4), "reviewed_calls": 2,
-        "auto_fails": 1, "mean_customer_sentiment_end": 0.2}  # (0.5 - 0.1) / 2, d3 has none
+        "auto_fails": 1, "mean_customer_sentiment_end": 0.2,  # (0.5 - 0.1) / 2, d3 has none
+        "pass_rate": 0.3333}  # pass mark 0.8 on the effective scores: d1 D1 (reviewed), d2 0.4, d3 D3 = 1.0
     assert a1["mean_reviewed_score"] == pytest.approx((D1 + D3) / 2, abs=1e-4)
     # every row has the same items, in template order; d1 by sam's review, d2 by the suggestions, d3 by rita's:
     # greeting yes/no/yes, verification no/yes, thanks no/yes, no_prohibited yes
     assert a1["pass_rates"] == {G: 0.6667, V: 0.5, P: 1.0, T: 0.5}
     assert a2 == {"agent_id": "a2", "calls": 1, "mean_score": 0.6, "reviewed_calls": 1, "mean_reviewed_score": D4,
-                  "auto_fails": 0, "mean_customer_sentiment_end": 0.3, "pass_rates": {G: None, V: 0.0, P: None, T: 1.0}}
+                  "pass_rate": 0.0, "auto_fails": 0, "mean_customer_sentiment_end": 0.3, "pass_rates": {G: None, V: 0.0, P: None, T: 1.0}}
     assert nobody == {"agent_id": None, "calls": 1, "mean_score": 1.0, "reviewed_calls": 0,
-                      "mean_reviewed_score": None, "auto_fails": 0, "mean_customer_sentiment_end": 0.2,
+                      "mean_reviewed_score": None, "pass_rate": 1.0, "auto_fails": 0, "mean_customer_sentiment_end": 0.2,
                       "pass_rates": {G: 1.0, V: None, P: None, T: None}}
 
 
@@ -97,11 +98,11 @@ def test_trend_buckets(db):
     # 2026-11-02 is a Monday (ISO week 45); 2026-11-10 is in week 46; 2026-12-01 in week 49 (from Monday 30th)
     assert weeks == [
         {"period": "2026-W45", "start": "2026-11-02", "calls": 2, "mean_score": 0.6, "reviewed_calls": 1,
-         "mean_reviewed_score": round(D1, 4)},
+         "mean_reviewed_score": round(D1, 4), "pass_rate": 0.0},
         {"period": "2026-W46", "start": "2026-11-09", "calls": 1, "mean_score": 0.0, "reviewed_calls": 1,
-         "mean_reviewed_score": 1.0},
+         "mean_reviewed_score": 1.0, "pass_rate": 1.0},  # d3: automatic auto-fail, overturned by the review
         {"period": "2026-W49", "start": "2026-11-30", "calls": 1, "mean_score": 0.6, "reviewed_calls": 1,
-         "mean_reviewed_score": 0.5},
+         "mean_reviewed_score": 0.5, "pass_rate": 0.0},
     ]
     assert [(m["period"], m["start"], m["calls"], m["mean_score"], m["reviewed_calls"]) for m in months] == [
         ("2026-11", "2026-11-01", 3, 0.4, 2), ("2026-12", "2026-12-01", 1, 0.6, 1)]
@@ -146,7 +147,7 @@ def test_kpis_as_csv(db):
     with sessions(db)() as s:
         text = to_csv(agent_kpis(s))
     lines = text.split("\r\n")
-    assert lines[0] == ("agent_id,calls,mean_score,reviewed_calls,mean_reviewed_score,auto_fails,"
+    assert lines[0] == ("agent_id,calls,mean_score,reviewed_calls,mean_reviewed_score,pass_rate,auto_fails,"
                         f"mean_customer_sentiment_end,pass_rates.{G},pass_rates.{V},pass_rates.{P},pass_rates.{T}")
-    assert lines[2] == "a2,1,0.6,1,0.5,0,0.3,,0.0,,1.0"
-    assert lines[3] == ",1,1.0,0,,0,0.2,1.0,,," and lines[4] == ""
+    assert lines[2] == "a2,1,0.6,1,0.5,0.0,0,0.3,,0.0,,1.0"
+    assert lines[3] == ",1,1.0,0,,1.0,0,0.2,1.0,,," and lines[4] == ""
