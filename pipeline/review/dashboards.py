@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
 from pipeline.evaluation.measures import item_agreement
-from pipeline.review.db import Call, CallItem
+from pipeline.review.db import Call, CallItem, ItemTally
 from pipeline.review.history import counted_reviews
 from pipeline.scorecard import ItemSpec, Scorecard, SectionSpec, load_scorecard, score_answers
 
@@ -138,18 +138,23 @@ def agent_kpis(session: Session, start: str | None = None, end: str | None = Non
     "auto_fails" (automatic), "mean_customer_sentiment_end", "pass_rates": {item_id: yes / (yes
     + no) of the effective answers (the counted review's where it answered, the suggestion
     elsewhere), None without a yes or no}}``. Every row's pass_rates has the same items, in
-    scorecard order. Computed in SQL (one pass over the calls, one over their items)."""
+    scorecard order. Computed in SQL: one pass over the calls, and the item pass rates from the
+    item tallies per day (:mod:`pipeline.review.tallies`; ``start`` and ``end`` are whole days,
+    YYYY-MM-DD, as every window of the app is)."""
     passing = _passing(pass_mark)
     calls = _scope(select(
         Call.agent_id, func.count(), func.avg(Call.score), func.count(Call.counted_review_id),
         func.avg(Call.reviewed_score), func.sum(passing), func.count(passing),
         func.sum(case((Call.auto_fail.is_(True), 1), else_=0)), func.avg(Call.customer_sentiment_end),
     ), start, end, team).group_by(Call.agent_id)
-    answer = _effective_answer()
-    tallies = _scope(select(
-        Call.agent_id, CallItem.item_id, func.min(CallItem.position),
-        func.sum(case((answer == "yes", 1), else_=0)), func.sum(case((answer.in_(("yes", "no")), 1), else_=0)),
-    ).join(Call, Call.call_id == CallItem.call_id), start, end, team).group_by(Call.agent_id, CallItem.item_id)
+    tallies = select(ItemTally.agent_id, ItemTally.item_id, func.min(ItemTally.position), func.sum(ItemTally.yes),
+                     func.sum(ItemTally.decided)).group_by(ItemTally.agent_id, ItemTally.item_id)
+    if start:
+        tallies = tallies.where(ItemTally.day >= start)
+    if end:
+        tallies = tallies.where(ItemTally.day < end)
+    if team is not None:
+        tallies = tallies.where(ItemTally.queue == team)
     per_agent: dict[str | None, dict[str, tuple[int, int]]] = {}
     first: dict[str, int] = {}
     for agent, item, position, yes, decided in session.execute(tallies):

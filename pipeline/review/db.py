@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, create_engine, event,
+    text,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
@@ -35,6 +36,9 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 COUNTED_COLUMNS_REVISION = 7
 """The migration that added the counted-review columns (0007): a database upgraded across it
 gets them filled."""
+TALLIES_REVISION = 8
+"""The migration that added the item tallies (0008): a database upgraded across it gets them
+computed."""
 
 
 def utcnow() -> datetime:
@@ -108,7 +112,10 @@ class CallItem(Base):
     """One scorecard item's automatic suggestion for a call."""
 
     __tablename__ = "call_items"
-    __table_args__ = (UniqueConstraint("call_id", "item_id"),)
+    __table_args__ = (UniqueConstraint("call_id", "item_id"),
+                      Index("ix_call_items_reviewed", "item_id", "human_answer", "answer",
+                            sqlite_where=text("human_answer IS NOT NULL"),
+                            postgresql_where=text("human_answer IS NOT NULL")))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"), index=True)
@@ -170,6 +177,24 @@ class ReviewAnswer(Base):
     one-click accept)."""
 
     review: Mapped[Review] = relationship(back_populates="answers")
+
+
+class ItemTally(Base):
+    """How a day's calls of one agent and queue answered one item (see
+    :mod:`pipeline.review.tallies`): derived from ``calls`` and ``call_items``, never edited."""
+
+    __tablename__ = "item_tallies"
+    __table_args__ = (Index("ix_item_tallies_day_agent", "day", "agent_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    day: Mapped[str | None] = mapped_column(String(10))
+    agent_id: Mapped[str | None] = mapped_column(String(200))
+    queue: Mapped[str | None] = mapped_column(String(200))
+    item_id: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    yes: Mapped[int] = mapped_column(Integer)
+    decided: Mapped[int] = mapped_column(Integer)
+    """Calls whose effective answer is yes or no."""
 
 
 class ReviewSubmission(Base):
@@ -340,19 +365,23 @@ def upgrade(engine: Engine) -> None:
         before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
-        if before is not None and int(before) < COUNTED_COLUMNS_REVISION:
-            _fill_counted(conn)
+        if before is not None and int(before) < TALLIES_REVISION:
+            _fill_derived(conn, int(before))
 
 
-def _fill_counted(conn: Connection) -> None:
-    """Fill the counted-review columns of every reviewed call (a database from before they
-    existed), in the upgrade's transaction."""
+def _fill_derived(conn: Connection, before: int) -> None:
+    """Fill what a database from before revision ``before`` lacks of the data derived from its
+    calls and reviews (the counted-review columns, the item tallies), in the upgrade's
+    transaction."""
     from sqlalchemy.orm import Session
 
+    from pipeline.review import tallies
     from pipeline.review.history import refresh_counted
 
     with Session(bind=conn) as session:
-        refresh_counted(session, None)
+        if before < COUNTED_COLUMNS_REVISION:
+            refresh_counted(session, None)
+        tallies.rebuild(session)
         session.flush()
 
 

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from pipeline.errors import ConfigError
+from pipeline.review import tallies
 from pipeline.review.db import Call, Dispute, Review, ReviewAnswer, ReviewSubmission, SpeakerSwap, User, utcnow
 from pipeline.scorecard import ANSWERS
 
@@ -73,7 +74,8 @@ def refresh_counted(session: Session, call_ids: Iterable[str] | None = None) -> 
     :func:`pipeline.review.dashboards.review_score` of its answers with the suggestions standing
     for items it did not answer) and its answer to each item (``call_items.human_answer``).
     For ``call_ids``, or every call that is reviewed or was. Call it in the transaction that
-    submits, reopens, upholds a dispute or reloads a call's suggestions."""
+    submits, reopens, upholds a dispute or reloads a call's suggestions. The item tallies of
+    those calls' days follow (:mod:`pipeline.review.tallies`)."""
     from pipeline.review.dashboards import review_score
 
     if call_ids is None:
@@ -93,6 +95,10 @@ def refresh_counted(session: Session, call_ids: Iterable[str] | None = None) -> 
             for item in call.items:
                 item.human_answer = human.get(item.item_id)
     session.flush()
+    if call_ids is None:
+        tallies.rebuild(session)
+    else:
+        tallies.refresh(session, ids)
 
 
 def submissions(session: Session, call_id: str, reviewer_id: int | None = None) -> list[dict[str, Any]]:

@@ -44,6 +44,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from pipeline.errors import InputError
+from pipeline.review import tallies
 from pipeline.review.db import Call, CallItem, Review, utcnow
 from pipeline.review.history import refresh_counted
 
@@ -409,11 +410,17 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
     return counts
 
 
+TALLY_REBUILD_FROM = 20_000
+"""From this many new or changed calls in one load, every item tally is computed again in one
+statement rather than day by day."""
+
+
 def _load(session: Session, calls_dir: Path, known: dict[str, _Known], out_dir: Path,
           roots: list[str] | None) -> tuple[LoadCounts, list[str], list[str]]:
     """Read the run and write its new and changed calls: the counts, the calls updated, and the
     unchanged calls whose input roots are not the run's."""
     counts = LoadCounts()
+    added: list[str] = []
     updated: list[str] = []
     other_roots: list[str] = []
     batch = _Batch()
@@ -436,6 +443,7 @@ def _load(session: Session, calls_dir: Path, known: dict[str, _Known], out_dir: 
             if call_id not in known:
                 batch.new.append(call)
                 counts.added += 1
+                added.append(call_id)
             else:
                 batch.changed.append(call)
                 counts.updated += 1
@@ -445,6 +453,11 @@ def _load(session: Session, calls_dir: Path, known: dict[str, _Known], out_dir: 
             if len(batch) >= BATCH:
                 _write(session, batch)
     _write(session, batch)
+    if added or updated:  # the item tallies of their days (a first load of a year: all of them, at once)
+        if len(added) + len(updated) > TALLY_REBUILD_FROM:
+            tallies.rebuild(session)
+        else:
+            tallies.refresh(session, added + updated)
     return counts, updated, other_roots
 
 

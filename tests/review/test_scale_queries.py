@@ -150,7 +150,8 @@ def test_team_trends_pass_rates_and_sorting_agents(db):
 
 def test_upgrading_an_older_database_fills_the_counted_columns(db_url, tmp_path: Path):  # noqa: F811
     """A database at revision 0006 with a submitted review: the upgrade to the newest schema
-    gives its call the counted review, its score and the human answer per item."""
+    gives its call the counted review, its score and the human answer per item, and the
+    item tallies."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -183,6 +184,10 @@ def test_upgrading_an_older_database_fills_the_counted_columns(db_url, tmp_path:
         assert call.counted_review_id == 7
         assert call.reviewed_score == 0.5  # opening 1/1, closing 0/1: (1 + 0) / 2
         assert {i.item_id: i.human_answer for i in s.query(CallItem).filter_by(call_id="k1")} == {G: None, T: "no"}
+        from pipeline.review.db import ItemTally  # and the item tallies computed, the review's answer in them
+
+        assert {(t.day, t.item_id, t.yes, t.decided) for t in s.query(ItemTally)} == {
+            ("2026-11-02", G, 1, 1), ("2026-11-02", T, 0, 1)}
     eng.dispose()
 
 
@@ -228,3 +233,49 @@ def test_queue_and_calibration_pages_through_the_server(db):
     finally:
         srv.should_exit = True
         thread.join(timeout=10)
+
+
+def direct_pass_rates(s, start=None, end=None) -> dict:  # noqa: ANN001
+    """{agent: {item: yes / decided}} straight from every call's effective answers (what the
+    tallies must add up to)."""
+    out: dict = {}
+    for call in s.query(Call).all():
+        if start and (call.started_at is None or call.started_at < start) or end and (
+                call.started_at is None or call.started_at >= end):
+            continue
+        for item in call.items:
+            answer = item.human_answer or item.answer
+            y, n = out.setdefault(call.agent_id, {}).get(item.item_id, (0, 0))
+            out[call.agent_id][item.item_id] = (y + (answer == "yes"), n + (answer in ("yes", "no")))
+    return {a: {i: round(y / n, 4) if n else None for i, (y, n) in items.items()} for a, items in out.items()}
+
+
+def test_item_tallies_follow_reviews_reopens_and_reloads(db, tmp_path: Path):
+    from pipeline.review import reviews
+    from pipeline.review.dashboards import agent_kpis
+    from pipeline.review.db import ItemTally
+
+    def check(s) -> None:  # noqa: ANN001
+        for start, end in ((None, None), ("2026-11-29", "2026-12-29"), ("2026-10-01", "2026-10-15")):
+            got = {r["agent_id"]: r["pass_rates"] for r in agent_kpis(s, start, end)}
+            want = direct_pass_rates(s, start, end)
+            assert {a: {i: got[a][i] for i in want[a]} for a in want} == want
+
+    with sessions(db)() as s:
+        check(s)
+        rita = who(s, "rita")
+        edit = reviews.ReviewEdit(version=0, answers={G: ("no", ""), T: ("no", "")}, submit=True)
+        reviews.save_review(s, rita, s.get(Call, "c050"), edit)
+        check(s)
+        assert s.query(ItemTally).filter_by(day=day(50), agent_id="a2", item_id=G).one().yes == 0
+        reviews.save_review(s, rita, s.get(Call, "c050"), reviews.ReviewEdit(version=1, reopen=True))
+        check(s)
+        assert s.query(ItemTally).filter_by(day=day(50), agent_id="a2", item_id=G).one().yes == 1
+    # the pipeline runs again: c010's greeting now "no", a new call on a new day
+    load_run = tmp_path / "again"
+    with sessions(db).begin() as s:
+        load(s, load_run, [record("c010", "a1", f"{day(10)}T10:00:00Z", {G: "no", T: "yes"}, score=0.1),
+                           record("c999", "a1", "2026-12-29T08:00:00Z", {G: "yes"}, score=0.9)])
+    with sessions(db)() as s:
+        check(s)
+        assert s.query(ItemTally).filter_by(day="2026-12-29", agent_id="a1", item_id=G).one().yes == 1
