@@ -31,7 +31,6 @@ without ``--keep`` it is removed at the end.
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import random
@@ -206,43 +205,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    path = found[-1] if found else shutil.which(name)
-    if not path:
-        raise SystemExit(f"--db postgres: PostgreSQL's {name} is not installed (Debian package postgresql)")
-    return path
-
-
-def _as_postgres(args: list[str]) -> list[str]:
-    """Root may not run the server: run it as the postgres user then."""
-    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
-
-
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """A throwaway cluster on a free loopback port (its own temp folder, removed at the end);
     yields the URL of an empty database in it."""
-    folder = Path(tempfile.mkdtemp(prefix="callqa-bench-pg-"))
-    data = folder / "data"
-    if os.geteuid() == 0:
-        shutil.chown(folder, "postgres")
-    port = _free_port()
-    try:
-        subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                                     "--no-sync", "-E", "UTF8", "--locale=C"]), check=True, capture_output=True)
-        opts = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-o", opts, "-l", str(folder / "log"),
-                                     "-w", "start"]), check=True, capture_output=True)
-        import psycopg
+    from pipeline.review.throwaway_pg import PostgresMissing, new_database
+    from pipeline.review.throwaway_pg import postgres_server as server
 
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
-            conn.execute('CREATE DATABASE "callqa_bench"')
-        yield f"postgresql://postgres@127.0.0.1:{port}/callqa_bench"
-    finally:
-        subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+    try:
+        with server("callqa-bench-pg-") as url:
+            yield new_database(url, "callqa_bench")
+    except PostgresMissing as e:
+        raise SystemExit(f"--db postgres: {e}") from None
 
 
 # -- loading ----------------------------------------------------------------------------------------

@@ -82,17 +82,19 @@ is one, else the automatic one) is at least this."""
 
 
 def _scope(query: Select, start: str | None, end: str | None, team: str | None = None,
-           agent_id: str | None = None) -> Select:
+           agent_id: str | None = None, table: Any = Call) -> Select:
     """``query`` limited to calls started in [start, end) (ISO text; either optional) of queue
-    ``team`` and agent ``agent_id`` (any if None)."""
+    ``team`` and agent ``agent_id`` (any if None); over ``table``'s ``started_at`` (or, for the
+    item tallies, ``day``), ``queue`` and ``agent_id``."""
+    time = table.day if table is ItemTally else table.started_at
     if start:
-        query = query.where(Call.started_at >= start)
+        query = query.where(time >= start)
     if end:
-        query = query.where(Call.started_at < end)
+        query = query.where(time < end)
     if team is not None:
-        query = query.where(Call.queue == team)
+        query = query.where(table.queue == team)
     if agent_id is not None:
-        query = query.where(Call.agent_id == agent_id)
+        query = query.where(table.agent_id == agent_id)
     return query
 
 
@@ -147,14 +149,9 @@ def agent_kpis(session: Session, start: str | None = None, end: str | None = Non
         func.avg(Call.reviewed_score), func.sum(passing), func.count(passing),
         func.sum(case((Call.auto_fail.is_(True), 1), else_=0)), func.avg(Call.customer_sentiment_end),
     ), start, end, team).group_by(Call.agent_id)
-    tallies = select(ItemTally.agent_id, ItemTally.item_id, func.min(ItemTally.position), func.sum(ItemTally.yes),
-                     func.sum(ItemTally.decided)).group_by(ItemTally.agent_id, ItemTally.item_id)
-    if start:
-        tallies = tallies.where(ItemTally.day >= start)
-    if end:
-        tallies = tallies.where(ItemTally.day < end)
-    if team is not None:
-        tallies = tallies.where(ItemTally.queue == team)
+    tallies = _scope(select(ItemTally.agent_id, ItemTally.item_id, func.min(ItemTally.position),
+                            func.sum(ItemTally.yes), func.sum(ItemTally.decided)),
+                     start, end, team, table=ItemTally).group_by(ItemTally.agent_id, ItemTally.item_id)
     per_agent: dict[str | None, dict[str, tuple[int, int]]] = {}
     first: dict[str, int] = {}
     for agent, item, position, yes, decided in session.execute(tallies):
