@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from models.base import AsrBackend, AsrOptions
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 

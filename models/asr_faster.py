@@ -14,7 +14,7 @@ from models.base import (
     decode_seed,
 )
 from models.registry import ct2_model_dir
-from pipeline.records import Segment, Word
+from models.records import Segment, Word
 
 
 class _WindowDecoder:

@@ -15,8 +15,8 @@ from models.base import (
     decode_seed,
 )
 from models.ct2_convert import openai_checkpoint
-from pipeline.errors import ConfigError
-from pipeline.records import Segment, Word
+from models.errors import ConfigError
+from models.records import Segment, Word
 
 
 class OpenAIWhisperBackend(AsrBackend):

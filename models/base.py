@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.records import Segment
+from models.records import Segment
 
 NUMERIC_THREADS = 1
 """Threads of the numeric libraries whose results depend on how work is split between threads,

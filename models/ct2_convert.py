@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 _BF16 = 5

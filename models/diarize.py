@@ -41,7 +41,7 @@ from threadpoolctl import threadpool_limits
 from models.base import NUMERIC_THREADS, SAMPLE_RATE
 from models.speaker_embedding import EMBEDDERS, FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
 from models.vad import SpeechRegion, VadOptions, detect_speech, speech_regions
-from pipeline.errors import check_options
+from models.errors import check_options
 
 BACKENDS = ("embedding", "pyannote")
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from models.base import SAMPLE_RATE
 from models.diarize import DiarizationOptions, SpeakerTurn, number_by_appearance
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 TELEMETRY_ENV = "PYANNOTE_METRICS_ENABLED"
 """pyannote.audio's telemetry switch; read when pyannote.audio is imported."""

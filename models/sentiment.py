@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ConfigError, check_options
+from models.errors import ConfigError, check_options
 
 LABELS = ("negative", "neutral", "positive")
 """The labels, in the order of every probability vector in this module."""

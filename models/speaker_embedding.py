@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from models.base import SAMPLE_RATE, cpu_session
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 FRAME_HOP = 160
 """Samples between two feature frames (10 ms at 16 kHz), the same for every embedder."""

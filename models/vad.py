@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.base import SAMPLE_RATE
-from pipeline.errors import check_options
+from models.errors import check_options
 
 
 @dataclass

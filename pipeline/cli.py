@@ -174,7 +174,8 @@ def _add_db_arg(p: argparse.ArgumentParser) -> None:
 def _engine(args: argparse.Namespace):  # noqa: ANN202 - sqlalchemy Engine
     import os
 
-    from pipeline.review.db import make_engine, upgrade
+    from pipeline.review.db import make_engine
+    from pipeline.review.migrate import upgrade
 
     engine = make_engine(args.db or os.environ.get("CALLQA_DB") or "callqa.db")
     upgrade(engine)
@@ -182,7 +183,8 @@ def _engine(args: argparse.Namespace):  # noqa: ANN202 - sqlalchemy Engine
 
 
 def _cmd_db(args: argparse.Namespace) -> int:
-    from pipeline.review.db import current_revision, sessions
+    from pipeline.review.db import sessions
+    from pipeline.review.migrate import current_revision
     from pipeline.review.loader import load_results
 
     engine = _engine(args)

@@ -6,8 +6,11 @@ The batch runner catches :class:`CallError` (and its subclasses) per call, recor
 
 from __future__ import annotations
 
-import errno
 from pathlib import Path
+
+from models.errors import (  # noqa: F401  (the shared errors, re-exported: one class each)
+    DISK_FULL_ERRNOS, CallqaError, ConfigError, DiskFullError, check_options, is_disk_full,
+)
 
 
 # Exit codes of the callqa command (documented in `callqa --help` and the README).
@@ -23,24 +26,6 @@ EXIT_DISK_FULL = 4
 """Stopped because the disk is full; finished calls are kept and a re-run resumes."""
 EXIT_INTERRUPTED = 130
 """Stopped with Ctrl-C; a re-run resumes."""
-
-
-class CallqaError(Exception):
-    """Base class of every error callqa raises on purpose."""
-
-
-class ConfigError(CallqaError):
-    """A configuration file or override is invalid (names file, key and what is allowed)."""
-
-
-def check_options(section: str, options: object, checks: list[tuple[bool, str, str]]) -> None:
-    """Raise ConfigError for the first failed check ``(ok, key, what is allowed)`` of a config
-    section's options, naming ``section.key``, its value and what is allowed."""
-    for ok, key, allowed in checks:
-        if not ok:
-            value = getattr(options, key)
-            shown = "null" if value is None else repr(value)  # as it is written in YAML
-            raise ConfigError(f"{section}.{key}: {shown} is not allowed; use {allowed}")
 
 
 class InputError(CallqaError):
@@ -59,28 +44,6 @@ class CallError(CallqaError):
 class ManifestRowError(CallError):
     """A manifest row cannot be processed (missing file, duplicate or unsafe call_id, or an id
     whose result folder belongs to another row)."""
-
-
-class DiskFullError(CallqaError):
-    """A result could not be written because the disk (or the user's quota) is full. The run
-    stops cleanly: what is written stays valid, and a re-run after freeing space resumes."""
-
-    def __init__(self, path: str | Path, detail: str = ""):
-        self.path = str(path)
-        self.detail = detail
-        super().__init__(f"{self.path}: disk full, cannot write{' (' + detail + ')' if detail else ''}; "
-                         "free some space and run again (finished calls are kept)")
-
-    def __reduce__(self) -> tuple[type, tuple[str, str]]:  # raised in worker processes
-        return (type(self), (self.path, self.detail))
-
-
-DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
-def is_disk_full(error: BaseException) -> bool:
-    """Whether an OSError says the disk (or the user's quota) is full."""
-    return isinstance(error, OSError) and error.errno in DISK_FULL_ERRNOS
 
 
 class AudioError(CallError):

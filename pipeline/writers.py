@@ -9,40 +9,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from pipeline.errors import DiskFullError, is_disk_full
+from models.files import TMP_PREFIX, write_atomic  # noqa: F401  (re-exported: the one atomic write)
 from pipeline.records import Utterance
-
-TMP_PREFIX = ".tmp-"
-
-
-def write_atomic(path: Path, data: str | bytes, durable: bool = False) -> None:
-    """Write ``data`` to ``path`` so that it appears whole or not at all.
-
-    ``durable`` also flushes to disk before the rename (for the files that mark a call done).
-    A full disk raises :class:`DiskFullError` and leaves the previous file as it was.
-    """
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tmp: str | None = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX + path.name + ".", dir=path.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(raw)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
-        if is_disk_full(e):
-            raise DiskFullError(path, e.strerror or str(e)) from e
-        raise
 
 
 def write_json(path: Path, obj: Any, durable: bool = False) -> None:

@@ -478,7 +478,8 @@ def check_empty(db: str) -> None:
     adds its own)."""
     from sqlalchemy import func, select
 
-    from pipeline.review.db import Call, User, make_engine, sessions, upgrade
+    from pipeline.review.db import Call, User, make_engine, sessions
+    from pipeline.review.migrate import upgrade
 
     engine = make_engine(db)
     upgrade(engine)

@@ -43,7 +43,8 @@ from fastapi.staticfiles import StaticFiles
 
 from pipeline.review import routes_auth, routes_call, routes_dashboard, routes_lead, routes_queue
 from pipeline.review.audio_access import database_files
-from pipeline.review.db import make_engine, sessions, upgrade
+from pipeline.review.db import make_engine, sessions
+from pipeline.review.migrate import upgrade
 from pipeline.review.hardening import SecurityHeaders
 from pipeline.review.options import ReviewOptions, validate
 from pipeline.review.web import HERE

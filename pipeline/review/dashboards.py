@@ -6,11 +6,7 @@ lead's second opinion, an upheld dispute), the one that counts is chosen by one 
 lead, else the latest submitted review. Its human answers are
 the review's answers, with the automatic suggestion standing for any item the review did not
 answer (an item the pipeline added after the review). The *reviewed score* scores those answers
-the way the pipeline scores its own (:func:`pipeline.scorecard.score_answers`): a ``yes`` earns
-the item's full points, a ``no`` none, an ``na`` leaves the potential; sections are weighted as
-in the template; an auto-fail item answered ``no`` zeroes the call. Full points, sections and
-weights come from the default template (``load_scorecard(None)``); an item it does not know is
-worth 1.0 point, in the section its call item names (weight 1.0), auto-fail as its call item says.
+the way the pipeline scores its own (:mod:`pipeline.review.scoring`).
 
 Means and rates are rounded to 4 decimals (as in agents.csv); one that has nothing to average
 is None.
@@ -27,7 +23,6 @@ import csv
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
@@ -37,43 +32,11 @@ from pipeline.errors import ConfigError
 from pipeline.evaluation.measures import item_agreement
 from pipeline.review.db import Call, CallItem, ItemTally
 from pipeline.review.history import counted_reviews
-from pipeline.scorecard import ItemSpec, Scorecard, SectionSpec, load_scorecard, score_answers
+from pipeline.review.scoring import default_card
 
 BUCKETS = ("day", "week", "month")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """A CSV text cell starting with one of these is prefixed with ' (spreadsheets would run it)."""
-
-
-@lru_cache(maxsize=1)
-def _default_card() -> Scorecard:
-    return load_scorecard(None)
-
-
-def _card_for(item_ids: Iterable[str], call_items: Sequence[CallItem] = ()) -> Scorecard:
-    """The default template plus a 1-point item for every id it lacks (see the module docstring)."""
-    card = _default_card()
-    known = {i.id for i in card.items}
-    by_id = {i.item_id: i for i in call_items}
-    missing = [i for i in dict.fromkeys([*item_ids, *by_id]) if i not in known]
-    if not missing:
-        return card
-    sections = [SectionSpec(s.id, s.name, s.weight, list(s.items)) for s in card.sections]
-    index = {s.id: s for s in sections}
-    for item_id in missing:
-        row = by_id.get(item_id)
-        section_id = (row.section if row is not None and row.section else None) or item_id.split(".")[0]
-        if section_id not in index:
-            index[section_id] = SectionSpec(section_id, section_id, 1.0, [])
-            sections.append(index[section_id])
-        index[section_id].items.append(ItemSpec(item_id, row.question if row is not None else item_id, section_id,
-                                                1.0, bool(row.auto_fail) if row is not None else False))
-    return Scorecard(card.name, card.version, sections, card.path, card.sha256)
-
-
-def review_score(answers: Mapping[str, str], call_items: Sequence[CallItem] = ()) -> float | None:
-    """The normalized score (0-1) of the answers {item_id: yes/no/na}, scored as the module
-    docstring says; None when no item is answered yes or no."""
-    return score_answers(_card_for(answers, call_items), dict(answers))["normalized"]
 
 
 PASS_MARK = 0.8
@@ -123,7 +86,7 @@ def human_answers(session: Session, call_ids: Iterable[str] | None = None) -> di
 def _order_items(first: Mapping[str, int]) -> list[str]:
     """Item ids in the default template's order, then the others by their first position in a
     call (``first``), then by id."""
-    template = {item.id: n for n, item in enumerate(_default_card().items)}
+    template = {item.id: n for n, item in enumerate(default_card().items)}
     return sorted(first, key=lambda i: (i not in template, template.get(i, 0), first[i], i))
 
 
@@ -266,7 +229,9 @@ def agreement_by_item(session: Session, start: str | None = None, end: str | Non
     query = _scope(select(CallItem.item_id, CallItem.human_answer, CallItem.answer, func.count(),
                           func.min(CallItem.position))
                    .join(Call, Call.call_id == CallItem.call_id)
-                   .where(Call.counted_review_id.is_not(None), CallItem.human_answer.is_not(None)),
+                   # only the counted review's answers are kept on the items: no condition on the
+                   # calls, so the plan starts from the (partial) index of the reviewed answers
+                   .where(CallItem.human_answer.is_not(None)),
                    start, end, team, agent_id).group_by(CallItem.item_id, CallItem.human_answer, CallItem.answer)
     pairs: dict[str, tuple[list[str], list[str]]] = {}
     first: dict[str, int] = {}

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from pipeline.errors import ConfigError
 from pipeline.review import tallies
+from pipeline.review.scoring import review_score
 from pipeline.review.db import Call, Dispute, Review, ReviewAnswer, ReviewSubmission, SpeakerSwap, User, utcnow
 from pipeline.scorecard import ANSWERS
 
@@ -64,6 +65,16 @@ def counted_reviews(session: Session, call_ids: Iterable[str] | None = None) -> 
     return {**latest, **final}
 
 
+def claim_version(session: Session, review_id: int, expected: int) -> bool:
+    """Move review ``review_id`` from version ``expected`` to the next one, in the database, in
+    one conditional UPDATE. True when this transaction made the move (it then holds the row
+    until it ends); False when the review is at another version, e.g. because a concurrent
+    save claimed ``expected`` first."""
+    moved = session.execute(update(Review).where(Review.id == review_id, Review.version == expected)
+                            .values(version=Review.version + 1).execution_options(synchronize_session=False))
+    return moved.rowcount == 1
+
+
 REFRESH_CHUNK = 500
 """Calls refreshed per query by :func:`refresh_counted`."""
 
@@ -71,13 +82,11 @@ REFRESH_CHUNK = 500
 def refresh_counted(session: Session, call_ids: Iterable[str] | None = None) -> None:
     """Keep on each call what counts for its KPIs, so the dashboards aggregate in SQL: the
     counted review's id (``calls.counted_review_id``), its score (``calls.reviewed_score``,
-    :func:`pipeline.review.dashboards.review_score` of its answers with the suggestions standing
+    :func:`pipeline.review.scoring.review_score` of its answers with the suggestions standing
     for items it did not answer) and its answer to each item (``call_items.human_answer``).
     For ``call_ids``, or every call that is reviewed or was. Call it in the transaction that
     submits, reopens, upholds a dispute or reloads a call's suggestions. The item tallies of
     those calls' days follow (:mod:`pipeline.review.tallies`)."""
-    from pipeline.review.dashboards import review_score
-
     if call_ids is None:
         ids = sorted(set(session.scalars(select(Review.call_id).where(Review.state == "submitted")))
                      | set(session.scalars(select(Call.call_id).where(Call.counted_review_id.is_not(None)))))
@@ -158,8 +167,6 @@ def resolve_dispute(session: Session, lead: User, dispute: Dispute, upheld: bool
     wins (a conditional UPDATE of the open dispute, as for review versions). ConfigError: not
     open, upheld without a valid answer different from the disputed one, or the lead has a draft
     of their own on the call (it would be replaced: they submit or clear it first)."""
-    from pipeline.review.reviews import claim_version
-
     if upheld and (answer not in ANSWERS or answer == dispute.answer):
         raise ConfigError(f"answer: the right answer, one of {', '.join(ANSWERS)}, not the disputed one")
     now = utcnow()

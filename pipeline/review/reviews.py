@@ -28,12 +28,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pipeline.review.db import Call, Review, ReviewAnswer, User, utcnow
-from pipeline.review.history import record_submission, refresh_counted
+from pipeline.review.history import claim_version, record_submission, refresh_counted
 from pipeline.scorecard import ANSWERS
 
 MAX_COMMENT = 20000
@@ -208,16 +208,6 @@ def _save(session: Session, user: User, call: Call, edit: ReviewEdit) -> Review:
 
 def current_review(session: Session, call_id: str, reviewer_id: int) -> Review | None:
     return session.scalar(select(Review).where(Review.call_id == call_id, Review.reviewer_id == reviewer_id))
-
-
-def claim_version(session: Session, review_id: int, expected: int) -> bool:
-    """Move review ``review_id`` from version ``expected`` to the next one, in the database, in
-    one conditional UPDATE. True when this transaction made the move (it then holds the row
-    until it ends); False when the review is at another version, e.g. because a concurrent
-    save claimed ``expected`` first."""
-    moved = session.execute(update(Review).where(Review.id == review_id, Review.version == expected)
-                            .values(version=Review.version + 1).execution_options(synchronize_session=False))
-    return moved.rowcount == 1
 
 
 def _create(session: Session, call_id: str, reviewer_id: int) -> Review:

@@ -344,16 +344,16 @@ def _fill_calls_folder(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every atomic write under OUT/calls fails with ENOSPC, as on a full disk."""
     import errno
 
-    from pipeline import writers
+    from models import files
 
-    real_mkstemp = writers.tempfile.mkstemp
+    real_mkstemp = files.tempfile.mkstemp
 
     def full_under_calls(*args, **kwargs):
         if "calls" in Path(kwargs["dir"]).parts:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_mkstemp(*args, **kwargs)
 
-    monkeypatch.setattr(writers.tempfile, "mkstemp", full_under_calls)
+    monkeypatch.setattr(files.tempfile, "mkstemp", full_under_calls)
 
 
 def test_a_full_disk_stops_the_run_cleanly_and_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from databases import db_url, postgres_url  # noqa: F401  (fixtures, re-exported)
-from pipeline.review.db import Review, ReviewAnswer, make_engine, upgrade
+from pipeline.review.db import Review, ReviewAnswer, make_engine
+from pipeline.review.migrate import upgrade
 from pipeline.review.history import refresh_counted
 from pipeline.review.loader import load_results
 from pipeline.review.users import add_user

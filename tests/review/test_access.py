@@ -16,7 +16,8 @@ from sqlalchemy import select, update
 
 from conftest import run_cli
 from pipeline.errors import ConfigError
-from pipeline.review.db import LoginThrottle, User, WebSession, make_engine, sessions, upgrade, utcnow
+from pipeline.review.db import LoginThrottle, User, WebSession, make_engine, sessions, utcnow
+from pipeline.review.migrate import upgrade
 from pipeline.review.hardening import SECURITY_HEADERS
 from pipeline.review.options import ReviewOptions
 from pipeline.review.users import add_user, authenticate, check_password, reset_password, set_active

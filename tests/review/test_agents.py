@@ -13,7 +13,8 @@ from sqlalchemy import select
 from conftest import run_cli
 from pipeline.errors import ConfigError
 from pipeline.review import reviews
-from pipeline.review.db import Assignment, Call, LoginThrottle, Review, User, make_engine, sessions, upgrade
+from pipeline.review.db import Assignment, Call, LoginThrottle, Review, User, make_engine, sessions
+from pipeline.review.migrate import upgrade
 from pipeline.review.users import add_user
 from review_helpers import db_url, postgres_url  # noqa: F401  (fixtures)
 from test_access import POLICY, try_login

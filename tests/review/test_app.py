@@ -19,7 +19,8 @@ import pytest
 import soundfile as sf
 
 from conftest import SAMPLES
-from pipeline.review.db import Assignment, make_engine, sessions, upgrade
+from pipeline.review.db import Assignment, make_engine, sessions
+from pipeline.review.migrate import upgrade
 from pipeline.review.loader import load_results
 from pipeline.review.options import ReviewOptions
 from pipeline.review.users import add_user

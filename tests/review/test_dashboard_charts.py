@@ -64,7 +64,8 @@ def dash(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     days and one older call) with :data:`REVIEWS` submitted by the lead lena; the app on a free port."""
     from databases import fresh_postgres_db
     from pipeline.review.app import create_app
-    from pipeline.review.db import make_engine, sessions, upgrade
+    from pipeline.review.db import make_engine, sessions
+    from pipeline.review.migrate import upgrade
     from pipeline.review.loader import load_results
     from pipeline.review.users import add_user
     from review_helpers import submit

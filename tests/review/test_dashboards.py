@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from pipeline.errors import ConfigError
-from pipeline.review.dashboards import agent_kpis, agreement_by_item, period_of, review_score, to_csv, trend
+from pipeline.review.dashboards import agent_kpis, agreement_by_item, period_of, to_csv, trend
+from pipeline.review.scoring import review_score
 from pipeline.review.db import sessions
 from review_helpers import db_url, engine, load, postgres_url, record, submit, users  # noqa: F401  (fixtures)
 

@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from conftest import run_cli
 from pipeline.errors import ConfigError, InputError
-from pipeline.review.db import Call, Review, ReviewAnswer, User, current_revision, make_engine, sessions, upgrade
+from pipeline.review.db import Call, Review, ReviewAnswer, User, make_engine, sessions
+from pipeline.review.migrate import current_revision, upgrade
 from pipeline.review.loader import load_results
 from pipeline.review.users import add_user, authenticate, hash_password, verify_password
 
@@ -126,7 +127,8 @@ def test_cli_adds_users_and_loads_a_run(tmp_path: Path):
 _KILLED_UPGRADE = """
 import os, signal, sys
 from alembic.ddl.impl import DefaultImpl
-from pipeline.review.db import make_engine, upgrade
+from pipeline.review.db import make_engine
+from pipeline.review.migrate import upgrade
 
 left = int(sys.argv[2])
 real = DefaultImpl._exec

@@ -116,7 +116,8 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     from databases import fresh_postgres_db
     from pipeline.review.app import create_app
     from pipeline.review.calibration import create_calibration
-    from pipeline.review.db import make_engine, upgrade
+    from pipeline.review.db import make_engine
+    from pipeline.review.migrate import upgrade
     from pipeline.review.loader import load_results
     from pipeline.review.options import ReviewOptions
     from pipeline.review.users import add_user

@@ -19,7 +19,8 @@ import pytest
 
 from conftest import ROOT
 from review_helpers import engine, db_url, postgres_url  # noqa: F401  (fixtures)
-from pipeline.review.db import Assignment, Call, Review, User, make_engine, sessions, upgrade
+from pipeline.review.db import Assignment, Call, Review, User, make_engine, sessions
+from pipeline.review.migrate import upgrade
 from pipeline.review.loader import load_results
 from pipeline.review.reviews import (
     AlreadySubmitted, IncompleteReview, InvalidEdit, ReviewEdit, StaleVersion, claim_version, current_review,

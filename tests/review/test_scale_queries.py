@@ -15,7 +15,8 @@ from sqlalchemy import text
 from pipeline.errors import ConfigError
 from pipeline.review import periods
 from pipeline.review.dashboards import agreement_by_item, team_trends
-from pipeline.review.db import Assignment, Calibration, Call, CallItem, User, make_engine, sessions, upgrade
+from pipeline.review.db import Assignment, Calibration, Call, CallItem, User, make_engine, sessions
+from pipeline.review.migrate import upgrade
 from pipeline.review.routes_dashboard import dashboard_data, sort_agents
 from pipeline.review.routes_queue import queue_page
 from review_helpers import db_url, engine, load, postgres_url, record, submit, users  # noqa: F401  (fixtures)
@@ -155,7 +156,7 @@ def test_upgrading_an_older_database_fills_the_counted_columns(db_url, tmp_path:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from pipeline.review.db import MIGRATIONS
+    from pipeline.review.migrate import MIGRATIONS
 
     eng = make_engine(db_url)
     cfg = AlembicConfig()
