@@ -22,6 +22,19 @@ from test_db import write_run
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
 
 
+def module_database(request: pytest.FixtureRequest, root: Path) -> tuple[str, Any]:
+    """For a module-scoped fixture parametrised ``sqlite`` / ``postgresql``: a new database of
+    that kind (a file under ``root``, or one on the session's PostgreSQL server), migrated;
+    (its URL, an engine)."""
+    from databases import fresh_postgres_db
+
+    db = (str(root / "review.db") if request.param == "sqlite"
+          else fresh_postgres_db(request.getfixturevalue("postgres_url")))
+    e = make_engine(db)
+    upgrade(e)
+    return db, e
+
+
 @pytest.fixture
 def engine(db_url: str):  # noqa: F811
     """A migrated, empty database of each kind."""

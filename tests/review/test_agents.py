@@ -16,7 +16,7 @@ from pipeline.review import reviews
 from pipeline.review.db import Assignment, Call, LoginThrottle, Review, User, make_engine, sessions
 from pipeline.review.migrate import upgrade
 from pipeline.review.users import add_user
-from review_helpers import db_url, postgres_url  # noqa: F401  (fixtures)
+from review_helpers import db_url, module_database, postgres_url  # noqa: F401  (fixtures)
 from test_access import POLICY, try_login
 from test_app import PASSWORD, login, masked_copy, start_server, write_run_json
 
@@ -44,7 +44,6 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     * g5 (A12): assigned to rita, reviewed in a test (with one-click accept).
 
     The app, and a second app over the same database that allows one-click accept ("T")."""
-    from databases import fresh_postgres_db
     from pipeline.review.app import create_app
     from pipeline.review.calibration import create_calibration
     from pipeline.review.loader import load_results
@@ -64,10 +63,7 @@ def app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     write_run(out, records)
     write_run_json(out, [root])
     masked = masked_copy(out, "g1")
-    db = (str(root / "review.db") if request.param == "sqlite"
-          else fresh_postgres_db(request.getfixturevalue("postgres_url")))
-    engine = make_engine(db)
-    upgrade(engine)
+    db, engine = module_database(request, root)
     with sessions(engine).begin() as s:
         load_results(s, out)
         ids = {name: add_user(s, name, PASSWORD, role, agent_id=agent).id for name, role, agent in (

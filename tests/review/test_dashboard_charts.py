@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 import pytest
 
-from review_helpers import db_url, postgres_url, record  # noqa: F401  (fixtures)
+from review_helpers import db_url, module_database, postgres_url, record  # noqa: F401  (fixtures)
 from test_app import PASSWORD, login, start_server
 from test_db import write_run
 
@@ -62,10 +62,8 @@ def answers_of(call_id: str) -> dict[str, str]:
 def dash(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """A database of :data:`CALLS` (three teams, three agents and a call without one, a month of
     days and one older call) with :data:`REVIEWS` submitted by the lead lena; the app on a free port."""
-    from databases import fresh_postgres_db
     from pipeline.review.app import create_app
-    from pipeline.review.db import make_engine, sessions
-    from pipeline.review.migrate import upgrade
+    from pipeline.review.db import sessions
     from pipeline.review.loader import load_results
     from pipeline.review.users import add_user
     from review_helpers import submit
@@ -74,10 +72,7 @@ def dash(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     out = root / "out"
     write_run(out, [record(cid, agent, f"{day}T10:00:00Z", {G: g, T: t}, score=score, queue=team)
                     for cid, agent, team, day, score, g, t in CALLS])
-    db = (str(root / "review.db") if request.param == "sqlite"
-          else fresh_postgres_db(request.getfixturevalue("postgres_url")))
-    engine = make_engine(db)
-    upgrade(engine)
+    db, engine = module_database(request, root)
     with sessions(engine).begin() as s:
         load_results(s, out)
         lena = add_user(s, "lena", PASSWORD, "lead")
