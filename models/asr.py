@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 
 from models.base import AsrBackend, AsrOptions
-from models.errors import ConfigError
+from models.backends import Registry
 
-BACKENDS = ("faster-whisper", "openai-whisper")
+ASR_BACKENDS = Registry("asr.backend", {
+    "faster-whisper": "models.asr_faster:FasterWhisperBackend",
+    "openai-whisper": "models.asr_openai:OpenAIWhisperBackend",
+})
+"""The speech recognisers ``asr.backend`` chooses from (each an AsrBackend class)."""
+BACKENDS = ASR_BACKENDS.names()
 
 
 def default_threads(workers: int, cores: int | None = None) -> int:
@@ -17,27 +22,10 @@ def default_threads(workers: int, cores: int | None = None) -> int:
 
 def load_backend(options: AsrOptions, threads: int) -> AsrBackend:
     """Load the configured backend with ``threads`` CPU threads."""
-    if options.backend == "faster-whisper":
-        from models.asr_faster import FasterWhisperBackend
-
-        return FasterWhisperBackend(options, threads)
-    if options.backend == "openai-whisper":
-        from models.asr_openai import OpenAIWhisperBackend
-
-        return OpenAIWhisperBackend(options, threads)
-    raise ConfigError(f"asr.backend: '{options.backend}' is not one of {', '.join(BACKENDS)}")
+    return ASR_BACKENDS.get(options.backend)(options, threads)
 
 
 def preflight(options: AsrOptions) -> None:
     """Check before a batch starts that the configured model exists, so a bad path fails the
     run at once with a clear message instead of failing every call."""
-    if options.backend == "faster-whisper":
-        from models.registry import ct2_model_dir
-
-        ct2_model_dir(options.model)
-    elif options.backend == "openai-whisper":
-        from models.ct2_convert import openai_checkpoint
-
-        openai_checkpoint(options.model)
-    else:
-        raise ConfigError(f"asr.backend: '{options.backend}' is not one of {', '.join(BACKENDS)}")
+    ASR_BACKENDS.get(options.backend).check_model(options)

@@ -112,6 +112,10 @@ class FasterWhisperBackend(AsrBackend):
         else:
             self.language = options.language
 
+    @classmethod
+    def check_model(cls, options: AsrOptions) -> None:
+        ct2_model_dir(options.model)
+
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
         if audio.size == 0:
             return []

@@ -54,6 +54,10 @@ class OpenAIWhisperBackend(AsrBackend):
         else:
             self.language = options.language
 
+    @classmethod
+    def check_model(cls, options: AsrOptions) -> None:
+        openai_checkpoint(options.model)
+
     def transcribe(self, audio: np.ndarray) -> list[Segment]:
         if audio.size == 0:
             return []

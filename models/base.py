@@ -36,7 +36,7 @@ SAMPLE_RATE = 16000
 def cpu_session(path: Any, threads: int) -> Any:
     """An ONNX Runtime session of the model file ``path`` on the CPU with ``threads`` threads,
     whose idle threads sleep instead of spinning: these models run beside the recogniser
-    (pipeline/call.py) and must not take the cores it is using."""
+    (pipeline/run/call.py) and must not take the cores it is using."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -111,6 +111,12 @@ class AsrBackend(ABC):
     def __init__(self, options: AsrOptions, threads: int):
         self.options = options
         self.threads = threads
+
+    @classmethod
+    def check_model(cls, options: AsrOptions) -> None:
+        """Raise ConfigError when the model ``options`` name is not there (checked before a
+        batch starts, without loading it)."""
+        raise NotImplementedError
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray) -> list[Segment]:

@@ -31,6 +31,7 @@ local directory instead.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -38,12 +39,13 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from models.backends import Registry
 from models.base import NUMERIC_THREADS, SAMPLE_RATE
 from models.speaker_embedding import EMBEDDERS, FRAME_HOP, FRAME_RATE, SpeakerEmbedder, l2_normalise, load_embedder
 from models.vad import SpeechRegion, VadOptions, detect_speech, speech_regions
 from models.errors import check_options
 
-BACKENDS = ("embedding", "pyannote")
+
 
 MIN_CLUSTER_WINDOWS = 10
 """With fewer mostly-speech windows than this, all windows decide the speakers."""
@@ -160,7 +162,7 @@ class _Piece:
 def validate(options: DiarizationOptions) -> None:
     """Raise ConfigError naming the first option out of range."""
     checks = [
-        (options.backend in BACKENDS, "backend", f"one of {', '.join(BACKENDS)}"),
+        (options.backend in DIARIZERS, "backend", f"one of {', '.join(DIARIZERS.names())}"),
         (options.embedder in EMBEDDERS, "embedder", f"one of {', '.join(EMBEDDERS)}"),
         (options.backend != "pyannote" or bool(options.pyannote_pipeline), "pyannote_pipeline",
          "the local directory of a pyannote.audio pipeline (backend pyannote)"),
@@ -411,38 +413,56 @@ def speech_frames(audio: np.ndarray, regions: list[SpeechRegion], options: Diari
 # -- the diarizer ----------------------------------------------------------------------------
 
 
-class Diarizer:
-    """Diarization of mono calls. Load once per worker process; call ``diarize`` per call."""
+class Diarizer(ABC):
+    """Diarization of mono calls: loaded once per worker process (:func:`load_diarizer`),
+    ``diarize`` called per call."""
+
+    @abstractmethod
+    def diarize(self, audio: np.ndarray, regions: list[SpeechRegion] | None = None) -> list[SpeakerTurn]:
+        """Speaker turns of ``audio`` (float32 mono 16 kHz: an array, or anything sliced like
+        one such as a pipeline.ingest.audio.DiskChannel, read a piece at a time), in time order.
+        ``regions`` are the speech regions (samples at 16 kHz) from callqa's VAD."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, Any]:
+        """Provenance: backend, model, versions."""
+
+
+DIARIZERS = Registry("diarization.backend", {
+    "embedding": "models.diarize:EmbeddingDiarizer",
+    "pyannote": "models.diarize_pyannote:PyannoteDiarizer",
+})
+"""The diarizers ``diarization.backend`` chooses from (each a Diarizer class)."""
+
+
+def load_diarizer(options: DiarizationOptions, threads: int) -> Diarizer:
+    """The configured diarizer, loaded with ``threads`` CPU threads."""
+    validate(options)
+    return DIARIZERS.get(options.backend)(options, threads)
+
+
+class EmbeddingDiarizer(Diarizer):
+    """Speaker embeddings of speech windows clustered into speakers (the default backend)."""
 
     def __init__(self, options: DiarizationOptions, threads: int):
         validate(options)
         self.options = options
         self.threads = max(1, threads)
-        self._pyannote = None
-        self.embedder: SpeakerEmbedder | None = None
-        if options.backend == "pyannote":
-            from models.diarize_pyannote import PyannoteDiarizer
-
-            self._pyannote = PyannoteDiarizer(options.pyannote_pipeline or "", options, self.threads)
-        else:
-            self.embedder = load_embedder(options.embedder, NUMERIC_THREADS)
-            self.window_frames = self.embedder.window_frames
-            self.hop_frames = max(1, int(round(options.hop_s * FRAME_RATE)))
-            coarse = options.coarse_hop_s if options.coarse_hop_s is not None else options.hop_s
-            self.coarse_frames = max(self.hop_frames, int(round(coarse * FRAME_RATE)))
+        self.embedder: SpeakerEmbedder = load_embedder(options.embedder, NUMERIC_THREADS)
+        self.window_frames = self.embedder.window_frames
+        self.hop_frames = max(1, int(round(options.hop_s * FRAME_RATE)))
+        coarse = options.coarse_hop_s if options.coarse_hop_s is not None else options.hop_s
+        self.coarse_frames = max(self.hop_frames, int(round(coarse * FRAME_RATE)))
 
     def diarize(self, audio: np.ndarray, regions: list[SpeechRegion] | None = None) -> list[SpeakerTurn]:
         """Speaker turns of ``audio`` (float32 mono 16 kHz: an array, or anything sliced like
-        one such as a pipeline.audio.DiskChannel, read a piece at a time), in time order.
+        one such as a pipeline.ingest.audio.DiskChannel, read a piece at a time), in time order.
 
         ``regions`` are the speech regions (samples at 16 kHz) from callqa's VAD; None: found
-        here with the default VAD settings. No speech gives no turns. The ``pyannote``
-        backend ignores ``regions`` (its pipeline finds speech itself).
+        here with the default VAD settings. No speech gives no turns.
         """
         if isinstance(audio, np.ndarray):
             audio = np.asarray(audio, dtype=np.float32).reshape(-1)
-        if self._pyannote is not None:
-            return self._pyannote.diarize(np.asarray(audio[0 : audio.size], dtype=np.float32))
         if regions is None:
             regions = speech_regions(audio, VadOptions())
         regions = clip_regions(regions, audio.size)
@@ -556,9 +576,6 @@ class Diarizer:
 
     def describe(self) -> dict[str, Any]:
         """Provenance: backend, embedder, model path, versions."""
-        if self._pyannote is not None:
-            return self._pyannote.describe()
-        assert self.embedder is not None
         from importlib.metadata import version
 
         return {

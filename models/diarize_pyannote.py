@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from models.base import SAMPLE_RATE
-from models.diarize import DiarizationOptions, SpeakerTurn, number_by_appearance
+from models.vad import SpeechRegion
+from models.diarize import DiarizationOptions, Diarizer, SpeakerTurn, number_by_appearance, validate
 from models.errors import ConfigError
 
 TELEMETRY_ENV = "PYANNOTE_METRICS_ENABLED"
@@ -75,11 +76,13 @@ def annotation_turns(annotation: Any) -> list[SpeakerTurn]:
     )
 
 
-class PyannoteDiarizer:
-    """A pyannote.audio pipeline loaded once from ``path``."""
+class PyannoteDiarizer(Diarizer):
+    """A pyannote.audio pipeline loaded once from the local directory
+    ``diarization.pyannote_pipeline``."""
 
-    def __init__(self, path: str, options: DiarizationOptions, threads: int):
-        self.path = pipeline_path(path)
+    def __init__(self, options: DiarizationOptions, threads: int):
+        validate(options)
+        self.path = pipeline_path(options.pyannote_pipeline or "")
         self.options = options
         os.environ["HF_HUB_OFFLINE"] = "1"
         telemetry_off()
@@ -97,8 +100,10 @@ class PyannoteDiarizer:
         if self.pipeline is None:
             raise ConfigError(f"diarization.pyannote_pipeline: {self.path} gave no pipeline")
 
-    def diarize(self, audio: np.ndarray) -> list[SpeakerTurn]:
-        """Speaker turns of ``audio`` (float32 mono 16 kHz)."""
+    def diarize(self, audio: np.ndarray, regions: list[SpeechRegion] | None = None) -> list[SpeakerTurn]:
+        """Speaker turns of ``audio`` (float32 mono 16 kHz; ``regions`` are ignored: the
+        pipeline finds speech itself)."""
+        audio = np.asarray(audio[0 : audio.size], dtype=np.float32).reshape(-1)
         if audio.size == 0:
             return []
         import torch

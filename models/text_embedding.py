@@ -1,4 +1,4 @@
-"""Sentence embeddings for reading what speakers say (roles from content, pipeline/roles.py,
+"""Sentence embeddings for reading what speakers say (roles from content, pipeline/speakers/roles.py,
 and the scorecard's semantic detectors).
 
 The model is sentence-transformers all-MiniLM-L6-v2 (384-d), shipped with its weights by the

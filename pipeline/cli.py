@@ -311,7 +311,7 @@ def build_eval_sweep_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
-    from pipeline.runner import BatchRunner
+    from pipeline.run.runner import BatchRunner
 
     overrides = list(args.overrides)
     if args.workers is not None:
@@ -334,7 +334,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     if args.check:
-        from pipeline.preflight import preflight
+        from pipeline.run.preflight import preflight
 
         preflight(config)
     sys.stdout.write(yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -358,8 +358,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_scorecard(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from pipeline.detectors import CONDITIONS, DETECTORS, load_plugins
-    from pipeline.scorecard import load_scorecard
+    from pipeline.analysis.detectors import CONDITIONS, DETECTORS, load_plugins
+    from pipeline.analysis.scorecard import load_scorecard
 
     plugins = load_plugins()
 
@@ -399,7 +399,7 @@ def _eval_overrides(args: argparse.Namespace) -> list[str]:
 def _eval_preflight(args: argparse.Namespace, config: Config) -> None:
     """What ``callqa eval`` needs before the first call: the config's models and paths, and the
     stage cache folder."""
-    from pipeline.preflight import preflight, writable_folder
+    from pipeline.run.preflight import preflight, writable_folder
 
     preflight(config, getattr(args, "out", None))
     if args.cache:

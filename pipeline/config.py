@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,19 +19,22 @@ from typing import Any
 import yaml
 
 from models import diarize, sentiment, vad
+from models.asr import ASR_BACKENDS
 from models.base import AsrOptions
 from models.diarize import DiarizationOptions
 from models.sentiment import SentimentOptions
 from models.vad import VadOptions
-from pipeline import conversation, pii, roles
-from pipeline.scorecard import ScorecardOptions, template_path
-from pipeline.conversation import ConversationOptions
-from pipeline.errors import ConfigError, check_options
-from pipeline.pii import PiiOptions
+from pipeline.analysis import conversation
+from pipeline.pii import text as pii
+from pipeline.speakers import roles
+from pipeline.analysis.scorecard import ScorecardOptions, template_path
+from pipeline.analysis.conversation import ConversationOptions
+from pipeline.errors import ConfigError, check_options, coerce_value
+from pipeline.pii.text import PiiOptions
 from pipeline.review import options as review_options
 from pipeline.review.options import ReviewOptions
-from pipeline.roles import RoleOptions
-from pipeline.speakers import SpeakerOptions
+from pipeline.speakers.roles import RoleOptions
+from pipeline.speakers.stage import SpeakerOptions
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "default.yaml"
 
@@ -51,10 +53,10 @@ class RunOptions:
 
     workers: int = 0
     """Worker processes (Ray actors with ``executor: ray``), each with its own models; 0 =
-    automatic (pipeline.executors.resolve_split: one per core at one thread each, as many as
+    automatic (pipeline.run.executors.resolve_split: one per core at one thread each, as many as
     memory holds; on Ray, the cluster's CPUs divided by ``asr.threads``)."""
     executor: str = "local"
-    """``local`` (this machine) or ``ray`` (a Ray cluster, pipeline/executors.py)."""
+    """``local`` (this machine) or ``ray`` (a Ray cluster, pipeline/run/executors.py)."""
     ray_address: str | None = None
     """With ``executor: ray``: the cluster to join (``auto``, ``HOST:6379``, ``ray://HOST:10001``);
     null starts a Ray instance on this machine for the run."""
@@ -65,7 +67,7 @@ class RunOptions:
     match the index of processed calls (``OUT/.callqa-index.sqlite``)."""
     stage_cache: str | None = None
     """A folder keeping each call's transcript and speakers by their inputs
-    (pipeline/stage_cache.py), so that a change to the scorecard, detectors, sentiment or PII
+    (pipeline/run/stage_cache.py), so that a change to the scorecard, detectors, sentiment or PII
     options, or a manual speaker override, re-scores calls without transcribing them again.
     null: off (its entries hold unredacted words)."""
 
@@ -117,7 +119,7 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "vad.min_silence_duration_ms": (lambda v: v >= 0, "milliseconds >= 0"),
     "vad.speech_pad_ms": (lambda v: v >= 0, "milliseconds >= 0"),
     "vad.max_speech_duration_s": (lambda v: v > 0, "seconds > 0"),
-    "asr.backend": (lambda v: v in ("faster-whisper", "openai-whisper"), "faster-whisper or openai-whisper"),
+    "asr.backend": (lambda v: v in ASR_BACKENDS, " or ".join(ASR_BACKENDS.names())),
     "asr.model": (lambda v: bool(v.strip()), "a packaged model name (tiny.en, base) or a local path"),
     "asr.language": (
         lambda v: v is None or (2 <= len(v) <= 3 and v.isalpha() and v.islower()),
@@ -148,46 +150,6 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "run.executor": (lambda v: v in ("local", "ray"), "local or ray"),
     "run.progress_every_s": (lambda v: v > 0, "seconds > 0"),
 }
-
-
-def _type_name(tp: Any) -> str:
-    if typing.get_origin(tp) is dict:
-        return "a mapping"
-    if typing.get_origin(tp) is list:
-        return f"a list of {_type_name(typing.get_args(tp)[0])}"
-    args = typing.get_args(tp)
-    if args:
-        return " or ".join("null" if a is type(None) else a.__name__ for a in args)
-    return {bool: "true/false", int: "an integer", float: "a number", str: "a string"}.get(tp, str(tp))
-
-
-def coerce_value(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against a field type (bool, int, float, str, list of one of these, a
-    mapping of names to strings, or X | None); ConfigError naming ``where`` otherwise."""
-    if typing.get_origin(tp) is list:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
-        inner = typing.get_args(tp)[0]
-        return [coerce_value(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
-    if typing.get_origin(tp) is dict:
-        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            raise ConfigError(f"{where}: {value!r} is not a mapping of names to strings")
-        return dict(value)
-    if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return coerce_value(value, inner[0], where) if len(inner) == 1 else value
-    ok = (
-        (tp is bool and isinstance(value, bool))
-        or (tp is int and isinstance(value, int) and not isinstance(value, bool))
-        or (tp is float and isinstance(value, (int, float)) and not isinstance(value, bool))
-        or (tp is str and isinstance(value, str))
-    )
-    if not ok:
-        raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
-    return float(value) if tp is float else value
 
 
 def _apply(config: Config, data: Any, source: str) -> None:
@@ -274,7 +236,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def validate_config(config: Config) -> None:
     """Every section's checks (ranges, and keys that must agree with each other), and the
     scorecard template (loaded once here so that a bad one stops the run before any call is
-    processed). What the options name on disk is found by pipeline/preflight.py."""
+    processed). What the options name on disk is found by pipeline/run/preflight.py."""
     vad.validate(config.vad)
     check_options("asr", config.asr, [
         (config.asr.backend != "openai-whisper" or config.asr.compute_type in ("float32", "default"), "compute_type",
@@ -287,7 +249,7 @@ def validate_config(config: Config) -> None:
     pii.validate(config.pii)
     review_options.validate(config.review)
     if config.scorecard.enabled:
-        from pipeline.scorecard import load_scorecard
+        from pipeline.analysis.scorecard import load_scorecard
 
         try:
             load_scorecard(template_path(config.scorecard))

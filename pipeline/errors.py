@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from models.errors import (  # noqa: F401  (the shared errors, re-exported: one class each)
-    DISK_FULL_ERRNOS, CallqaError, ConfigError, DiskFullError, check_options, is_disk_full,
+    DISK_FULL_ERRNOS, CallqaError, ConfigError, DiskFullError, check_options, coerce_value, is_disk_full,
 )
 
 

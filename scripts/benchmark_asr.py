@@ -4,7 +4,7 @@
 Every backend transcribes the same labelled calls with the same model weights, the same VAD
 and the same threads, each in its own fresh process so that its peak memory is its own.
 Reports per backend: model load time, audio seconds, transcription seconds, real-time factor
-(audio seconds per wall second), WER (stated normalisation: pipeline.textnorm.wer_text) over
+(audio seconds per wall second), WER (stated normalisation: pipeline.text.normalize.wer_text) over
 all calls and per call, and peak resident memory. Optionally also the VAD settings compared
 (``--vad``). The whole pipeline, and peak memory against call length, are measured by
 scripts/benchmark_pipeline.py.
@@ -78,9 +78,9 @@ def child(args: argparse.Namespace) -> None:
     from models.asr import load_backend
     from models.base import AsrOptions
     from models.vad import VadOptions
-    from pipeline import audio
-    from pipeline.textnorm import wer
-    from pipeline.transcribe import transcribe_call
+    from pipeline.ingest import audio
+    from pipeline.evaluation.measures import wer
+    from pipeline.asr.transcribe import transcribe_call
 
     items = json.loads(Path(args.items).read_text())
     vad = VadOptions(**VAD_PRESETS[args.vad])

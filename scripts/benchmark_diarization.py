@@ -41,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from models.diarize import DiarizationOptions, Diarizer  # noqa: E402
+from models.diarize import DiarizationOptions, Diarizer, load_diarizer  # noqa: E402
 from pipeline.evaluation.measures import DiarizationTotals, read_rttm  # noqa: E402
 
 COLLARS = (0.0, 0.25, 0.5)
@@ -73,7 +73,7 @@ def parse_set(items: list[str]) -> dict:
 
 def load_mono(path: Path) -> np.ndarray:
     """A recording as float32 mono 16 kHz (several channels are averaged)."""
-    from pipeline import audio
+    from pipeline.ingest import audio
 
     _, samples = audio.load(path)
     return samples.mean(axis=0).astype(np.float32) if samples.shape[0] > 1 else samples[0]
@@ -130,17 +130,17 @@ def report(name: str, rows: list[dict], totals: dict[float, DiarizationTotals]) 
 
 def overhead(items: list[tuple[str, Path, Path]], options: DiarizationOptions, threads: int, repeats: int) -> dict:
     """How much diarization adds to the time of transcribing each mono call, run as the
-    pipeline runs it (pipeline/call.py: diarization on a low-priority thread beside
+    pipeline runs it (pipeline/run/call.py: diarization on a low-priority thread beside
     transcription, its model loaded there, both given the same speech regions); the best of
     ``repeats`` timings of each."""
     from models.asr import load_backend
     from models.base import AsrOptions
     from models.vad import VadOptions
-    from pipeline.call import beside_executor
-    from pipeline.transcribe import speech_regions, transcribe_call
+    from pipeline.run.call import beside_executor
+    from pipeline.asr.transcribe import speech_regions, transcribe_call
 
     beside_thread = beside_executor()
-    diarizer = beside_thread.submit(Diarizer, options, threads).result()
+    diarizer = beside_thread.submit(load_diarizer, options, threads).result()
     beside_thread.submit(diarizer.diarize, load_mono(items[0][1])[: 10 * 16000]).result()  # warm-up
     backend = load_backend(AsrOptions(), threads=threads)
     vad = VadOptions()
@@ -205,7 +205,7 @@ def main() -> None:
         raise SystemExit("nothing to benchmark: give --extra AUDIO:RTTM or drop --no-samples")
 
     t = time.perf_counter()
-    diarizer = Diarizer(options, args.threads)
+    diarizer = load_diarizer(options, args.threads)
     load_s = time.perf_counter() - t
     t = time.perf_counter()
     diarizer.diarize(load_mono(next(iter(items.values()))[0][1])[: 10 * 16000])

@@ -24,12 +24,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import audio  # noqa: E402
-from pipeline.call import CallProcessor, sha256_file  # noqa: E402
+from pipeline.ingest import audio  # noqa: E402
+from pipeline.run.call import CallProcessor, sha256_file  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
 from pipeline.evaluation.labels import load_dataset  # noqa: E402
 from pipeline.evaluation.pii_eval import PiiScore, score_recognised, score_text  # noqa: E402
-from pipeline.pii import find_pii, redact_audio  # noqa: E402
+from pipeline.pii.text import find_pii, redact_audio  # noqa: E402
 
 
 def fmt(d: dict) -> str:

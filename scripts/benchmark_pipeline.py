@@ -12,7 +12,7 @@ every call is decoded, transcribed, diarized, scored and written) and reports:
   sentiment, PII, scorecard), writing;
 - peak resident memory of the whole process tree (the run and its workers, sampled) and of
   its largest process;
-- WER of the pipeline's transcripts against the labels (pipeline.textnorm normalisation; PII
+- WER of the pipeline's transcripts against the labels (pipeline.text.normalize normalisation; PII
   is found as usual but not masked in call.json, so that WER counts the words as recognised).
 
 Then openai-whisper transcribes the same recordings with the same model, VAD and threads
@@ -159,7 +159,7 @@ def _hyps(record: dict, n_refs: int) -> list[str]:
 
 def read_results(out: Path, refs: dict[str, dict]) -> dict:
     """Audio, per-stage seconds and WER of a finished run folder."""
-    from pipeline.textnorm import wer
+    from pipeline.evaluation.measures import wer
 
     audio_s = 0.0
     stages = dict.fromkeys(STAGES, 0.0)
@@ -200,7 +200,7 @@ def long_recording(items: list[dict], minutes: float, folder: Path, layout: str)
     import soundfile as sf
     import soxr
 
-    from pipeline import audio
+    from pipeline.ingest import audio
 
     channels = 2 if layout == "stereo" else 1
     target = int(minutes * 60 * 8000)

@@ -109,7 +109,7 @@ def _utterances(rng: random.Random, agent_name: str, n: int) -> list[dict[str, A
 
 def make_record(index: int, rng: random.Random, card: Any, agents: list[dict[str, Any]], recordings: Path) -> dict:
     """One finished call.json (see the module docstring)."""
-    from pipeline.scorecard import score_answers
+    from pipeline.analysis.card import score_answers
 
     call_id = f"call-{index:06d}"
     agent = agents[rng.randrange(len(agents))]
@@ -166,7 +166,7 @@ def _agents(seed: int) -> list[dict[str, Any]]:
 
 def _write_chunk(out: Path, seed: int, chunk: int, calls: int) -> None:
     """Calls ``chunk * CHUNK`` up to ``calls`` (excluded) of the run, written to ``out/calls``."""
-    from pipeline.scorecard import load_scorecard
+    from pipeline.analysis.scorecard import load_scorecard
 
     rng = random.Random(f"{seed}:{chunk}")
     card, agents, recordings = load_scorecard(None), _agents(seed), out.parent / "recordings"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Role accuracy of a processed run against gold labels: the share of speech time given the
-right role (pipeline.metrics.role_accuracy), per call, for stereo and mono calls.
+right role (pipeline.evaluation.agreement.role_accuracy), per call, for stereo and mono calls.
 
     .venv/bin/python -m pipeline.cli run recordings_sample/manifest.csv --out out/sample
     .venv/bin/python scripts/benchmark_speakers.py --data recordings_sample --out out/sample
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.metrics import role_accuracy  # noqa: E402
+from pipeline.evaluation.agreement import role_accuracy  # noqa: E402
 
 
 def main() -> None:

@@ -384,7 +384,7 @@ class Utterance:
 
 # Personal data said in each call, as a person would mark it (names of the customer and the
 # agent wherever said, account numbers, dates of birth, addresses): (utterance index, the text
-# as written in that utterance, type of pipeline/pii.py). Written as the labels' "pii" list,
+# as written in that utterance, type of pipeline/pii/text.py). Written as the labels' "pii" list,
 # which `scripts/benchmark_pii.py` measures the detector against.
 _P, _A, _D, _ADR = "PERSON", "ACCOUNT_NUMBER", "DATE_OF_BIRTH", "ADDRESS"
 PII = {

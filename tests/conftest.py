@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.textnorm import plain as normalise  # noqa: F401  (used by the tests)
+from pipeline.text.normalize import plain as normalise  # noqa: F401  (used by the tests)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "recordings_sample"
@@ -44,7 +44,7 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 @pytest.fixture(scope="session")
 def stage_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The stage cache the sample run fills and the evaluation tests read (pipeline/stage_cache.py)."""
+    """The stage cache the sample run fills and the evaluation tests read (pipeline/run/stage_cache.py)."""
     return tmp_path_factory.mktemp("stage-cache")
 
 

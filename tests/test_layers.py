@@ -1,6 +1,6 @@
 """The layers of the code, read from its imports (every import, at module level or inside a
-function): ``models/`` (the model adapters and the records, errors and file writing they
-share) imports nothing from ``pipeline/``; the review package has no import circle."""
+function): no import circle anywhere, and no import back up the layers of :data:`LAYERS`
+(``models/``, the model adapters, imports nothing from ``pipeline/``)."""
 
 from __future__ import annotations
 
@@ -69,6 +69,24 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+LAYERS = [
+    ["models"],  # model adapters, and the errors, records and file writing they share
+    ["pipeline", "pipeline.errors", "pipeline.text", "pipeline.interaction"],  # the shared record and helpers
+    ["pipeline.ingest", "pipeline.asr", "pipeline.speakers", "pipeline.pii", "pipeline.analysis"],  # the stages
+    ["pipeline.config", "pipeline.run", "pipeline.evaluation", "pipeline.review"],  # what runs and reads them
+    ["pipeline.cli"],
+]
+"""The layers, lowest first: a module imports from its own layer or lower ones."""
+
+
+def layer_of(module: str) -> int:
+    """The layer of ``module``: that of the longest prefix named in LAYERS."""
+    named = [(len(prefix), i) for i, layer in enumerate(LAYERS) for prefix in layer
+             if module == prefix or module.startswith(prefix + ".")]
+    assert named, f"{module} is in no layer: add its package to LAYERS"
+    return max(named)[1]
+
+
 def test_circles_are_found():
     assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert circles({"a": {"b"}, "b": set()}) == []
@@ -76,7 +94,7 @@ def test_circles_are_found():
 
 def test_models_import_nothing_from_pipeline():
     graph = module_graph()
-    assert graph["models.errors"] == set() and "pipeline.records" in graph
+    assert graph["models.errors"] == set() and "pipeline.interaction.utterances" in graph
     up = sorted((m, d) for m, deps in graph.items() if m.startswith("models") for d in deps
                 if d.startswith("pipeline"))
     assert up == []
@@ -87,3 +105,15 @@ def test_the_review_package_has_no_import_circle():
     review = {m: {d for d in deps if d.startswith("pipeline.review")} for m, deps in graph.items()
               if m.startswith("pipeline.review")}
     assert len(review) > 15 and circles(review) == []
+
+
+def test_no_import_circle_anywhere():
+    graph = module_graph()
+    assert len(graph) > 90 and circles(graph) == []
+
+
+def test_no_import_runs_back_up_the_layers():
+    graph = module_graph()
+    assert layer_of("pipeline.analysis.detectors.base") == 2 and layer_of("pipeline.cli") == 4
+    up = sorted((m, d) for m, deps in graph.items() for d in deps if layer_of(d) > layer_of(m))
+    assert up == []

@@ -1,7 +1,7 @@
 """``callqa eval``: the pipeline run over labelled calls and measured against the labels.
 
 For each labelled call (pipeline/evaluation/labels.py) the *speech stage* (decoding,
-transcription, diarization, roles) comes from the stage cache (pipeline/stage_cache.py) or is
+transcription, diarization, roles) comes from the stage cache (pipeline/run/stage_cache.py) or is
 computed into it, in worker processes when ``workers`` > 1; then the analysis stage (detectors,
 scorecard, sentiment, PII) runs in this process on the unredacted words with the models loaded
 once, and every figure is measured (pipeline/evaluation/measures.py):
@@ -13,7 +13,7 @@ once, and every figure is measured (pipeline/evaluation/measures.py):
 - speakers: DER and JER without a collar and with pyannote's ``collar`` = :data:`COLLAR_S`
   (the total width around each reference boundary), reference from ``labels/<id>.rttm`` or
   else the label utterances, hypothesis the utterances' speakers; role accuracy by speech time
-  (``pipeline.metrics.role_accuracy``);
+  (``pipeline.evaluation.agreement.role_accuracy``);
 - scorecard: per item accuracy, macro precision / recall / F1 and Cohen's kappa against the
   gold answers, confusion counts, all answers pooled; the total score (0-1, as in call.json)
   against the score the gold answers give (MAE, bias, Pearson, Spearman, auto-fail agreement;
@@ -41,7 +41,7 @@ from pipeline import __version__
 from pipeline.config import Config
 from pipeline.errors import CallError
 from pipeline.evaluation.labels import Dataset, load_dataset
-from pipeline.stage_cache import SpeechResult, StageCache, speech_key
+from pipeline.run.stage_cache import SpeechResult, StageCache, speech_key
 
 log = logging.getLogger("callqa")
 
@@ -88,7 +88,7 @@ _worker: Any = None
 
 def _init_worker(config: Config, work_dir: Path) -> None:
     global _worker
-    from pipeline.call import CallProcessor
+    from pipeline.run.call import CallProcessor
 
     _worker = CallProcessor(config, work_dir)
 
@@ -113,7 +113,7 @@ class Evaluator:
     sweep evaluates many configs with one of these)."""
 
     def __init__(self, data: str | Path, cache_dir: str | Path | None = None, workers: int = 1):
-        from pipeline.call import sha256_file
+        from pipeline.run.call import sha256_file
 
         self.data = Path(data)
         self.dataset: Dataset = load_dataset(self.data)
@@ -181,7 +181,7 @@ class Evaluator:
         cfg = self._stage_config(config)
         work = self.cache_dir / "work"
         if self.workers == 1 or len(todo) == 1:
-            from pipeline.call import CallProcessor
+            from pipeline.run.call import CallProcessor
 
             processor = CallProcessor(cfg, work)
             errors = {c.call_id: _compute_one(processor, c, self.hashes[c.call_id]) for c in todo}
@@ -203,7 +203,7 @@ class Evaluator:
     def evaluate(self, config: Config, data_label: str | None = None) -> dict[str, Any]:
         """The report of ``config`` on the data (see the module docstring)."""
         from models.asr import default_threads
-        from pipeline.analysis import AnalysisStage
+        from pipeline.analysis.stage import AnalysisStage
 
         speech, failed = self.speech(config)
         t0 = time.perf_counter()
@@ -270,7 +270,7 @@ class _Measured:
         self.items_seen: dict[str, str] = {}
 
     def add(self, call: Any, speech: SpeechResult, labels: Any, stage: Any, config: Config) -> None:
-        from pipeline.detectors.context import CallFacts
+        from pipeline.analysis.detectors.context import CallFacts
 
         utterances = copy.deepcopy(speech.utterances)
         if labels.utterances is not None:
@@ -300,7 +300,7 @@ class _Measured:
         self.text[cid] = row
 
     def _speakers(self, cid: str, speech: SpeechResult, labels: Any) -> None:
-        from pipeline.metrics import role_accuracy
+        from pipeline.evaluation.agreement import role_accuracy
 
         ref = labels.reference_turns()
         duration = speech.info.duration_s
@@ -321,7 +321,7 @@ class _Measured:
         self.speakers[cid] = {**row, "reference": source, "method": speech.speakers.get("method")}
 
     def _scorecard(self, cid: str, block: dict[str, Any], gold: dict[str, str]) -> None:
-        from pipeline.scorecard import score_answers
+        from pipeline.analysis.card import score_answers
 
         answers = {}
         for item in block["items"]:
@@ -391,7 +391,7 @@ class _Measured:
 def write_report(report: dict[str, Any], out_dir: str | Path, timing: dict[str, Any] | None = None) -> Path:
     """``report.json`` and ``report.html`` (and ``timing.json``) in ``out_dir``; returns the HTML path."""
     from pipeline.evaluation.report_html import write_html
-    from pipeline.writers import write_atomic, write_json
+    from pipeline.interaction.writers import write_atomic, write_json
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ A labelled data folder ``DATA`` holds recordings and, for each, ``DATA/labels/<c
       "pii": [                              # optional: the personal data said
         {"utterance": 3,                    # index in "utterances" as written
          "text": "four five six seven",     # exactly as in that utterance's text
-         "type": "ACCOUNT_NUMBER",          # a type of pipeline/pii.py (PERSON, DATE_OF_BIRTH ...)
+         "type": "ACCOUNT_NUMBER",          # a type of pipeline/pii/text.py (PERSON, DATE_OF_BIRTH ...)
          "occurrence": 0}                   # optional: which occurrence of the text (default 0)
       ],
       "scorecard": {"opening.greeting": "yes", "closing.thanks": "na", ...},
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import CallError, InputError
-from pipeline.ingest import CallInput, discover
+from pipeline.ingest.discover import CallInput, discover
 
 LABELS_DIR = "labels"
 MANIFEST = "manifest.csv"
@@ -120,7 +120,7 @@ def _number(value: Any, where: str) -> float:
 def _attach_pii(raw: Any, utterances: list[dict[str, Any]]) -> None:
     """Give each gold utterance its PII spans (``pii``: type, first_char, end_char) from the
     label file's ``pii`` list; nothing when the file has none. ValueError naming the entry."""
-    from pipeline.pii import ENTITY_TYPES
+    from pipeline.pii.text import ENTITY_TYPES
 
     if raw is None:
         return

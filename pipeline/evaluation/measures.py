@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pipeline.errors import InputError
-from pipeline.textnorm import wer_text
+from pipeline.text.normalize import wer_text
 
 Turn = tuple[float, float, str]
 """(start, end, label) in seconds from the start of the recording."""
@@ -39,7 +39,7 @@ def _finite(value: Any) -> float | None:
 
 def text_errors(refs: list[str], hyps: list[str]) -> dict[str, Any]:
     """Corpus-level word and character errors of paired texts (one pair per call, or per call and
-    role), both sides normalised with ``pipeline.textnorm.wer_text`` (Whisper's English
+    role), both sides normalised with ``pipeline.text.normalize.wer_text`` (Whisper's English
     normaliser: "four five six" and "456", "colour" and "color", case and punctuation do not
     count as errors; digit strings one digit per word on both sides, so "8-2-1-9" against
     "eight two one nine" is 4 hits). Word and character edits are counted by jiwer over all
@@ -83,6 +83,16 @@ def text_errors(refs: list[str], hyps: list[str]) -> dict[str, Any]:
         "ref_chars": ref_chars,
         "char_errors": char_errors,
     }
+
+
+def wer(references: list[str], hypotheses: list[str]) -> float:
+    """Corpus WER (errors over reference words) after ``wer_text`` on both sides
+    (:func:`text_errors`); with no reference words, 1.0 if there are
+    hypothesis words and 0.0 if not."""
+    errors = text_errors(references, hypotheses)
+    if errors["wer"] is None:
+        return float(errors["insertions"] > 0)
+    return errors["wer"]
 
 
 # ---------------------------------------------------------------------------------------------

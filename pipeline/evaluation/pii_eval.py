@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.pii import PiiOptions, PiiSpan, find_pii
-from pipeline.records import Utterance, Word
+from pipeline.pii.text import PiiOptions, PiiSpan, find_pii
+from pipeline.interaction.utterances import Utterance, Word
 
 TIME_TOLERANCE_S = 0.5
 """Slack on each side of a gold span's estimated times when matching in time (they are placed in

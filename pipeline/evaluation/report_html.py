@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from pipeline.evaluation.plots import bar_chart, confusion_grid, esc, number, scatter
-from pipeline.writers import write_atomic
+from pipeline.interaction.writers import write_atomic
 
 NA = "n/a"
 ANSWER_ORDER = ("yes", "no", "na")
@@ -166,7 +166,7 @@ def _header(report: Mapping[str, Any]) -> str:
         version = template.get("version")
         tpl = esc(name if name is not None else "(unnamed)") + (f" v{esc(version)}" if version is not None else "")
         plugins = [p for p in _list(template.get("plugins")) if isinstance(p, Mapping)]
-        if plugins:  # detectors and conditions from other packages (pipeline/detectors/plugins.py)
+        if plugins:  # detectors and conditions from other packages (pipeline/analysis/detectors/plugins.py)
             tpl += "; plugins: " + ", ".join(
                 f"{esc(p.get('distribution') or '?')} {esc(p.get('version') or '')} ({esc(p.get('name') or '?')})"
                 for p in plugins)

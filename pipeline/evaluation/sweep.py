@@ -29,7 +29,7 @@ import yaml
 
 from pipeline.config import Config, load_config, parse_override
 from pipeline.errors import ConfigError
-from pipeline.scorecard import template_path
+from pipeline.analysis.scorecard import template_path
 
 ITEM_PREFIX = "item:"
 DEFAULT_METRIC = "scorecard.overall.accuracy"
@@ -132,7 +132,7 @@ def changed_keys(config: Config, default: Config, setting: dict[str, Any]) -> li
 def speech_seconds(evaluator: Any, config: Config) -> float | None:
     """Seconds the speech stage of the evaluated calls took when they were transcribed (as the
     stage cache recorded them), summed; None when none is cached."""
-    from pipeline.stage_cache import speech_key
+    from pipeline.run.stage_cache import speech_key
 
     found = [evaluator.cache.get(speech_key(config, evaluator.hashes[c.call_id], c.metadata)) for c in evaluator.calls]
     found = [f for f in found if f is not None]
@@ -236,7 +236,7 @@ def format_table(rows: list[dict[str, Any]], metric: str = DEFAULT_METRIC) -> st
 
 def write_sweep(rows: list[dict[str, Any]], out_dir: Path, metric: str) -> None:
     """``sweep.json`` (every metric of every setting) and ``sweep.csv`` (the table's columns)."""
-    from pipeline.writers import write_atomic, write_json
+    from pipeline.interaction.writers import write_atomic, write_json
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(out_dir / "sweep.json", {"metric": metric, "rows": rows})

@@ -12,7 +12,7 @@ from pipeline.review.db import Call
 from pipeline.review.options import ReviewOptions
 
 REDACTED_AUDIO = "audio_redacted.wav"
-"""The masked copy a run writes beside call.json (pipeline/call.py)."""
+"""The masked copy a run writes beside call.json (pipeline/run/call.py)."""
 MEDIA_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".flac": "audio/flac", ".ogg": "audio/ogg",
                ".opus": "audio/ogg", ".m4a": "audio/mp4"}
 
@@ -34,7 +34,7 @@ def playable_audio(call: Call, options: ReviewOptions, protected: set[Path]) -> 
     """The file the audio route may send for ``call``: its masked copy; else, only when
     ``options.allow_original_audio``, the original recording if it is a regular audio file
     under one of the run's input roots. HTTPException (403 or 404, saying why) otherwise."""
-    from pipeline.ingest import AUDIO_EXTENSIONS
+    from pipeline.ingest.discover import AUDIO_EXTENSIONS
 
     calls_dir = (Path(call.out_dir) / "calls").resolve()
     masked = (calls_dir / call.call_id / REDACTED_AUDIO).resolve()

@@ -28,7 +28,7 @@ from pipeline.errors import ConfigError
 from pipeline.review import tallies
 from pipeline.review.scoring import review_score
 from pipeline.review.db import Call, Dispute, Review, ReviewAnswer, ReviewSubmission, SpeakerSwap, User, utcnow
-from pipeline.scorecard import ANSWERS
+from pipeline.analysis.card import ANSWERS
 
 MAX_REASON = 5000
 DISPUTE_STATES = ("open", "upheld", "rejected")

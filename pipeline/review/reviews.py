@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.review.db import Call, Review, ReviewAnswer, User, utcnow
 from pipeline.review.history import claim_version, record_submission, refresh_counted
-from pipeline.scorecard import ANSWERS
+from pipeline.analysis.card import ANSWERS
 
 MAX_COMMENT = 20000
 """Characters kept of the comment on the whole call."""

@@ -229,7 +229,7 @@ def undo_speakers(call_id: str, who: Who = Depends(reviewer_csrf),
 def set_speakers(s: Session, user: User, call: Call, agent: str) -> JSONResponse:
     """Write ``agent`` as the call's row of ``OUT/speaker_overrides.csv`` and log who and when."""
     from pipeline.review.history import current_swap, record_swap
-    from pipeline.speakers import read_overrides
+    from pipeline.speakers.stage import read_overrides
 
     path = Path(call.out_dir) / "speaker_overrides.csv"
     previous = read_overrides(path).get(call.call_id, "") if path.is_file() else ""
@@ -306,7 +306,7 @@ async def api_resolve(dispute_id: Annotated[int, FastPath(ge=1, le=MAX_INT)], re
 def write_override(path: Path, call_id: str, agent: str) -> None:
     """Set (or, with an empty ``agent``, remove) ``call_id``'s row of a speaker-overrides CSV,
     keeping the other rows; written atomically."""
-    from pipeline.writers import write_atomic
+    from pipeline.interaction.writers import write_atomic
 
     rows: dict[str, str] = {}
     if path.is_file():

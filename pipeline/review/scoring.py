@@ -1,5 +1,5 @@
 """The score of a reviewer's answers, computed the way the pipeline scores its own
-(:func:`pipeline.scorecard.score_answers`): a ``yes`` earns the item's full points, a ``no``
+(:func:`pipeline.analysis.scorecard.score_answers`): a ``yes`` earns the item's full points, a ``no``
 none, an ``na`` leaves the potential; sections are weighted as in the template; an auto-fail
 item answered ``no`` zeroes the call. Full points, sections and weights come from the default
 template (``load_scorecard(None)``); an item it does not know is worth 1.0 point, in the
@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
 from pipeline.review.db import CallItem
-from pipeline.scorecard import ItemSpec, Scorecard, SectionSpec, load_scorecard, score_answers
+from pipeline.analysis.card import ItemSpec, Scorecard, SectionSpec, score_answers
+from pipeline.analysis.scorecard import load_scorecard
 
 
 @lru_cache(maxsize=1)

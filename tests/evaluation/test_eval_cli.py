@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from conftest import SAMPLES, label, manifest_rows, run_cli
-from pipeline.scorecard import DEFAULT_SCORECARD
+from pipeline.analysis.scorecard import DEFAULT_SCORECARD
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from pipeline.evaluation.measures import (
     score_agreement,
     text_errors,
 )
-from pipeline.textnorm import wer
+from pipeline.evaluation.measures import wer
 
 # --- text_errors ------------------------------------------------------------------------------
 

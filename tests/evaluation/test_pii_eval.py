@@ -10,7 +10,7 @@ import pytest
 from conftest import SAMPLES
 from pipeline.evaluation.labels import LabelError, load_dataset, parse_labels
 from pipeline.evaluation.pii_eval import score_recognised, score_text
-from pipeline.pii import PiiOptions, PiiSpan
+from pipeline.pii.text import PiiOptions, PiiSpan
 
 CALL = {"utterances": [
     {"role": "agent", "start": 0.0, "end": 2.0, "text": "Hello, Tom speaking."},

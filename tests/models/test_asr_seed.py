@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLES
 from models.asr import load_backend
 from models.base import AsrOptions, decode_seed
-from pipeline import audio
+from pipeline.ingest import audio
 
 CLIP_S = 12
 

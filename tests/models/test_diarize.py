@@ -21,9 +21,9 @@ from pyannote.core import Annotation, Segment, Timeline
 from pyannote.metrics.diarization import DiarizationErrorRate
 
 from conftest import SAMPLES, label, manifest_rows
-from models.diarize import DiarizationOptions, Diarizer, SpeakerTurn, mean_run_s, merge_speakers
+from models.diarize import DiarizationOptions, Diarizer, load_diarizer, SpeakerTurn, mean_run_s, merge_speakers
 from models.vad import SpeechRegion
-from pipeline import audio
+from pipeline.ingest import audio
 from pipeline.errors import ConfigError
 
 RATE = 16000
@@ -33,7 +33,7 @@ PYANNOTE_SAMPLE = Path(sys.prefix) / "share" / "callqa" / "pyannote-sample"
 
 @pytest.fixture(scope="module")
 def diarizer() -> Diarizer:
-    return Diarizer(DiarizationOptions(), threads=2)
+    return load_diarizer(DiarizationOptions(), threads=2)
 
 
 def load_mono(path: Path, channel: int = 0) -> np.ndarray:
@@ -98,7 +98,7 @@ def test_coarse_windows_refined_at_changes_match_dense_windows() -> None:
     uem = Timeline([Segment(0, samples.size / RATE)])
     results = {}
     for name, options in (("coarse", DiarizationOptions()), ("dense", DiarizationOptions(coarse_hop_s=None, hop_s=0.1))):
-        d = Diarizer(options, threads=2)
+        d = load_diarizer(options, threads=2)
         embedded = []
         real_embed = d.embedder.embed
         d.embedder.embed = lambda windows, real=real_embed, seen=embedded: seen.append(len(windows)) or real(windows)
@@ -167,7 +167,7 @@ def test_three_speakers_are_counted(diarizer: Diarizer, three_speaker_mix: tuple
 
 def test_max_speakers_bounds_the_count(three_speaker_mix: tuple[np.ndarray, Annotation]) -> None:
     mix, _ = three_speaker_mix
-    turns = Diarizer(DiarizationOptions(max_speakers=2), threads=2).diarize(mix)
+    turns = load_diarizer(DiarizationOptions(max_speakers=2), threads=2).diarize(mix)
     assert speakers(turns) == {"S0", "S1"}
 
 
@@ -272,13 +272,13 @@ def test_describe_names_the_model(diarizer: Diarizer) -> None:
 ])
 def test_bad_options_are_config_errors(options: DiarizationOptions, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
-        Diarizer(options, threads=1)
+        load_diarizer(options, threads=1)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("resemblyzer") is not None, reason="resemblyzer is installed")
 def test_missing_resemblyzer_says_how_to_install() -> None:
     with pytest.raises(ConfigError, match="pip install resemblyzer"):
-        Diarizer(DiarizationOptions(embedder="resemblyzer"), threads=1)
+        load_diarizer(DiarizationOptions(embedder="resemblyzer"), threads=1)
 
 
 # -- pyannote backend ------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def pipeline_dir(tmp_path: Path) -> Path:
 
 def test_pyannote_backend_wiring(tmp_path: Path, fake_pyannote_audio: None) -> None:
     folder = pipeline_dir(tmp_path)
-    d = Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(folder), max_speakers=3), threads=1)
+    d = load_diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(folder), max_speakers=3), threads=1)
     import pyannote.audio as fake
     import pyannote.audio.telemetry as fake_telemetry
 
@@ -368,12 +368,12 @@ def test_pyannote_backend_wiring(tmp_path: Path, fake_pyannote_audio: None) -> N
 def test_pyannote_missing_pipeline_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
     with pytest.raises(ConfigError, match=re.escape(str(missing))):
-        Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(missing)), threads=1)
+        load_diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(missing)), threads=1)
     with pytest.raises(ConfigError, match="config.yaml"):
-        Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(tmp_path)), threads=1)
+        load_diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(tmp_path)), threads=1)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("pyannote.audio") is not None, reason="pyannote.audio is installed")
 def test_pyannote_missing_package_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"pyannote\.audio.*pip install pyannote\.audio"):
-        Diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(pipeline_dir(tmp_path))), threads=1)
+        load_diarizer(DiarizationOptions(backend="pyannote", pyannote_pipeline=str(pipeline_dir(tmp_path))), threads=1)

@@ -13,9 +13,9 @@ from models.base import AsrOptions
 from models.ct2_convert import convert_ct2_to_openai, openai_checkpoint, read_ct2_model
 from models.registry import ct2_model_dir
 from models.vad import VadOptions
-from pipeline import audio
+from pipeline.ingest import audio
 from pipeline.errors import ConfigError
-from pipeline.transcribe import transcribe_call
+from pipeline.asr.transcribe import transcribe_call
 
 
 def test_rebuilt_checkpoint_loads_with_no_missing_or_unexpected_keys():

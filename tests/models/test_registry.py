@@ -11,9 +11,9 @@ from models.asr import load_backend
 from models.base import AsrOptions
 from models.registry import ct2_model_dir, packaged_location
 from models.vad import VadOptions
-from pipeline import audio
+from pipeline.ingest import audio
 from pipeline.errors import ConfigError
-from pipeline.transcribe import transcribe_call
+from pipeline.asr.transcribe import transcribe_call
 
 
 def test_tiny_en_comes_from_its_package():

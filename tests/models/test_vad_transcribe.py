@@ -11,10 +11,10 @@ from conftest import ROOT, manifest_rows, normalise
 from models.asr import load_backend
 from models.base import SAMPLE_RATE, AsrBackend, AsrOptions
 from models.vad import SpeechOnlyAudio, SpeechRegion, VadOptions, detect_speech
-from pipeline import audio
-from pipeline import transcribe
-from pipeline.records import Segment, Word
-from pipeline.transcribe import transcribe_call
+from pipeline.ingest import audio
+from pipeline.asr import transcribe
+from pipeline.interaction.utterances import Segment, Word
+from pipeline.asr.transcribe import transcribe_call
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio_fixtures import BROKEN_KINDS, EXTENSIONS, FORMATS, OPUS_RATE, dominant_frequency, make_broken, oddly_named, tone, write_audio
-from pipeline import audio
+from pipeline.ingest import audio
 from pipeline.errors import (
     AudioError,
     CorruptAudioError,
@@ -141,7 +141,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path):
     from conftest import ROOT
 
     os.mkfifo(tmp_path / "pipe.wav")
-    code = ("import sys; from pipeline import audio\n"
+    code = ("import sys; from pipeline.ingest import audio\n"
             "try: audio.load(sys.argv[1])\nexcept Exception as e: print(type(e).__name__, e)")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "pipe.wav")], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)

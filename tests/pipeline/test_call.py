@@ -1,4 +1,4 @@
-"""The per-call processor's helpers (pipeline/call.py)."""
+"""The per-call processor's helpers (pipeline/run/call.py)."""
 
 import os
 import sys
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pipeline.call import BESIDE_NICENESS, beside_executor
+from pipeline.run.call import BESIDE_NICENESS, beside_executor
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread only on Linux")

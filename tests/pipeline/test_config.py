@@ -141,7 +141,7 @@ def test_every_numeric_key_refuses_an_absurd_value_naming_the_key(key: str):
 @pytest.mark.parametrize("key", [k for k in _keys(str) if k not in FREE_TEXT])
 def test_every_text_key_refuses_a_value_that_names_nothing(key: str):
     """Refused as the config loads (a choice, a code) or by the preflight (a model, a path)."""
-    from pipeline.preflight import preflight
+    from pipeline.run.preflight import preflight
 
     companion = {"diarization.pyannote_pipeline": ["diarization.backend=pyannote"],
                  "sentiment.model": []}.get(key, [])

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from conftest import label, manifest_rows
-from pipeline.conversation import ConversationOptions, conversation_metrics, validate
+from pipeline.analysis.conversation import ConversationOptions, conversation_metrics, validate
 from pipeline.errors import ConfigError
-from pipeline.records import Utterance, Word
+from pipeline.interaction.utterances import Utterance, Word
 
 _ids = iter(range(1, 10_000))
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.analysis import AnalysisModels, AnalysisStage
+from pipeline.analysis.stage import AnalysisModels, AnalysisStage
 from pipeline.config import Config
-from pipeline.detectors import make_detector
-from pipeline.detectors.context import CallContext, CallFacts, split_units
-from pipeline.records import Utterance, Word
-from pipeline.scorecard import ItemSpec, load_scorecard
+from pipeline.analysis.detectors import make_detector
+from pipeline.analysis.detectors.context import CallContext, CallFacts, split_units
+from pipeline.interaction.utterances import Utterance, Word
+from pipeline.analysis.card import ItemSpec
+from pipeline.analysis.scorecard import load_scorecard
 
 
 def utt(i: int, role: str, start: float, text: str, wps: float = 3.0) -> Utterance:
@@ -215,8 +216,8 @@ def test_a_problem_stated_as_plain_fact_makes_empathy_applicable(card, models):
 
 def test_quote_keeps_a_zero_length_word_at_the_end_of_the_span():
     """Whisper gives the last word of a segment no duration at times: it is still quoted."""
-    from pipeline.analysis import quote
-    from pipeline.records import Utterance, Word
+    from pipeline.analysis.stage import quote
+    from pipeline.interaction.utterances import Utterance, Word
 
     u = Utterance("u1", 0, 5.8, 6.7, "Now may I, Hell?",
                   [Word("Now", 5.8, 5.81, 1), Word("may", 5.81, 6.0, 1), Word("I,", 6.0, 6.6, 1), Word("Hell?", 6.7, 6.7, 1)])

@@ -18,8 +18,8 @@ from processes import descendants
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-from pipeline.executors import WORKER_MEMORY_MB, make_executor, resolve_split
-from pipeline.runner import with_split
+from pipeline.run.executors import WORKER_MEMORY_MB, make_executor, resolve_split
+from pipeline.run.runner import with_split
 
 RAY_CALLS = ("c003", "c006")
 """A stereo call and a mono (diarized) call of the sample."""
@@ -114,8 +114,8 @@ def test_ray_run_gives_the_results_of_the_local_executor(sample_run, tmp_path: P
 
 
 def test_a_node_that_cannot_see_the_files_fails_the_call_naming_them(tmp_path: Path) -> None:
-    from pipeline.executors import CallWorker
-    from pipeline.ingest import CallInput
+    from pipeline.run.executors import CallWorker
+    from pipeline.ingest.discover import CallInput
 
     config = load_config(None, [])
     call = CallInput("c1", tmp_path / "not-mounted" / "c1.wav")
@@ -179,9 +179,9 @@ def test_a_worker_dying_between_two_submissions_loses_no_call(monkeypatch: pytes
     from concurrent.futures import Future
     from concurrent.futures.process import BrokenProcessPool
 
-    from pipeline import executors
-    from pipeline.call import Outcome
-    from pipeline.ingest import CallInput
+    from pipeline.run import executors
+    from pipeline.run.call import Outcome
+    from pipeline.ingest.discover import CallInput
 
     pools: list[int] = []
 

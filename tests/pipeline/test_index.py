@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import DiskFullError
-from pipeline.index import INDEX_FILE, IndexEntry, RunIndex
+from pipeline.run.index import INDEX_FILE, IndexEntry, RunIndex
 
 
 def _entry(call_id: str, row: dict | None = None) -> IndexEntry:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import InputError
-from pipeline.ingest import ManifestRowError, discover, safe_call_id
+from pipeline.ingest.discover import ManifestRowError, discover, safe_call_id
 
 
 def touch(p: Path) -> Path:

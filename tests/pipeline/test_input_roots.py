@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.ingest import CallInput
-from pipeline.runner import input_roots
+from pipeline.ingest.discover import CallInput
+from pipeline.run.runner import input_roots
 
 
 def test_a_folder_is_its_own_root_and_a_manifest_gives_its_recordings_folders(tmp_path: Path):

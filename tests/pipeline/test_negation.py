@@ -1,10 +1,10 @@
-"""Negation polarity of phrases and the words that match them (pipeline/detectors/negation.py)."""
+"""Negation polarity of phrases and the words that match them (pipeline/analysis/detectors/negation.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipeline.detectors.negation import expand, negated, same_polarity, words_of
+from pipeline.analysis.detectors.negation import expand, negated, same_polarity, words_of
 
 
 @pytest.mark.parametrize("text", ["I can't help", "i cant help", "I cannot help", "I can not help", "I won't",

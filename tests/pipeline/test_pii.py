@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from pipeline.audio import DiskChannel, DiskRecording
+from pipeline.ingest.audio import DiskChannel, DiskRecording
 from pipeline.errors import ConfigError
-from pipeline.pii import PiiOptions, PiiSpan, find_pii, masks_audio, redact_audio, redact_utterances, validate
-from pipeline.records import Utterance, Word
+from pipeline.pii.text import PiiOptions, PiiSpan, find_pii, masks_audio, redact_audio, redact_utterances, validate
+from pipeline.interaction.utterances import Utterance, Word
 
 
 def utt(text: str, uid: str = "u1", start: float = 0.0, speaker: str = "S1", channel: int = 0) -> Utterance:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.detectors import CONDITIONS, DETECTORS, PLUGINS, make_detector
-from pipeline.detectors import plugins as plugin_module
-from pipeline.detectors.context import CallContext, CallFacts
+from pipeline.analysis.detectors import CONDITIONS, DETECTORS, PLUGINS, make_detector
+from pipeline.analysis.detectors import plugins as plugin_module
+from pipeline.analysis.detectors.context import CallContext, CallFacts
 from pipeline.errors import ConfigError
-from pipeline.scorecard import load_scorecard
+from pipeline.analysis.scorecard import load_scorecard
 
 PLUGIN_SOURCE = Path(__file__).resolve().parent.parent / "plugins"
 
@@ -88,7 +88,7 @@ def test_a_plugin_detector_and_condition_answer_items_and_are_recorded(installed
     assert card.plugins == EXPECTED
     assert card.describe()["plugins"] == EXPECTED
     item = card.items[0]
-    from pipeline.records import Utterance, Word
+    from pipeline.interaction.utterances import Utterance, Word
 
     words = [Word(w, i * 0.4, i * 0.4 + 0.3, 0.9) for i, w in enumerate("Please hold, and please wait.".split())]
     utterances = [Utterance("u0001", 0, 0.0, 2.0, "Please hold, and please wait.", words, "S0", "agent")]
@@ -105,7 +105,7 @@ def test_a_template_of_built_in_detectors_records_no_plugin(installed):
 
 def test_call_provenance_and_the_evaluation_report_show_the_plugin(installed, tmp_path):
     installed()
-    from pipeline.call import CallProcessor
+    from pipeline.run.call import CallProcessor
     from pipeline.config import Config
     from pipeline.evaluation.report_html import render_html
 
@@ -132,7 +132,7 @@ def test_the_detector_listing_names_the_plugin(installed, capsys):
      "plugin entry point 'broken = callqa_example_plugin.missing:Nope' (group callqa.detectors, "
      "callqa-example-plugin 0.1.0): cannot be loaded: ModuleNotFoundError"),
     ("[callqa.detectors]\nshort = callqa_example_plugin:short_call\n",
-     "is not a subclass of pipeline.detectors.Detector"),
+     "is not a subclass of pipeline.analysis.detectors.Detector"),
     ("[callqa.detectors]\nphrase = callqa_example_plugin:KeywordCountDetector\n",
      "there is already a detector 'phrase'"),
     ("[callqa.na_conditions]\nno_customer_speech = callqa_example_plugin:short_call\n",

@@ -14,7 +14,7 @@ from conftest import SAMPLES, run_cli
 from pipeline import cli
 from pipeline.config import load_config
 from pipeline.errors import EXIT_USAGE, ConfigError
-from pipeline.preflight import preflight
+from pipeline.run.preflight import preflight
 
 BAD_SETTINGS = [
     (["diarization.hop_s=-1"], "diarization.hop_s"),
@@ -37,7 +37,7 @@ def no_processing(monkeypatch: pytest.MonkeyPatch) -> None:
     def started(*args: object, **kwargs: object) -> None:
         raise AssertionError("a call was processed despite a bad setting")
 
-    monkeypatch.setattr("pipeline.runner.BatchRunner._run", started)  # run() checks the settings first
+    monkeypatch.setattr("pipeline.run.runner.BatchRunner._run", started)  # run() checks the settings first
     monkeypatch.setattr("pipeline.evaluation.harness.Evaluator.evaluate", started)
 
 
@@ -125,7 +125,7 @@ def test_callqa_config_check_finds_what_the_config_names(capsys: pytest.CaptureF
 
 def test_the_library_checks_too(tmp_path: Path, no_processing: None):
     """BatchRunner used from Python checks the settings as the command line does."""
-    from pipeline.runner import BatchRunner
+    from pipeline.run.runner import BatchRunner
 
     config = load_config(None, ["asr.model=/no/such/dir"])
     with pytest.raises(ConfigError, match="asr.model: "):

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import manifest_rows, label
 from models.text_embedding import SentenceEmbedder
-from pipeline.roles import RoleDecision, RoleOptions, assign_roles, company_key, is_question, names_company, split_units
+from pipeline.speakers.roles import RoleDecision, RoleOptions, assign_roles, company_key, is_question, names_company, split_units
 
 Turns = dict[str, list[tuple[float, float, str]]]
 

@@ -20,7 +20,7 @@ from conftest import ROOT, label, manifest_rows, normalise, run_cli
 from processes import alive, children
 
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_OK, EXIT_USAGE
-from pipeline.textnorm import wer
+from pipeline.evaluation.measures import wer
 
 BROKEN = {
     "empty": "EmptyFileError",
@@ -256,9 +256,9 @@ def test_the_index_skips_done_calls_without_reading_them(tmp_path: Path, monkeyp
     hashed again (and still skipped when its content is the same); run.rehash hashes all."""
     import os
 
-    from pipeline import runner
+    from pipeline.run import runner
     from pipeline.config import load_config
-    from pipeline.index import INDEX_FILE
+    from pipeline.run.index import INDEX_FILE
 
     data = tmp_path / "in"
     data.mkdir()
@@ -297,7 +297,7 @@ def test_the_index_skips_done_calls_without_reading_them(tmp_path: Path, monkeyp
 
 def _batch(data: Path, out: Path, *overrides: str) -> tuple[int, dict]:
     from pipeline.config import load_config
-    from pipeline.runner import BatchRunner
+    from pipeline.run.runner import BatchRunner
 
     code = BatchRunner(load_config(None, ["scorecard.enabled=false", *overrides]), data, out, progress=False).run()
     return code, load_json(out / "run.json")
@@ -363,7 +363,7 @@ def test_a_full_disk_stops_the_run_cleanly_and_loses_nothing(tmp_path: Path, mon
     import sqlite3
 
     from pipeline.errors import EXIT_DISK_FULL
-    from pipeline.index import INDEX_FILE
+    from pipeline.run.index import INDEX_FILE
 
     data = tmp_path / "in"
     write_audio(data / "a.wav", tone(2, 8000, 1), 8000, "wav_ulaw")
@@ -402,7 +402,7 @@ def test_a_really_full_disk_stops_the_run_and_keeps_the_index(small_disk: Path, 
     import sqlite3
 
     from pipeline.errors import EXIT_DISK_FULL
-    from pipeline.index import INDEX_FILE
+    from pipeline.run.index import INDEX_FILE
 
     data = tmp_path / "in"
     write_audio(data / "a.wav", tone(2, 8000, 1), 8000, "wav_ulaw")

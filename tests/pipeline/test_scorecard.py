@@ -1,4 +1,4 @@
-"""Scorecard templates and scoring (pipeline/scorecard.py)."""
+"""Scorecard templates and scoring (pipeline/analysis/scorecard.py)."""
 
 from pathlib import Path
 
@@ -6,7 +6,8 @@ import pytest
 import yaml
 
 from pipeline.errors import ConfigError
-from pipeline.scorecard import DEFAULT_SCORECARD, load_scorecard, score_answers
+from pipeline.analysis.card import score_answers
+from pipeline.analysis.scorecard import DEFAULT_SCORECARD, load_scorecard
 
 ISSUE_ITEMS = [
     "opening.greeting", "opening.agent_name", "opening.verification", "courtesy.please_thank", "courtesy.empathy",

@@ -13,7 +13,7 @@ import numpy as np
 import soundfile as sf
 
 from conftest import SAMPLES, label, manifest_rows, run_cli
-from pipeline.scorecard import load_scorecard
+from pipeline.analysis.scorecard import load_scorecard
 
 ITEMS = [i.id for i in load_scorecard().items]
 

@@ -13,11 +13,11 @@ from models.asr import load_backend
 from models.base import SAMPLE_RATE, AsrOptions
 from models.diarize import SpeakerTurn
 from models.vad import VadOptions
-from pipeline import audio
+from pipeline.ingest import audio
 from pipeline.errors import ConfigError
-from pipeline.metrics import role_accuracy
-from pipeline.records import Utterance, Word
-from pipeline.speakers import (
+from pipeline.evaluation.agreement import role_accuracy
+from pipeline.interaction.utterances import Utterance, Word
+from pipeline.speakers.stage import (
     SpeakerOptions,
     apply_override,
     check_channels,
@@ -27,8 +27,8 @@ from pipeline.speakers import (
     relabel_record,
     split_at_speaker_changes,
 )
-from pipeline.textnorm import wer
-from pipeline.transcribe import transcribe_call
+from pipeline.evaluation.measures import wer
+from pipeline.asr.transcribe import transcribe_call
 
 
 @pytest.fixture(scope="module")

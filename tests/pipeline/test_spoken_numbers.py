@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.spoken_numbers import NumberRun, luhn, number_runs, word_atoms
+from pipeline.text.spoken_numbers import NumberRun, luhn, number_runs, word_atoms
 
 
 @pytest.mark.parametrize(("said", "digits"), [

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from conftest import SAMPLES, manifest_rows, run_cli
 from pipeline.config import load_config
-from pipeline.records import AudioInfo, Utterance, Word
-from pipeline.stage_cache import SpeechResult, StageCache, speech_key
+from pipeline.interaction.utterances import AudioInfo, Utterance, Word
+from pipeline.run.stage_cache import SpeechResult, StageCache, speech_key
 
 META = {"agent_channel": "left", "queue": "billing", "company": "Summit Energy", "agent_id": "a1"}
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.textnorm import plain, wer, wer_text
+from pipeline.evaluation.measures import wer
+from pipeline.text.normalize import plain, wer_text
 
 
 def test_spelled_numbers_and_spellings_do_not_count_as_errors():

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.records import Utterance, Word
-from pipeline.writers import to_rttm, to_srt, to_txt, to_vtt, write_atomic
+from pipeline.interaction.utterances import Utterance, Word
+from pipeline.interaction.writers import to_rttm, to_srt, to_txt, to_vtt, write_atomic
 
 
 def utts() -> list[Utterance]:

@@ -299,7 +299,7 @@ def test_drafts_conflicts_and_submission(server):
 
 
 def test_a_role_swap_writes_the_override_the_pipeline_reads(server):
-    from pipeline.speakers import read_overrides
+    from pipeline.speakers.stage import read_overrides
 
     lena, csrf = login(server, "lena")
     h = {"X-CSRF-Token": csrf}

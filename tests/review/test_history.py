@@ -217,7 +217,7 @@ def test_leads_see_every_submitted_review_and_resolve_a_dispute(app):
 
 
 def test_a_speaker_swap_says_who_and_when_and_can_be_undone(app):
-    from pipeline.speakers import read_overrides
+    from pipeline.speakers.stage import read_overrides
 
     lena, csrf = login(app, "lena")
     h = {"X-CSRF-Token": csrf}

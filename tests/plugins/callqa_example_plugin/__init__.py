@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.detectors import Detection, Detector, Evidence
-from pipeline.detectors.context import CallContext
+from pipeline.analysis.detectors import Detection, Detector, Evidence
+from pipeline.analysis.detectors.context import CallContext
 
 
 @dataclass

@@ -1,0 +1,270 @@
+"""The analysis stage: from a call's attributed words to its scorecard suggestion.
+
+For every call: conversation metrics (pipeline/analysis/conversation.py), sentiment per sentence, turn,
+role and quarter of the call (models/sentiment.py), every scorecard item answered by its
+detector with a confidence and evidence (pipeline/analysis/detectors, the template from
+pipeline/analysis/scorecard.py), the scores, and PII found and redacted (pipeline/pii/text.py) in everything
+written: utterances, transcripts, evidence quotes, the role evidence. The models (sentence
+embeddings, sentiment head, spaCy) load once per worker process; each call embeds all its
+sentences in one batch, shared by every detector and the sentiment model.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from pipeline.analysis.detectors import make_detector
+from pipeline.analysis.detectors.base import Evidence
+from pipeline.analysis.detectors.context import AGENT, CUSTOMER, CallContext, CallFacts
+from pipeline.interaction.utterances import Utterance
+from pipeline.analysis.card import Scorecard, score_answers
+from pipeline.analysis.scorecard import ScorecardOptions, load_scorecard
+
+QUARTERS = 4
+
+
+_SHARED: dict[Any, Any] = {}
+"""Models loaded in this process, by what decides them: several analysis stages (a sweep
+over settings) share one copy."""
+
+
+def _shared(key: Any, load: Any) -> Any:
+    if key not in _SHARED:
+        _SHARED[key] = load()
+    return _SHARED[key]
+
+
+class AnalysisModels:
+    """The models detectors use, loaded on first use and kept for the process's life (shared
+    by every stage with the same model settings)."""
+
+    def __init__(self, config: Any, threads: int):
+        self.config = config
+        self.threads = threads
+
+    @functools.cached_property
+    def embedder(self) -> Any:
+        from models.text_embedding import SentenceEmbedder
+
+        return _shared(("embedder", self.threads), lambda: SentenceEmbedder(self.threads))
+
+    @functools.cached_property
+    def sentiment_model(self) -> Any:
+        import dataclasses
+        import json
+
+        from models.sentiment import load_sentiment
+
+        key = ("sentiment", json.dumps(dataclasses.asdict(self.config.sentiment), sort_keys=True), self.threads)
+        return _shared(key, lambda: load_sentiment(self.config.sentiment, self.threads))
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.embedder.encode(texts)
+
+    def embed_examples(self, examples: tuple[str, ...]) -> np.ndarray:
+        """Embeddings of a detector's examples, computed once per process."""
+        return _shared(("examples", examples), lambda: self.embedder.encode(list(examples)))
+
+    def sentiment(self, texts: list[str], embeddings: np.ndarray) -> list[Any]:
+        return self.sentiment_model.score(texts, embeddings)
+
+    def conversation(self, utterances: list[Utterance], facts: CallFacts) -> Any:
+        from pipeline.analysis.conversation import conversation_metrics
+
+        return conversation_metrics(utterances, facts.duration_s, facts.stereo, self.config.conversation)
+
+    def language(self, texts: list[str]) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:
+        """spaCy entities and proper nouns of each text (one batch)."""
+        from models.ner import parse
+
+        out = []
+        for doc in parse(texts, self.config.pii.spacy_model):
+            ents = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
+            out.append((ents, {t.text for t in doc if t.tag_ in ("NNP", "NNPS")}))
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance of the models this worker has used (describing one never loads it)."""
+        d: dict[str, Any] = {}
+        if "embedder" in self.__dict__:
+            d["text_embedding"] = self.embedder.describe()
+        if "sentiment_model" in self.__dict__:
+            d["sentiment"] = self.sentiment_model.describe()
+        from models.ner import describe as ner_describe, load_nlp
+
+        if load_nlp.cache_info().currsize:
+            d["ner"] = ner_describe(self.config.pii.spacy_model)
+        return d
+
+
+def quote(utterance: Utterance | None, start: float, end: float) -> str:
+    """The words of ``utterance`` that overlap ``start``-``end`` (its written, redacted form)."""
+    if utterance is None:
+        return ""
+    if not utterance.words:
+        return utterance.text
+    def inside(w: Any) -> bool:  # overlaps the span; a zero-length word (at a segment's end) inside it
+        if w.end - w.start <= 1e-3:
+            return start - 1e-3 <= w.start <= end + 1e-3
+        return w.end > start + 1e-3 and w.start < end - 1e-3
+
+    words = [w.word for w in utterance.words if inside(w)]
+    return " ".join(words) if words else utterance.text
+
+
+def sentiment_block(ctx: CallContext) -> dict[str, Any]:
+    """Sentiment per turn, per role, per quarter of the call, and the customer's start and end."""
+    if not ctx.units:
+        return {"turns": [], "roles": {}, "quarters": [], "customer_start": None, "customer_end": None}
+    from pipeline.analysis.detectors.experience import turn_scores
+
+    low, high = ctx.models.config.sentiment.negative_threshold, ctx.models.config.sentiment.positive_threshold
+    turns = []
+    for role in (AGENT, CUSTOMER):
+        for uid, score, units in turn_scores(ctx, role):
+            label = "negative" if score <= low else "positive" if score >= high else "neutral"
+            turns.append({"utterance_id": uid, "role": role, "start": round(units[0].start, 3), "score": round(score, 3),
+                          "label": label})
+    turns.sort(key=lambda t: t["start"])
+    span = max(ctx.end_of_speech - ctx.start_of_speech, 1e-6)
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 3) if values else None
+
+    quarters = []
+    for q in range(QUARTERS):
+        lo = ctx.start_of_speech + span * q / QUARTERS
+        hi = ctx.start_of_speech + span * (q + 1) / QUARTERS
+        inside = [t for t in turns if lo <= t["start"] < hi or (q == QUARTERS - 1 and t["start"] >= hi)]
+        quarters.append({"quarter": q + 1, "start": round(lo, 3), "end": round(hi, 3),
+                         **{role: mean([t["score"] for t in inside if t["role"] == role]) for role in (AGENT, CUSTOMER)}})
+    customer = [t["score"] for t in turns if t["role"] == CUSTOMER]
+    return {
+        "turns": turns,
+        "roles": {role: mean([t["score"] for t in turns if t["role"] == role]) for role in (AGENT, CUSTOMER)},
+        "quarters": quarters,
+        "customer_start": mean(customer[:2]),
+        "customer_end": mean(customer[-2:]),
+    }
+
+
+class AnalysisStage:
+    """Loads the scorecard template and its detectors once; ``run`` analyses one call."""
+
+    def __init__(self, config: Any, threads: int):
+        self.config = config
+        self.options: ScorecardOptions = config.scorecard
+        self.card: Scorecard | None = load_scorecard(self.options.template) if self.options.enabled else None
+        self.detectors = [make_detector(item) for item in self.card.items] if self.card else []
+        self.models = AnalysisModels(config, threads)
+
+    def describe(self) -> dict[str, Any]:
+        return self.models.describe()
+
+    def run(self, utterances: list[Utterance], facts: CallFacts) -> tuple[dict[str, Any], list[Utterance], list[Any]]:
+        """(blocks for call.json, the utterances as written (redacted), the PII spans)."""
+        from pipeline.pii.text import find_pii, redact_utterances
+
+        pii_options = self.config.pii
+        spans = find_pii(utterances, pii_options, facts.company) if pii_options.enabled else []
+        written = redact_utterances(utterances, spans) if pii_options.enabled and pii_options.redact else utterances
+        blocks: dict[str, Any] = {}
+        if self.card is None:
+            blocks["pii"] = self._pii_block(spans)
+            return blocks, written, spans
+        ctx = CallContext(utterances, facts, self.models)
+        by_id = {u.id: u for u in written}
+        items = []
+        answers = {}
+        for item, detector in zip(self.card.items, self.detectors):
+            d = detector(ctx)
+            answers[item.id] = d.answer
+            items.append({
+                "id": item.id, "section": item.section, "question": item.question, "answer": d.answer,
+                "confidence": round(float(d.confidence), 3),
+                "points": item.points if d.answer == "yes" else 0.0,
+                "potential": 0.0 if d.answer == "na" else item.points,
+                "auto_fail": item.auto_fail, "detector": item.detector, "looked_for": d.looked_for,
+                "evidence": [self._evidence(e, by_id, facts.duration_s) for e in d.evidence],
+                **({"details": d.details} if d.details else {}),
+            })
+        if written is not utterances:  # the detectors' rule texts may name what the quotes mask
+            items = redact_strings(items, pii_texts(utterances, spans))
+        blocks["scorecard"] = {"template": self.card.describe(), "items": items, "score": score_answers(self.card, answers)}
+        blocks["sentiment"] = sentiment_block(ctx)
+        blocks["metrics"] = ctx.metrics.to_dict()
+        blocks["pii"] = self._pii_block(spans)
+        return blocks, written, spans
+
+    @staticmethod
+    def _evidence(e: Evidence, by_id: dict[str, Utterance], duration_s: float) -> dict[str, Any]:
+        """The evidence as written: its times inside the recording, its quote from the written
+        (redacted) words."""
+        d = e.to_dict()
+        d["start"], d["end"] = (round(min(max(t, 0.0), duration_s), 3) for t in (e.start, e.end))
+        d["quote"] = quote(by_id.get(e.utterance_id), e.start, e.end) if e.utterance_id else ""
+        return d
+
+    def _pii_block(self, spans: list[Any]) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for s in spans:
+            counts[s.type] = counts.get(s.type, 0) + 1
+        return {"enabled": self.config.pii.enabled, "redacted": bool(self.config.pii.enabled and self.config.pii.redact),
+                "counts": counts, "spans": [s.to_dict() for s in spans]}
+
+
+def pii_texts(utterances: list[Utterance], spans: list[Any]) -> dict[str, str]:
+    """The text of every PII span (``{"Priyanka Desai": "[PERSON]"}``), longest first, from the
+    unredacted words, to mask it wherever a detector wrote it into a rule or a detail."""
+    by_id = {u.id: u for u in utterances}
+    out: dict[str, str] = {}
+    for span in spans:
+        u = by_id.get(span.utterance_id)
+        if u is None:
+            continue
+        tokens = [w.word for w in u.words] if u.words else u.text.split()
+        text = " ".join(tokens[span.first_word:span.last_word + 1]).strip(" ,.?!;:\"'")
+        if len(text) >= 2:
+            out[text] = f"[{span.type}]"
+    return dict(sorted(out.items(), key=lambda kv: -len(kv[0])))
+
+
+def redact_strings(obj: Any, texts: dict[str, str]) -> Any:
+    """``obj`` (nested dicts, lists, strings) with every occurrence of a key of ``texts`` replaced
+    (case-insensitive, whole words) by its value; quotes are already redacted and stay as they are."""
+    import re
+
+    if not texts:
+        return obj
+    pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(t) for t in texts) + r")(?!\w)", re.IGNORECASE)
+    lower = {k.lower(): v for k, v in texts.items()}
+
+    def walk(x: Any, key: str = "") -> Any:
+        if isinstance(x, str):
+            return x if key == "quote" else pattern.sub(lambda m: lower.get(m.group(0).lower(), m.group(0)), x)
+        if isinstance(x, dict):
+            return {k: walk(v, k) for k, v in x.items()}
+        if isinstance(x, list):
+            return [walk(v, key) for v in x]
+        return x
+
+    return walk(obj)
+
+
+def redact_speaker_evidence(speakers: dict[str, Any], written: list[Utterance]) -> dict[str, Any]:
+    """The speakers block with the quotes of its role evidence taken from the written
+    (redacted) utterances, by time."""
+    out = dict(speakers)
+    evidence = []
+    for ev in speakers.get("evidence", []):
+        if "text" in ev and "start" in ev:
+            inside = [u for u in written if u.end > ev["start"] and u.start < ev["end"]]
+            ev = {**ev, "text": " ".join(quote(u, ev["start"], ev["end"]) for u in inside)}
+        evidence.append(ev)
+    out["evidence"] = evidence
+    if isinstance(speakers.get("automatic"), dict):
+        out["automatic"] = redact_speaker_evidence(speakers["automatic"], written)
+    return out

@@ -1,0 +1,116 @@
+"""Output files: written atomically (a temp file beside the target, then a rename).
+
+A reader, or a re-run after a crash, sees either the previous complete file or the new
+complete file, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from models.files import TMP_PREFIX, write_atomic  # noqa: F401  (re-exported: the one atomic write)
+from pipeline.interaction.utterances import Utterance
+
+
+def write_json(path: Path, obj: Any, durable: bool = False) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n", durable=durable)
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete temp files a killed process left behind."""
+    if folder.is_dir():
+        for p in folder.glob(TMP_PREFIX + "*"):
+            p.unlink(missing_ok=True)
+
+
+def _clock(t: float, sep: str) -> str:
+    ms = int(round(max(0.0, t) * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def speaker_label(u: Utterance, channels: int) -> str | None:
+    """Who speaks: the role once known, else the speaker, else the channel of a stereo call."""
+    if u.role:
+        return u.role
+    if u.speaker:
+        return u.speaker
+    if channels > 1:
+        return "left" if u.channel == 0 else "right"
+    return None
+
+
+def to_txt(utterances: Iterable[Utterance], channels: int) -> str:
+    lines = []
+    for u in utterances:
+        who = speaker_label(u, channels)
+        prefix = f"{who}: " if who else ""
+        lines.append(f"[{_clock(u.start, '.')} - {_clock(u.end, '.')}] {prefix}{u.text}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def to_srt(utterances: Iterable[Utterance], channels: int) -> str:
+    blocks = []
+    for i, u in enumerate(utterances, 1):
+        who = speaker_label(u, channels)
+        text = f"{who}: {u.text}" if who else u.text
+        blocks.append(f"{i}\n{_clock(u.start, ',')} --> {_clock(u.end, ',')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(utterances: Iterable[Utterance], channels: int) -> str:
+    blocks = ["WEBVTT\n"]
+    for u in utterances:
+        who = speaker_label(u, channels)
+        text = _vtt_escape(u.text)
+        if who:
+            text = f"<v {_vtt_escape(who)}>{text}"
+        blocks.append(f"{u.id}\n{_clock(u.start, '.')} --> {_clock(u.end, '.')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def to_rttm(utterances: Iterable[Utterance], call_id: str) -> str:
+    """NIST RTTM speaker turns; the speaker name is the role (``unknown-S2`` for a speaker
+    with no role, so two unknown speakers stay apart)."""
+    lines = []
+    for u in utterances:
+        if u.end <= u.start:
+            continue
+        who = u.role if u.role and u.role != "unknown" else f"unknown-{u.speaker or 'S?'}"
+        lines.append(f"SPEAKER {call_id} 1 {u.start:.3f} {u.end - u.start:.3f} <NA> <NA> {who} <NA> <NA>")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+TRANSCRIPT_FILES = ("transcript.txt", "transcript.srt", "transcript.vtt", "diarization.rttm")
+
+
+def write_transcripts(folder: Path, utterances: list[Utterance], channels: int, call_id: str) -> None:
+    """transcript.txt, .srt, .vtt and diarization.rttm beside call.json."""
+    write_atomic(folder / "transcript.txt", to_txt(utterances, channels))
+    write_atomic(folder / "transcript.srt", to_srt(utterances, channels))
+    write_atomic(folder / "transcript.vtt", to_vtt(utterances, channels))
+    write_atomic(folder / "diarization.rttm", to_rttm(utterances, call_id))
+
+
+def remove_transcripts(folder: Path) -> None:
+    for name in TRANSCRIPT_FILES:
+        (folder / name).unlink(missing_ok=True)
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+    write_atomic(path, buf.getvalue())

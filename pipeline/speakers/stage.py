@@ -1,0 +1,495 @@
+"""The speaker stage: who said each word, and which speaker is the agent.
+
+Stereo recordings carry one party per channel: each channel is a speaker (S0 = left,
+S1 = right) and the agent's channel comes from the manifest (column ``agent_channel``), the
+queue (``speakers.queue_agent_channel``), the config (``speakers.agent_channel``), or, with
+``auto``, from what each channel says. Fake stereo (both channels the same signal, or one of
+them silent) is noticed before transcription and handled as mono, and faint cross-talk (each
+party audible at a low level on the other's channel) is dropped instead of becoming phantom
+utterances.
+
+Mono recordings are diarized (models/diarize.py); every word is given the speaker whose turn
+covers it, so an ASR segment that spans a change of speaker is cut at the right word. Roles
+then come from content (pipeline/speakers/roles.py). A manual override (a CSV written by hand or by
+the reviewer app) always wins and is honoured on re-run.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.base import SAMPLE_RATE
+from pipeline.ingest.audio import mix_down
+from pipeline.errors import ConfigError
+from pipeline.interaction.utterances import Utterance, Word
+
+AGENT, CUSTOMER, UNKNOWN = "agent", "customer", "unknown"
+CHANNEL_NAMES = ("left", "right")
+OVERRIDES_FILE = "speaker_overrides.csv"
+
+
+@dataclass
+class SpeakerOptions:
+    """How speakers and roles are found (the ``speakers`` section of the config)."""
+
+    agent_channel: str = "auto"
+    """Stereo calls: the agent's channel, ``left``, ``right``, or ``auto`` (decided from what
+    each channel says). A manifest column ``agent_channel`` overrides it per call."""
+    queue_agent_channel: dict[str, str] = field(default_factory=dict)
+    """Per-queue agent channel, e.g. ``{billing: left, sales: right}`` (manifest column
+    ``queue``); between the manifest column and ``agent_channel`` in precedence."""
+    identical_channels_correlation: float = 0.95
+    """Stereo channels correlated at least this much are one signal twice (fake stereo): the
+    call is handled as mono."""
+    silent_channel_dbfs: float = -50.0
+    """A stereo channel whose speech level (loudest 10% of 50 ms frames) is below this many
+    dBFS is silent: the call is handled as mono on the other channel."""
+    crosstalk_margin_db: float = 15.0
+    """On stereo calls, where a channel is this many dB quieter than the other (20 ms frames)
+    it carries only the other party bleeding through: it is muted before transcription, and
+    any word still found there is dropped."""
+    overrides_file: str | None = None
+    """CSV of manual role decisions (``call_id,agent``; agent = a speaker id such as S1, a
+    channel name, or ``swap``). null = ``OUT/speaker_overrides.csv``."""
+
+
+@dataclass
+class ChannelCheck:
+    """What the stereo check found: ``stereo``, ``identical``, ``one_silent``, or ``mono``."""
+
+    kind: str
+    levels_dbfs: list[float]
+    correlation: float | None = None
+    kept_channel: int | None = None
+    crosstalk_muted_s: list[float] | None = None
+    """Real stereo: seconds of each channel silenced as cross-talk before transcription."""
+    frame_levels: np.ndarray | None = field(default=None, repr=False)
+    """Real stereo: the 20 ms frame levels of the audio as transcribed (``channel_levels``
+    after muting), kept so the cross-talk word check does not read the call again."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind, "levels_dbfs": [round(x, 1) for x in self.levels_dbfs]}
+        if self.correlation is not None:
+            d["correlation"] = round(self.correlation, 3)
+        if self.kept_channel is not None:
+            d["kept_channel"] = CHANNEL_NAMES[self.kept_channel]
+        if self.crosstalk_muted_s is not None:
+            d["crosstalk_muted_s"] = dict(zip(CHANNEL_NAMES, self.crosstalk_muted_s))
+        return d
+
+
+def _dbfs(x: float) -> float:
+    return float(20 * np.log10(max(x, 1e-10)))
+
+
+def speech_level_dbfs(channel: np.ndarray) -> float:
+    """Level of the loud part of a channel: RMS of its loudest 10% of 50 ms frames, in dBFS."""
+    if channel.size == 0:
+        return _dbfs(0.0)
+    power = 10 ** (_frame_dbfs(channel, SAMPLE_RATE // 20) / 10)
+    top = np.sort(power)[-max(1, power.size // 10):]
+    return _dbfs(float(np.sqrt(np.mean(top))))
+
+
+CORRELATION_BLOCK = SAMPLE_RATE * 60
+"""Samples per block when correlating the channels (no full-length float64 copies)."""
+
+
+def channel_correlation(samples: np.ndarray) -> float:
+    """Pearson correlation of the two channels, accumulated block by block."""
+    n = samples.shape[1]
+    if n == 0:
+        return 0.0
+    sums = np.zeros(5)  # sum a, sum b, sum aa, sum bb, sum ab
+    for i in range(0, n, CORRELATION_BLOCK):
+        a = samples[0, i : i + CORRELATION_BLOCK].astype(np.float64)
+        b = samples[1, i : i + CORRELATION_BLOCK].astype(np.float64)
+        sums += (a.sum(), b.sum(), np.dot(a, a), np.dot(b, b), np.dot(a, b))
+    sa, sb, saa, sbb, sab = sums
+    var_a, var_b = saa - sa * sa / n, sbb - sb * sb / n
+    denom = float(np.sqrt(max(var_a, 0.0) * max(var_b, 0.0)))
+    return float((sab - sa * sb / n) / denom) if denom > 0 else 0.0
+
+
+def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.ndarray, ChannelCheck]:
+    """Detect fake stereo; returns the audio to transcribe: mono when stereo is fake, else
+    both channels with cross-talk muted in place (``mute_crosstalk``)."""
+    if samples.shape[0] == 1:
+        return samples, ChannelCheck("mono", [speech_level_dbfs(samples[0])])
+    levels = [speech_level_dbfs(samples[0]), speech_level_dbfs(samples[1])]
+    loud = int(np.argmax(levels))
+    if min(levels) < options.silent_channel_dbfs:
+        return samples[loud : loud + 1], ChannelCheck("one_silent", levels, kept_channel=loud)
+    corr = channel_correlation(samples)
+    if corr >= options.identical_channels_correlation:
+        mixed = mix_down(samples)
+        return mixed, ChannelCheck("identical", levels, correlation=corr)
+    samples, muted, frame_levels = mute_crosstalk(samples, options.crosstalk_margin_db)
+    return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_muted_s=muted, frame_levels=frame_levels)
+
+
+CROSSTALK_FRAME = SAMPLE_RATE // 50
+"""Frames of 20 ms over which the two channels' levels are compared for cross-talk."""
+
+
+SILENT_FRAME_DB = -200.0
+"""The level ``_frame_dbfs`` gives a frame of digital silence (its power floor, 1e-20)."""
+
+
+def _frame_dbfs(channel: np.ndarray, frame: int) -> np.ndarray:
+    """Level of each ``frame``-sample frame of a channel in dBFS (a last partial frame too),
+    computed a block at a time (no full-length temporaries)."""
+    n = -(-channel.size // frame)
+    power = np.empty(n, dtype=np.float64)
+    block = frame * 3000
+    for i in range(0, channel.size, block):
+        part = channel[i : i + block]
+        whole = part.size // frame
+        first = i // frame
+        if whole:
+            frames = part[: whole * frame].reshape(whole, frame)
+            power[first : first + whole] = np.einsum("ij,ij->i", frames, frames, dtype=np.float64) / frame
+        if part.size % frame:
+            tail = part[whole * frame :].astype(np.float64)
+            power[first + whole] = float(np.dot(tail, tail)) / frame
+    return 10 * np.log10(np.maximum(power, 10 ** (SILENT_FRAME_DB / 10)))
+
+
+def channel_levels(samples: np.ndarray) -> np.ndarray:
+    """(2, frames) level of each 20 ms frame of both channels, in dBFS."""
+    return np.stack([_frame_dbfs(samples[0], CROSSTALK_FRAME), _frame_dbfs(samples[1], CROSSTALK_FRAME)])
+
+
+def crosstalk_frames(levels: np.ndarray, margin_db: float) -> np.ndarray:
+    """(2, frames) mask of the frames (levels from ``channel_levels``) where a channel is at
+    least ``margin_db`` quieter than the other: there it carries only the other party bleeding
+    through (or silence)."""
+    return np.stack([levels[0] < levels[1] - margin_db, levels[1] < levels[0] - margin_db])
+
+
+CROSSTALK_KEEP_FRAMES = 5
+"""Frames (100 ms) kept on each side of a channel's own sound when muting cross-talk, so that
+the onsets and tails of its words are not cut."""
+
+CROSSTALK_FLOOR_DB = 10.0
+"""A frame is a channel's own sound only this far above the channel's noise floor (its 10th
+percentile frame level)."""
+
+
+def _widen(keep: np.ndarray, frames: int) -> np.ndarray:
+    """``keep`` (bool per frame) grown by ``frames`` on each side."""
+    if frames <= 0 or not keep.any():
+        return keep
+    csum = np.concatenate([[0], np.cumsum(keep)])
+    idx = np.arange(keep.size)
+    return (csum[np.minimum(idx + frames + 1, keep.size)] - csum[np.maximum(idx - frames, 0)]) > 0
+
+
+def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, list[float], np.ndarray]:
+    """Stereo audio (two channels) with each channel silenced where it only carries the other
+    party faintly (see ``crosstalk_frames``), so that neither VAD nor ASR hears the bleed; the
+    seconds muted per channel; and the frame levels of the muted audio (``channel_levels``).
+    ``samples`` is changed in place (no copy of a long call)."""
+    levels = channel_levels(samples)
+    mask = crosstalk_frames(levels, margin_db)
+    for ch in (0, 1):
+        # the channel's own sound: not cross-talk, and clearly above its noise floor
+        own = ~mask[ch] & (levels[ch] > np.percentile(levels[ch], 10) + CROSSTALK_FLOOR_DB)
+        mask[ch] &= ~_widen(own, CROSSTALK_KEEP_FRAMES)
+    from models.diarize import runs
+
+    for ch in (0, 1):
+        for a, b, is_muted in runs(mask[ch].astype(np.int8)):
+            if is_muted:
+                samples[ch, a * CROSSTALK_FRAME : b * CROSSTALK_FRAME] = 0.0
+    muted = [round(float(m.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2) for m in mask]
+    return samples, muted, np.where(mask, SILENT_FRAME_DB, levels)
+
+
+def drop_crosstalk(
+    utterances: list[Utterance], samples: np.ndarray, margin_db: float, levels: np.ndarray | None = None
+) -> tuple[list[Utterance], int]:
+    """Drop the words of stereo utterances that are the other party heard faintly on this
+    channel (the channel at least ``margin_db`` quieter than the other over the word); an
+    utterance left without words is dropped. ``levels``: the audio's ``channel_levels`` when
+    already known. Returns the utterances and the number of words (or word-less utterances)
+    dropped."""
+    if samples.shape[0] < 2:
+        return utterances, 0
+    power = 10 ** ((channel_levels(samples) if levels is None else levels) / 10)
+
+    def bleed(channel: int, start: float, end: float) -> bool:
+        a = min(int(start * SAMPLE_RATE) // CROSSTALK_FRAME, power.shape[1] - 1)
+        b = max(a + 1, -(-int(end * SAMPLE_RATE) // CROSSTALK_FRAME))
+        own, other = power[channel, a:b].mean(), power[1 - channel, a:b].mean()
+        return bool(10 * np.log10(max(own, 1e-20)) < 10 * np.log10(max(other, 1e-20)) - margin_db)
+
+    kept: list[Utterance] = []
+    dropped = 0
+    for u in utterances:
+        if not u.words:
+            if bleed(u.channel, u.start, u.end):
+                dropped += 1
+            else:
+                kept.append(u)
+            continue
+        words = [w for w in u.words if not bleed(u.channel, w.start, w.end)]
+        dropped += len(u.words) - len(words)
+        if not words:
+            continue
+        if len(words) == len(u.words):
+            kept.append(u)
+        else:
+            text = " ".join(w.word.strip() for w in words)
+            kept.append(Utterance(u.id, u.channel, words[0].start, words[-1].end, text, words, u.speaker))
+    return kept, dropped
+
+
+def _speaker_of(word: Word, turns: list[Any]) -> str | None:
+    """The speaker whose turn overlaps the word most; the nearest turn when none overlaps."""
+    best, best_overlap = None, 0.0
+    for t in turns:
+        overlap = min(word.end, t.end) - max(word.start, t.start)
+        if overlap > best_overlap:
+            best, best_overlap = t.speaker, overlap
+    if best is not None:
+        return best
+    mid = (word.start + word.end) / 2
+    nearest = min(turns, key=lambda t: min(abs(mid - t.start), abs(mid - t.end)), default=None)
+    return nearest.speaker if nearest is not None else None
+
+
+def split_at_speaker_changes(utterances: list[Utterance], turns: list[Any]) -> list[Utterance]:
+    """Give every word a speaker from the diarization turns and cut utterances where it changes."""
+    out: list[Utterance] = []
+    for u in utterances:
+        if not u.words:
+            speaker = _speaker_of(Word(u.text, u.start, u.end, 1.0), turns)
+            out.append(Utterance(u.id, u.channel, u.start, u.end, u.text, [], speaker))
+            continue
+        groups: list[tuple[str | None, list[Word]]] = []
+        for w in u.words:
+            s = _speaker_of(w, turns)
+            if groups and groups[-1][0] == s:
+                groups[-1][1].append(w)
+            else:
+                groups.append((s, [w]))
+        for speaker, words in groups:
+            text = u.text if len(groups) == 1 else " ".join(w.word for w in words)
+            out.append(Utterance(u.id, u.channel, words[0].start, words[-1].end, text, words, speaker))
+    return renumber(out)
+
+
+def renumber(utterances: list[Utterance]) -> list[Utterance]:
+    """Order utterances by time and number them u0001, u0002..."""
+    utterances.sort(key=lambda u: (u.start, u.channel))
+    for i, u in enumerate(utterances, 1):
+        u.id = f"u{i:04d}"
+    return utterances
+
+
+def turns_by_speaker(utterances: list[Utterance]) -> dict[str, list[tuple[float, float, str]]]:
+    turns: dict[str, list[tuple[float, float, str]]] = {}
+    for u in utterances:
+        if u.speaker is not None:
+            turns.setdefault(u.speaker, []).append((u.start, u.end, u.text))
+    return turns
+
+
+def configured_agent_channel(metadata: dict[str, str], options: SpeakerOptions) -> tuple[str, str]:
+    """The agent channel for a stereo call and where the setting came from."""
+    column = (metadata.get("agent_channel") or "").strip().lower()
+    if column:
+        if column not in (*CHANNEL_NAMES, "auto"):
+            raise ConfigError(f"manifest column agent_channel: '{column}' is not left, right or auto")
+        return column, "manifest column agent_channel"
+    queue = (metadata.get("queue") or "").strip()
+    if queue and queue in options.queue_agent_channel:
+        return options.queue_agent_channel[queue], f"speakers.queue_agent_channel[{queue}]"
+    return options.agent_channel, "speakers.agent_channel"
+
+
+# -- manual overrides ------------------------------------------------------------------------
+
+
+def overrides_path(options: SpeakerOptions, out_dir: Path) -> Path:
+    return Path(options.overrides_file).expanduser() if options.overrides_file else out_dir / OVERRIDES_FILE
+
+
+def read_overrides(path: Path) -> dict[str, str]:
+    """``call_id -> agent`` from the overrides CSV (absent file: no overrides)."""
+    if not path.is_file():
+        return {}
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or not {"call_id", "agent"} <= set(reader.fieldnames):
+                raise ConfigError(f"{path}: a speaker overrides file needs the columns call_id,agent")
+            rows = {}
+            for n, row in enumerate(reader, 2):
+                call_id, agent = (row.get("call_id") or "").strip(), (row.get("agent") or "").strip()
+                if not call_id or not agent:
+                    raise ConfigError(f"{path}, line {n}: call_id and agent must both be given")
+                rows[call_id] = agent
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ConfigError(f"{path}: cannot read speaker overrides: {e}") from e
+
+
+def apply_override(roles: dict[str, str], override: str, channel_speakers: dict[str, str]) -> dict[str, str]:
+    """Roles after a manual decision: ``swap`` exchanges agent and customer; a speaker id (or a
+    channel name on stereo calls) names the agent and makes the other main speaker the customer."""
+    if override.lower() == "swap":
+        flip = {AGENT: CUSTOMER, CUSTOMER: AGENT}
+        return {s: flip.get(r, r) for s, r in roles.items()}
+    agent = channel_speakers.get(override.lower(), override)
+    if agent not in roles:
+        raise ConfigError(f"speaker override names '{override}', which is not a speaker of this call ({', '.join(roles) or 'none'})")
+    out = {}
+    for s, r in roles.items():
+        if s == agent:
+            out[s] = AGENT
+        elif r in (AGENT, CUSTOMER):
+            out[s] = CUSTOMER
+        else:
+            out[s] = r
+    return out
+
+
+def set_roles(utterances: list[Utterance], roles: dict[str, str]) -> None:
+    for u in utterances:
+        u.role = roles.get(u.speaker, UNKNOWN) if u.speaker is not None else UNKNOWN
+
+
+def relabel_record(record: dict[str, Any], override: str | None) -> dict[str, Any]:
+    """Apply (or remove) a manual override on a finished call.json without redoing any work."""
+    block = record["speakers"]
+    automatic = block.get("automatic", block)
+    roles = dict(automatic["roles"])
+    new_block = {k: v for k, v in automatic.items()}
+    if override:
+        channel_speakers = block.get("channel_speakers", {})
+        new_block = {
+            "method": "override", "roles": apply_override(roles, override, channel_speakers),
+            "confidence": 1.0, "override": override, "automatic": automatic,
+            "evidence": [{"cue": "manual override", "value": override}],
+        }
+        if channel_speakers:
+            new_block["channel_speakers"] = channel_speakers
+    for u in record["utterances"]:
+        u["role"] = new_block["roles"].get(u.get("speaker"), UNKNOWN)
+    record["speakers"] = new_block
+    return record
+
+
+def with_override(utterances: list[Utterance], block: dict[str, Any],
+                  override: str | None) -> tuple[list[Utterance], dict[str, Any]]:
+    """Roles on ``utterances`` from the automatic ``block``, or from the manual ``override``
+    when there is one (then the block records both); returns them and the block."""
+    record = {"speakers": block, "utterances": [{"speaker": u.speaker} for u in utterances]}
+    if override:
+        relabel_record(record, override)
+    set_roles(utterances, record["speakers"]["roles"])
+    return utterances, record["speakers"]
+
+
+# -- the stage --------------------------------------------------------------------------------
+
+
+class SpeakerStage:
+    """Finds speakers and roles for one call; holds the diarizer and text model (loaded lazily,
+    once per worker)."""
+
+    def __init__(self, options: SpeakerOptions, diarization: Any, roles: Any, threads: int):
+        self.options = options
+        self.diarization_options = diarization
+        self.role_options = roles
+        self.threads = threads
+        self._diarizer = None
+        self._embedder = None
+
+    @property
+    def diarizer(self):  # noqa: ANN201 - models.diarize.Diarizer
+        if self._diarizer is None:
+            from models.diarize import load_diarizer
+
+            self._diarizer = load_diarizer(self.diarization_options, self.threads)
+        return self._diarizer
+
+    @property
+    def embedder(self):  # noqa: ANN201 - models.text_embedding.SentenceEmbedder
+        if self._embedder is None:
+            from models.text_embedding import SentenceEmbedder
+
+            self._embedder = SentenceEmbedder(self.threads)
+        return self._embedder
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        if self._diarizer is not None:
+            d["diarization"] = self._diarizer.describe()
+        if self._embedder is not None:
+            d["text_embedding"] = self._embedder.describe()
+        return d
+
+    def diarize(self, samples: Any, regions: list[Any] | None = None) -> list[Any]:
+        """Speaker turns of a mono call (``samples`` of shape (1, n)); may run on a thread
+        beside transcription (the models release the interpreter while they compute)."""
+        return self.diarizer.diarize(samples[0], regions)
+
+    def _decide(self, utterances: list[Utterance], company: str | None) -> dict[str, Any]:
+        from pipeline.speakers.roles import assign_roles
+
+        decision = assign_roles(turns_by_speaker(utterances), self.role_options, self.embedder, company=company)
+        return {"roles": dict(decision.roles), "confidence": round(float(decision.confidence), 3),
+                "low_confidence": bool(decision.low_confidence),
+                "scores": {k: round(float(v), 3) for k, v in decision.scores.items()}, "evidence": decision.evidence}
+
+    def run(self, utterances: list[Utterance], samples: np.ndarray, check: ChannelCheck,
+            metadata: dict[str, str], override: str | None,
+            regions: list[Any] | None = None, turns: list[Any] | None = None) -> tuple[list[Utterance], dict[str, Any]]:
+        """Assign speaker and role to every utterance; returns them and the ``speakers`` block.
+
+        ``regions``: the speech regions transcription found on a mono call (found again
+        when not given); ``turns``: its diarization when already done (``diarize``).
+        ``samples`` is the audio as transcribed (stereo only when the check found real stereo).
+        """
+        company = (metadata.get("company") or "").strip() or None
+        block: dict[str, Any]
+        if samples.shape[0] == 2:
+            utterances, dropped = drop_crosstalk(utterances, samples, self.options.crosstalk_margin_db,
+                                                 check.frame_levels)
+            for u in utterances:
+                u.speaker = f"S{u.channel}"
+            utterances = renumber(utterances)
+            channel_speakers = {name: f"S{i}" for i, name in enumerate(CHANNEL_NAMES)}
+            agent_channel, source = configured_agent_channel(metadata, self.options)
+            if agent_channel == "auto":
+                block = {"method": "channel", **self._decide(utterances, company), "agent_channel": "auto"}
+                for s in ("S0", "S1"):
+                    block["roles"].setdefault(s, UNKNOWN)
+            else:
+                agent = channel_speakers[agent_channel]
+                block = {"method": "channel", "agent_channel": agent_channel, "confidence": 1.0,
+                         "roles": {s: AGENT if s == agent else CUSTOMER for s in ("S0", "S1")},
+                         "evidence": [{"cue": "configured agent channel", "value": agent_channel, "source": source}]}
+            block["channel_speakers"] = channel_speakers
+            block["crosstalk_dropped"] = dropped
+        else:
+            if not utterances:
+                turns = []
+            elif turns is None:
+                turns = self.diarize(samples, regions)
+            utterances = split_at_speaker_changes(utterances, turns) if turns else renumber(utterances)
+            if not turns:
+                for u in utterances:
+                    u.speaker = "S0"
+            block = {"method": "diarization", **self._decide(utterances, company),
+                     "speaker_count": len({t.speaker for t in turns})}
+        block["channel_check"] = check.to_dict()
+        return with_override(utterances, block, override)
