@@ -33,6 +33,7 @@ from pipeline.errors import ConfigError, check_options, coerce_value
 from pipeline.pii.text import PiiOptions
 from pipeline.review import options as review_options
 from pipeline.review.options import ReviewOptions
+from pipeline.run.executors import EXECUTORS
 from pipeline.speakers.roles import RoleOptions
 from pipeline.speakers.stage import SpeakerOptions
 
@@ -147,7 +148,7 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "speakers.silent_channel_dbfs": (lambda v: v < 0, "a level in dBFS below 0"),
     "speakers.crosstalk_margin_db": (lambda v: v > 0, "decibels > 0"),
     "run.workers": (lambda v: 0 <= v <= 256, "an integer from 0 (automatic) to 256"),
-    "run.executor": (lambda v: v in ("local", "ray"), "local or ray"),
+    "run.executor": (lambda v: v in EXECUTORS, " or ".join(EXECUTORS.names())),
     "run.progress_every_s": (lambda v: v > 0, "seconds > 0"),
 }
 

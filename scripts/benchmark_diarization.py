@@ -136,7 +136,7 @@ def overhead(items: list[tuple[str, Path, Path]], options: DiarizationOptions, t
     from models.asr import load_backend
     from models.base import AsrOptions
     from models.vad import VadOptions
-    from pipeline.run.call import beside_executor
+    from pipeline.run.recording import beside_executor
     from pipeline.asr.transcribe import speech_regions, transcribe_call
 
     beside_thread = beside_executor()

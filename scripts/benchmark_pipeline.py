@@ -48,6 +48,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from pipeline.interaction.record import Interaction, record_path  # noqa: E402
+
 from benchmark_asr import _references, _run_child  # noqa: E402
 
 STAGES = ("decode", "vad", "asr", "diarization", "speakers", "analysis", "write")
@@ -149,12 +151,12 @@ def combined_manifest(datas: list[Path], folder: Path) -> tuple[Path, dict[str, 
     return out, refs
 
 
-def _hyps(record: dict, n_refs: int) -> list[str]:
+def _hyps(record: Interaction, n_refs: int) -> list[str]:
     """The pipeline's text per reference channel, in time order (``read_results`` gives one
     reference when the call was transcribed with another number of channels, e.g. fake stereo
     folded to mono)."""
-    utts = sorted(record.get("utterances", []), key=lambda u: u["start"])
-    return [" ".join(u["text"] for u in utts if n_refs == 1 or u.get("channel", 0) == ch) for ch in range(n_refs)]
+    utts = sorted(record.utterances, key=lambda u: u.start)
+    return [" ".join(u.text for u in utts if n_refs == 1 or u.channel == ch) for ch in range(n_refs)]
 
 
 def read_results(out: Path, refs: dict[str, dict]) -> dict:
@@ -166,17 +168,17 @@ def read_results(out: Path, refs: dict[str, dict]) -> dict:
     stage_audio = dict.fromkeys(STAGES, 0.0)
     ref_texts, hyp_texts, failed, per_call = [], [], [], {}
     for cid, item in refs.items():
-        record = json.loads((out / "calls" / cid / "call.json").read_text())
-        if record["status"] != "ok":
+        record = Interaction.load(record_path(out, cid))
+        if not record.ok:
             failed.append(cid)
             continue
-        duration = record["source"]["duration_s"]
+        duration = record.duration_s
         audio_s += duration
-        for stage, seconds in record["processing"].get("stages", {}).items():
+        for stage, seconds in record.processing.get("stages", {}).items():
             stages[stage] += seconds
             stage_audio[stage] += duration
         call_refs = item["refs"]
-        if len(call_refs) > 1 and record["source"].get("channels") != len(call_refs):
+        if len(call_refs) > 1 and record.source.channels != len(call_refs):
             call_refs = [" ".join(call_refs)]  # the call was heard as one channel
         call_hyps = _hyps(record, len(call_refs))
         per_call[cid] = round(wer(call_refs, call_hyps), 3) if any(call_refs) else None
@@ -300,9 +302,9 @@ def main() -> None:
             wav = long_recording(list(refs.values()), minutes, tmp, args.layout)
             run = run_callqa([str(wav), "--out", str(tmp / f"long_{minutes:g}"), "--set", "run.workers=1",
                               "--set", "audio.max_duration_s=100000", *sets])
-            record = json.loads(next((tmp / f"long_{minutes:g}" / "calls").glob("*/call.json")).read_text())
-            r = {"minutes": minutes, "layout": args.layout, "status": record["status"], **run,
-                 "processing_s": record["processing"]["seconds"], "stages": record["processing"].get("stages", {})}
+            record = Interaction.load(next((tmp / f"long_{minutes:g}" / "calls").glob("*/call.json")))
+            r = {"minutes": minutes, "layout": args.layout, "status": record.status, **run,
+                 "processing_s": record.processing["seconds"], "stages": record.processing.get("stages", {})}
             results["lengths"].append(r)
             print(f"\n{minutes:g}-minute {args.layout} call: {r['status']}, {r['wall_s']:.1f} s wall "
                   f"({minutes * 60 / r['wall_s']:.1f}x real time), peak memory {r['peak_tree_mb']} MB")

@@ -12,8 +12,12 @@ the suggestions with gold answers is ``callqa eval``'s job.)
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from pipeline.interaction.record import Interaction  # noqa: E402
 
 
 def main() -> None:
@@ -23,15 +27,15 @@ def main() -> None:
     shares = []
     analysis_s = total_s = 0.0
     for path in sorted((args.out / "calls").glob("*/call.json")):
-        call = json.loads(path.read_text())
-        if call.get("status") != "ok" or "analysis_seconds" not in call.get("processing", {}):
+        call = Interaction.load(path)
+        if not call.ok or "analysis_seconds" not in call.processing:
             continue
-        a, t = call["processing"]["analysis_seconds"], call["processing"]["seconds"]
-        if call["processing"].get("stage_cache") == "hit":
+        a, t = call.processing["analysis_seconds"], call.processing["seconds"]
+        if call.processing.get("stage_cache") == "hit":
             continue  # re-scored from the stage cache: no speech stage to compare with
         analysis_s, total_s = analysis_s + a, total_s + t
         shares.append(a / max(t - a, 1e-9))
-        print(f"{call['call_id']:12} analysis {a:6.2f} s of {t:7.2f} s  (+{shares[-1]:.1%})")
+        print(f"{call.call_id:12} analysis {a:6.2f} s of {t:7.2f} s  (+{shares[-1]:.1%})")
     if not shares:
         raise SystemExit(f"{args.out}: no processed call with analysis times")
     print(f"{len(shares)} calls: analysis {analysis_s:.2f} s of {total_s:.2f} s; adds {min(shares):.1%}-{max(shares):.1%} "

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.evaluation.agreement import role_accuracy  # noqa: E402
+from pipeline.interaction.record import Interaction, record_path  # noqa: E402
 
 
 def main() -> None:
@@ -33,13 +34,13 @@ def main() -> None:
     with open(data / "manifest.csv", newline="") as f:
         for row in csv.DictReader(f):
             cid = row["call_id"] or Path(row["path"]).stem
-            call = json.loads((out / "calls" / cid / "call.json").read_text())
+            call = Interaction.load(record_path(out, cid))
             gold = json.loads((data / "labels" / f"{cid}.json").read_text())
-            acc = role_accuracy(call["utterances"], gold["utterances"])
-            stereo = call["source"]["channels"] == 2
+            acc = role_accuracy(call.utterance_dicts(), gold["utterances"])
+            stereo = call.source.channels == 2
             kind = ("stereo, " + ("configured" if row.get("agent_channel") else "auto")) if stereo else "mono"
             groups.setdefault(kind, []).append(acc["accuracy"])
-            sp = call.get("speakers", {})
+            sp = call.speakers or {}
             print(f"{cid:8} {kind:22} {sp.get('method', ''):12} {sp.get('confidence', 0):5.2f} "
                   f"{acc['accuracy']:9.3f} {acc['frame_accuracy']:7.3f} {acc['coverage']:9.3f}")
     for kind, values in groups.items():

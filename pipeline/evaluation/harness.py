@@ -2,9 +2,10 @@
 
 For each labelled call (pipeline/evaluation/labels.py) the *speech stage* (decoding,
 transcription, diarization, roles) comes from the stage cache (pipeline/run/stage_cache.py) or is
-computed into it, in worker processes when ``workers`` > 1; then the analysis stage (detectors,
-scorecard, sentiment, PII) runs in this process on the unredacted words with the models loaded
-once, and every figure is measured (pipeline/evaluation/measures.py):
+computed into it, in worker processes when ``workers`` > 1 (the local executor of
+pipeline/run/executors.py: a call that kills its worker fails alone, reported as failed); then the
+analysis stage (detectors, scorecard, sentiment, PII) runs in this process on the unredacted words
+with the models loaded once, and every figure is measured (pipeline/evaluation/measures.py):
 
 - transcription: WER and CER per call, per role and pooled (word and character edits over all
   the calls' words; normalisation: :data:`NORMALISATION`). The hypothesis is the call's
@@ -27,13 +28,13 @@ config and models give the same ``report.json``; how long the stages took goes t
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 import math
-import multiprocessing
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ from pipeline import __version__
 from pipeline.config import Config
 from pipeline.errors import CallError
 from pipeline.evaluation.labels import Dataset, load_dataset
+from pipeline.ingest.discover import CallInput
+from pipeline.run.executors import LocalExecutor, WorkerSite
 from pipeline.run.stage_cache import SpeechResult, StageCache, speech_key
 
 log = logging.getLogger("callqa")
@@ -50,7 +53,7 @@ REPORT_JSON, REPORT_HTML, TIMING_JSON = "report.json", "report.html", "timing.js
 COLLAR_S = 0.25
 ROLES = ("agent", "customer")
 NORMALISATION = (
-    "Whisper's English text normaliser on reference and hypothesis (pipeline/textnorm.wer_text): "
+    "Whisper's English text normaliser on reference and hypothesis (pipeline/text/normalize.wer_text): "
     "lowercase, punctuation and fillers removed, spelled-out numbers as digits, contractions expanded, "
     "British spellings as American, digit strings one digit per word on both sides (\"8-2-1-9\", \"8219\" and "
     "\"eight two one nine\" all \"8 2 1 9\"); CER counts the characters of the normalised text, single spaces included."
@@ -83,29 +86,39 @@ def clean(obj: Any) -> Any:
 
 # -- the speech stage in worker processes --------------------------------------------------------
 
-_worker: Any = None
 
+@dataclass(frozen=True)
+class SpeechTask:
+    """What the evaluation's workers do (a pipeline.run.executors.Task): each builds one
+    CallProcessor (its models loaded once) and computes labelled calls' speech stage, given as
+    (call, recording sha256), into the stage cache; the result is (call id, its error text or None)."""
 
-def _init_worker(config: Config, work_dir: Path) -> None:
-    global _worker
-    from pipeline.run.call import CallProcessor
+    config: Config
+    work_dir: Path
+    """Where the processors decode calls (``CACHE/work``) unless the worker has its own folder."""
 
-    _worker = CallProcessor(config, work_dir)
+    def start(self, site: WorkerSite) -> Callable[[tuple[CallInput, str]], tuple[str, str | None]]:
+        from pipeline.run.call import CallProcessor
 
+        config = self.config
+        if site.threads:
+            config = dataclasses.replace(config, asr=dataclasses.replace(config.asr, threads=site.threads))
+        processor = CallProcessor(config, self.work_dir, work_dir=site.scratch)
+        return lambda item: (item[0].call_id, self.compute(processor, *item))
 
-def _speech_task(call: Any, sha256: str) -> str | None:
-    """Compute one call's speech stage into the cache; its error text, or None."""
-    return _compute_one(_worker, call, sha256)
+    def compute(self, processor: Any, call: CallInput, sha256: str) -> str | None:
+        """Compute one call's speech stage into the cache; its error text, or None."""
+        try:
+            processor.speech(call, sha256)
+            return None
+        except CallError as e:
+            return f"{type(e).__name__}: {e}"
+        except Exception as e:  # noqa: BLE001 - one bad call must not end the evaluation
+            return f"{type(e).__name__}: {call.path}: unexpected error: {e}"
 
-
-def _compute_one(processor: Any, call: Any, sha256: str) -> str | None:
-    try:
-        processor.speech(call, sha256)
-        return None
-    except CallError as e:
-        return f"{type(e).__name__}: {e}"
-    except Exception as e:  # noqa: BLE001 - one bad call must not end the evaluation
-        return f"{type(e).__name__}: {call.path}: unexpected error: {e}"
+    def failed(self, item: tuple[CallInput, str], error_type: str, message: str) -> tuple[str, str | None]:
+        call = item[0]
+        return call.call_id, f"{error_type}: {call.path}: {message}"
 
 
 class Evaluator:
@@ -177,28 +190,13 @@ class Evaluator:
                                  "failed": len(failed), "seconds": round(time.perf_counter() - t0, 3)}
         return results, failed
 
-    def _compute(self, config: Config, todo: list[Any]) -> dict[str, str]:
-        cfg = self._stage_config(config)
-        work = self.cache_dir / "work"
-        if self.workers == 1 or len(todo) == 1:
-            from pipeline.run.call import CallProcessor
-
-            processor = CallProcessor(cfg, work)
-            errors = {c.call_id: _compute_one(processor, c, self.hashes[c.call_id]) for c in todo}
-            return {k: v for k, v in errors.items() if v}
-        failed: dict[str, str] = {}
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(min(self.workers, len(todo)), mp_context=ctx, initializer=_init_worker,
-                                 initargs=(cfg, work)) as pool:
-            futures = {c.call_id: (c, pool.submit(_speech_task, c, self.hashes[c.call_id])) for c in todo}
-            for cid, (call, fut) in futures.items():
-                try:
-                    error = fut.result()
-                except BrokenProcessPool:
-                    error = f"WorkerCrashed: {call.path}: the worker process died while processing this call"
-                if error:
-                    failed[cid] = error
-        return failed
+    def _compute(self, config: Config, todo: list[CallInput]) -> dict[str, str]:
+        """Compute the speech stage of ``todo`` into the cache, in ``workers`` worker processes (in
+        this process with one worker or one call); the calls that failed, with their error text.
+        A call that kills its worker process fails alone (pipeline/run/executors.py)."""
+        task = SpeechTask(self._stage_config(config), self.cache_dir / "work")
+        items = [(call, self.hashes[call.call_id]) for call in todo]
+        return {cid: error for cid, error in LocalExecutor(self.workers).run(task, items) if error}
 
     def evaluate(self, config: Config, data_label: str | None = None) -> dict[str, Any]:
         """The report of ``config`` on the data (see the module docstring)."""

@@ -46,6 +46,8 @@ class CallInput:
     speaker_override: str | None = None
     """A manual role decision for this call from the speaker overrides file (see
     pipeline/speakers/stage.py), set by the runner."""
+    kind: str = "recording"
+    """The source kind that reads it (pipeline/ingest/sources.py): a ``recording`` today."""
 
 
 def safe_call_id(name: str) -> str:

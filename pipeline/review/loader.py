@@ -44,6 +44,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from pipeline.errors import InputError
+from pipeline.interaction.record import AUDIO_SOURCES, RECORD_FILE, Interaction, RecordError
 from pipeline.review import tallies
 from pipeline.review.db import Call, CallItem, Review, utcnow
 from pipeline.review.history import refresh_counted
@@ -74,31 +75,29 @@ def run_input_roots(out_dir: Path) -> list[str] | None:
     return roots or None
 
 
-def _pii_redacted(record: dict[str, Any]) -> bool | None:
-    pii = record.get("pii")
-    return bool(pii.get("redacted")) if isinstance(pii, dict) else None
+def _pii_redacted(record: Interaction) -> bool | None:
+    return bool(record.pii.get("redacted")) if isinstance(record.pii, dict) else None
 
 
-def _call_fields(record: dict[str, Any], out_dir: Path, sha: str) -> dict[str, Any]:
-    """The call row's columns from its call.json (``out_dir``: the run folder, absolute)."""
-    meta = record.get("metadata") or {}
-    card = record.get("scorecard") or {}
+def _call_fields(record: Interaction, out_dir: Path, sha: str) -> dict[str, Any]:
+    """The call row's columns from its record (``out_dir``: the run folder, absolute)."""
+    meta = record.metadata
+    card = record.scorecard or {}
     score = card.get("score") or {}
     template = card.get("template") or {}
-    items = card.get("items") or []
     return {
         "out_dir": str(out_dir),
-        "agent_id": meta.get("agent_id") or None,
+        "agent_id": record.agent_id,
         "queue": meta.get("queue") or None,
         "started_at": meta.get("started_at") or None,
-        "duration_s": (record.get("source") or {}).get("duration_s"),
-        "channels": (record.get("source") or {}).get("channels"),
+        "duration_s": record.source.duration_s,
+        "channels": record.source.channels,
         "score": score.get("normalized"),
         "auto_fail": bool(score.get("auto_fail")),
-        "low_confidence_items": sum(1 for i in items if i.get("confidence", 1.0) < 0.6),
-        "customer_sentiment_end": (record.get("sentiment") or {}).get("customer_end"),
+        "low_confidence_items": sum(1 for i in record.items if i.get("confidence", 1.0) < 0.6),
+        "customer_sentiment_end": (record.sentiment or {}).get("customer_end"),
         "template": f"{template.get('name')} {template.get('version')}" if template else None,
-        "config_hash": (record.get("provenance") or {}).get("config_hash"),
+        "config_hash": record.config_hash,
         "result_sha256": sha,
         "metadata_json": meta,
         "audio_path": _audio_path(record, out_dir),
@@ -106,11 +105,11 @@ def _call_fields(record: dict[str, Any], out_dir: Path, sha: str) -> dict[str, A
     }
 
 
-def _audio_path(record: dict[str, Any], out_dir: Path) -> str | None:
+def _audio_path(record: Interaction, out_dir: Path) -> str | None:
     """The recording the run read, absolute (a relative one is taken from the loader's folder,
-    then from the run folder's parent)."""
-    raw = (record.get("source") or {}).get("path")
-    if not raw:
+    then from the run folder's parent); None for a source without audio."""
+    raw = record.source.path
+    if not raw or record.source.kind not in AUDIO_SOURCES:
         return None
     path = Path(raw)
     if not path.is_absolute():
@@ -183,18 +182,16 @@ def _read_call(call_id: str, path: str, known_sha: str | None, out_dir: Path,
     if sha == known_sha:  # loaded before from these very bytes
         return ("unchanged",)
     try:
-        record = json.loads(raw)
-    except ValueError as e:
+        record = Interaction.from_dict(json.loads(raw), path)
+    except (ValueError, RecordError) as e:
         return ("skipped", str(e))
-    if not isinstance(record, dict):
-        return ("skipped", "not a JSON object")
-    if record.get("status") != "ok":
+    if not record.ok:
         return ("skipped", None)
-    if record.get("call_id") != call_id:
-        return ("skipped", f"its call_id {record.get('call_id')!r} is not its folder's name")
+    if record.call_id != call_id:
+        return ("skipped", f"its call_id {record.call_id!r} is not its folder's name")
     try:
         row = {"call_id": call_id, **_call_fields(record, out_dir, sha), "input_roots": roots}
-        items = _item_rows(call_id, (record.get("scorecard") or {}).get("items") or [])
+        items = _item_rows(call_id, record.items)
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         return ("skipped", f"malformed results ({type(e).__name__}: {e})")
     try:
@@ -239,7 +236,7 @@ def _read_run(calls_dir: Path, known: dict[str, _Known], out_dir: Path,
     more, so that memory stays bounded)."""
     with os.scandir(calls_dir) as entries:
         names = sorted(e.name for e in entries if e.is_dir())
-    tasks = [(name, str(calls_dir / name / "call.json"), known[name].sha if name in known else None)
+    tasks = [(name, str(calls_dir / name / RECORD_FILE), known[name].sha if name in known else None)
              for name in names]
     readers = _reader_pool(len(tasks))
     if readers is None:

@@ -21,6 +21,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pipeline.interaction.record import Interaction, RecordError, record_path
 from pipeline.review import reviews
 from pipeline.review.audio_access import MEDIA_TYPES, REDACTED_AUDIO, playable_audio
 from pipeline.review.db import Assignment, Call, Review, User
@@ -40,11 +41,10 @@ def reviewer_csrf(who: Who = Depends(check_csrf)) -> Who:
     return who
 
 
-def call_record(call: Call) -> dict[str, Any]:
-    path = Path(call.out_dir) / "calls" / call.call_id / "call.json"
+def call_record(call: Call) -> Interaction:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return Interaction.load(record_path(Path(call.out_dir), call.call_id))
+    except RecordError:
         raise HTTPException(410, f"the results of {call.call_id} are no longer in {call.out_dir}") from None
 
 def my_review(s: Session, user: User, call_id: str) -> Review | None:
@@ -134,9 +134,9 @@ def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, An
         "call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
         "duration_s": call.duration_s, "score": call.score, "auto_fail": call.auto_fail,
         "pii_redacted": bool(call.pii_redacted), "audio": audio_state(call, state),
-        "speakers": {k: record.get("speakers", {}).get(k) for k in ("method", "roles", "override", "confidence")},
+        "speakers": {k: (record.speakers or {}).get(k) for k in ("method", "roles", "override", "confidence")},
         "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
-                       for u in record.get("utterances", [])],
+                       for u in record.utterance_dicts()],
         "items": items,
         "blind": is_blind, "role": user.role,
         "can_review": user.role != "agent", "can_swap": user.role != "agent",

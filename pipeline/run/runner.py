@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import json
 import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from models.asr import preflight as prepare_asr_model
 from pipeline import __version__
-from pipeline.run.call import CALL_FILE, WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
+from pipeline.interaction.record import Interaction, RecordError, record_path
+from pipeline.run.call import WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
 from pipeline.errors import (
     EXIT_CALLS_FAILED, EXIT_DISK_FULL, EXIT_INTERRUPTED, EXIT_OK, DiskFullError, InputError,
 )
-from pipeline.run.executors import make_executor, resolve_split
+from pipeline.run.executors import WorkerSite, make_executor, resolve_split
 from pipeline.run.index import IndexEntry, RunIndex
 from pipeline.run.preflight import preflight as check_settings
 from pipeline.ingest.discover import CallInput, discover, not_regular
@@ -97,55 +98,44 @@ def input_roots(source: Path, calls: list[CallInput]) -> list[str]:
     return sorted({str(Path(c.path).resolve().parent) for c in calls})
 
 
-def previous_result(out_dir: Path, call_id: str) -> dict[str, Any] | None:
-    """The finished ``call.json`` of a call, or None when there is none or it is unreadable."""
-    path = out_dir / "calls" / call_id / CALL_FILE
+def previous_result(out_dir: Path, call_id: str) -> Interaction | None:
+    """The finished record of a call, or None when there is none or it is unreadable."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return Interaction.load(record_path(out_dir, call_id))
+    except RecordError:
         return None
 
 
-def is_done(prev: dict[str, Any] | None, sha256: str, config_hash: str) -> bool:
+def is_done(prev: Interaction | None, sha256: str, config_hash: str) -> bool:
     """A call is done when its result is ok for this exact file and result-affecting config."""
-    return bool(
-        prev
-        and prev.get("status") == "ok"
-        and prev.get("source", {}).get("sha256") == sha256
-        and prev.get("provenance", {}).get("config_hash") == config_hash
-    )
+    return bool(prev and prev.ok and prev.source.sha256 == sha256 and prev.config_hash == config_hash)
 
 
-def recorded_override(prev: dict[str, Any]) -> str | None:
-    """The manual speaker override a finished call was labelled with (None: automatic)."""
-    return prev.get("speakers", {}).get("override")
-
-
-def summary_row(call: CallInput, outcome: Outcome, record: dict[str, Any] | None) -> dict[str, Any]:
+def summary_row(call: CallInput, outcome: Outcome, record: Interaction | None) -> dict[str, Any]:
     row: dict[str, Any] = {
         "call_id": call.call_id, "status": outcome.status, "path": str(call.path),
         "duration_s": round(outcome.duration_s, 3) or None, "processing_s": round(outcome.processing_s, 3),
         "error_type": outcome.error_type, "error": outcome.error,
     }
     if record:
-        src = record.get("source", {})
-        utts = record.get("utterances", [])
+        src = record.source
+        utts = record.utterance_dicts()
         row.update(
-            duration_s=src.get("duration_s"), channels=src.get("channels"), sample_rate=src.get("sample_rate"),
-            format=src.get("format"), utterances=len(utts), words=sum(len(u.get("words", [])) for u in utts),
-            speaker_method=record.get("speakers", {}).get("method"),
-            role_confidence=record.get("speakers", {}).get("confidence"),
+            duration_s=src.duration_s, channels=src.channels, sample_rate=src.sample_rate,
+            format=src.format, utterances=len(utts), words=sum(len(u.get("words", [])) for u in utts),
+            speaker_method=(record.speakers or {}).get("method"),
+            role_confidence=(record.speakers or {}).get("confidence"),
         )
         if outcome.status == "skipped":
-            row["processing_s"] = record.get("processing", {}).get("seconds")
-        card = record.get("scorecard")
+            row["processing_s"] = record.processing.get("seconds")
+        card = record.scorecard
         if card:
             score = card["score"]
             row.update(score=score.get("normalized"), points=score.get("points"), potential=score.get("potential"),
                        auto_fail=score.get("auto_fail"),
                        low_confidence_items=sum(1 for i in card["items"] if i["confidence"] < LOW_CONFIDENCE),
-                       customer_sentiment_end=record.get("sentiment", {}).get("customer_end"))
-            row.update({i["id"]: i["answer"] for i in card["items"]})
+                       customer_sentiment_end=(record.sentiment or {}).get("customer_end"))
+            row.update(record.answers)
     row.update(call.metadata)
     return row
 
@@ -158,6 +148,44 @@ def with_split(config: Config) -> Config:
     workers, threads = resolve_split(config.run.workers, config.asr.threads)
     return dataclasses.replace(config, run=dataclasses.replace(config.run, workers=workers),
                                asr=dataclasses.replace(config.asr, threads=threads))
+
+
+@dataclass(frozen=True)
+class CallTask:
+    """What the batch's workers do (pipeline.run.executors.Task): each builds one CallProcessor
+    (its models loaded once) and processes calls, given as (call, recording sha256), into their
+    folders; the result is the call's Outcome."""
+
+    config: Config
+    out_dir: Path
+
+    def start(self, site: WorkerSite) -> Callable[[tuple[CallInput, str]], Outcome]:
+        config = self.config
+        if site.threads:  # the worker has exactly these, whatever the cores of its machine
+            config = dataclasses.replace(config, asr=dataclasses.replace(config.asr, threads=site.threads))
+        processor = CallProcessor(config, self.out_dir, work_dir=site.scratch)
+        node = site.node
+        if node is None:
+            return self.handler(processor)
+        return lambda item: self._on_node(processor, node, *item)
+
+    @staticmethod
+    def handler(processor: CallProcessor) -> Callable[[tuple[CallInput, str]], Outcome]:
+        return lambda item: processor.process(*item)
+
+    def _on_node(self, processor: CallProcessor, node: str, call: CallInput, sha256: str) -> Outcome:
+        """On another machine (Ray), the recordings and the output folder must be on storage
+        it mounts at the same path: a call is failed naming the one it cannot see."""
+        for what, path in (("the output folder", self.out_dir), ("the recording", Path(call.path))):
+            if not path.exists():  # nothing can be written for this call on this node
+                return Outcome(call.call_id, str(call.path), "failed", error_type="ConfigError",
+                               error=f"{path}: {what} is not visible on node {node}; with --executor ray the "
+                                     "recordings and OUT must be on storage every node mounts at the same path")
+        return processor.process(call, sha256)
+
+    def failed(self, item: tuple[CallInput, str], error_type: str, message: str) -> Outcome:
+        call = item[0]
+        return Outcome(call.call_id, str(call.path), "failed", error_type=error_type, error=f"{call.path}: {message}")
 
 
 class _Lock:
@@ -286,7 +314,7 @@ class BatchRunner:
             self._files[call.call_id] = (str(call.path), st.st_size, st.st_mtime_ns, sha)
             if (not self.force and same_file and entry and entry.status == "ok" and entry.config_hash == config_hash
                     and (entry.override or None) == call.speaker_override
-                    and (self.out_dir / "calls" / call.call_id / CALL_FILE).is_file()):
+                    and record_path(self.out_dir, call.call_id).is_file()):
                 # done, by the index: no file of the call is opened
                 outcome = Outcome(call.call_id, str(call.path), "skipped", entry.row.get("duration_s") or 0.0,
                                   entry.row.get("processing_s") or 0.0)
@@ -297,13 +325,13 @@ class BatchRunner:
                 continue
             prev = previous_result(self.out_dir, call.call_id)
             if not self.force and prev is not None and is_done(prev, sha, config_hash):
-                if recorded_override(prev) != call.speaker_override:
-                    if "scorecard" not in prev:  # roles decide every answer: a scored call is redone
+                if prev.override != call.speaker_override:
+                    if prev.scorecard is None:  # roles decide every answer: a scored call is redone
                         self._record(local.relabel(call, prev))
                         continue
                 else:
-                    self._record(Outcome(call.call_id, str(call.path), "skipped", prev["source"].get("duration_s", 0.0),
-                                         prev.get("processing", {}).get("seconds", 0.0)), prev)
+                    self._record(Outcome(call.call_id, str(call.path), "skipped", prev.duration_s,
+                                         prev.processing.get("seconds", 0.0)), prev)
                     continue
             self.report.outcomes[call.call_id] = Outcome(call.call_id, str(call.path), "pending")
             todo.append((call, sha))
@@ -314,7 +342,8 @@ class BatchRunner:
         log.info("%d calls: %d to process, %d already done", len(calls), len(todo), self.report.counts()["skipped"])
         self._t0 = time.monotonic()
         with self._progress_bar(len(todo)) as bar:
-            for outcome in make_executor(self.config, self.out_dir, local).run(todo):
+            task = CallTask(self.config, self.out_dir)
+            for outcome in make_executor(self.config).run(task, todo, local=task.handler(local)):
                 self._record(outcome)
                 if outcome.error_type == DiskFullError.__name__:
                     # a worker could not write (pipeline.run.call types every ENOSPC/EDQUOT): stop
@@ -334,26 +363,27 @@ class BatchRunner:
         this call's from an earlier run); run.json and summary.csv still list the failure."""
         folder = self.out_dir / "calls" / call.call_id
         prev = previous_result(self.out_dir, call.call_id)
-        if prev is not None and prev.get("status") == "ok":
+        if prev is not None and prev.ok:
             log.warning("%s: not processed; its earlier result in %s is kept", message, folder)
-            self._record(Outcome(call.call_id, str(call.path), "failed", error_type=etype, error=message), {})
+            self._record(Outcome(call.call_id, str(call.path), "failed", error_type=etype, error=message), read=False)
             return
         self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), folder, etype, message))
 
-    def _record(self, outcome: Outcome, record: dict[str, Any] | None = None) -> None:
-        """Keep a call's outcome, its summary row and its index entry; ``record`` is its call.json
-        when the caller has just read it (read here otherwise)."""
+    def _record(self, outcome: Outcome, record: Interaction | None = None, read: bool = True) -> None:
+        """Keep a call's outcome, its summary row and its index entry; ``record`` is its record
+        when the caller has just read it (read here otherwise, unless ``read`` is false: then
+        the call is listed as failed without the record its folder keeps)."""
         self.report.outcomes[outcome.call_id] = outcome
-        if record is None:
+        if record is None and read:
             record = previous_result(self.out_dir, outcome.call_id)
         row = summary_row(self.calls[outcome.call_id], outcome, record)
         self._rows[outcome.call_id] = row
         file = self._files.get(outcome.call_id)
-        if self._index is not None and file is not None and record is not None:
-            ok = record.get("status") == "ok" and record.get("source", {}).get("sha256") == file[3]
+        if self._index is not None and file is not None and (record is not None or not read):
+            ok = record is not None and record.ok and record.source.sha256 == file[3]
             self._index.put(IndexEntry(
                 outcome.call_id, file[0], file[1], file[2], file[3], "ok" if ok else "failed",
-                record.get("provenance", {}).get("config_hash", ""), recorded_override(record),
+                (record.config_hash if record else None) or "", record.override if record else None,
                 {**row, "status": "ok" if ok else row.get("status")}))
         self._flush()
 

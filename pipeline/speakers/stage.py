@@ -26,6 +26,7 @@ import numpy as np
 from models.base import SAMPLE_RATE
 from pipeline.ingest.audio import mix_down
 from pipeline.errors import ConfigError
+from pipeline.interaction.record import Interaction
 from pipeline.interaction.utterances import Utterance, Word
 
 AGENT, CUSTOMER, UNKNOWN = "agent", "customer", "unknown"
@@ -366,24 +367,27 @@ def set_roles(utterances: list[Utterance], roles: dict[str, str]) -> None:
         u.role = roles.get(u.speaker, UNKNOWN) if u.speaker is not None else UNKNOWN
 
 
-def relabel_record(record: dict[str, Any], override: str | None) -> dict[str, Any]:
-    """Apply (or remove) a manual override on a finished call.json without redoing any work."""
-    block = record["speakers"]
+def relabelled(block: dict[str, Any], override: str | None) -> dict[str, Any]:
+    """The speakers block with the manual ``override`` applied (recording the automatic
+    decision beside it), or back to the automatic decision when ``override`` is None."""
     automatic = block.get("automatic", block)
-    roles = dict(automatic["roles"])
-    new_block = {k: v for k, v in automatic.items()}
-    if override:
-        channel_speakers = block.get("channel_speakers", {})
-        new_block = {
-            "method": "override", "roles": apply_override(roles, override, channel_speakers),
-            "confidence": 1.0, "override": override, "automatic": automatic,
-            "evidence": [{"cue": "manual override", "value": override}],
-        }
-        if channel_speakers:
-            new_block["channel_speakers"] = channel_speakers
-    for u in record["utterances"]:
-        u["role"] = new_block["roles"].get(u.get("speaker"), UNKNOWN)
-    record["speakers"] = new_block
+    if not override:
+        return dict(automatic)
+    channel_speakers = block.get("channel_speakers", {})
+    new_block = {
+        "method": "override", "roles": apply_override(dict(automatic["roles"]), override, channel_speakers),
+        "confidence": 1.0, "override": override, "automatic": automatic,
+        "evidence": [{"cue": "manual override", "value": override}],
+    }
+    if channel_speakers:
+        new_block["channel_speakers"] = channel_speakers
+    return new_block
+
+
+def relabel_record(record: Interaction, override: str | None) -> Interaction:
+    """Apply (or remove) a manual override on a finished interaction without redoing any work."""
+    record.speakers = relabelled(record.speakers or {}, override)
+    set_roles(record.utterances, record.speakers["roles"])
     return record
 
 
@@ -391,11 +395,10 @@ def with_override(utterances: list[Utterance], block: dict[str, Any],
                   override: str | None) -> tuple[list[Utterance], dict[str, Any]]:
     """Roles on ``utterances`` from the automatic ``block``, or from the manual ``override``
     when there is one (then the block records both); returns them and the block."""
-    record = {"speakers": block, "utterances": [{"speaker": u.speaker} for u in utterances]}
     if override:
-        relabel_record(record, override)
-    set_roles(utterances, record["speakers"]["roles"])
-    return utterances, record["speakers"]
+        block = relabelled(block, override)
+    set_roles(utterances, block["roles"])
+    return utterances, block
 
 
 # -- the stage --------------------------------------------------------------------------------

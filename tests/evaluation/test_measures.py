@@ -62,7 +62,7 @@ def test_no_reference_words_gives_none():
     assert only_insertions["wer"] is None and only_insertions["insertions"] == 2
     assert only_insertions["char_errors"] == 9
     assert text_errors([], [])["wer"] is None
-    # textnorm.wer keeps its convention for no reference words: 1.0 with hypothesis words, else 0.0
+    # measures.wer keeps its convention for no reference words: 1.0 with hypothesis words, else 0.0
     assert wer([""], ["thank you"]) == 1.0
     assert wer([""], [""]) == 0.0
 

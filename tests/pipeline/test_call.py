@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from pipeline.run.call import BESIDE_NICENESS, beside_executor
+from pipeline.run.recording import BESIDE_NICENESS, beside_executor
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="niceness is per thread only on Linux")

@@ -1,4 +1,5 @@
-"""Executors: the automatic split of cores, and the Ray executor against the local one."""
+"""Executors: the automatic split of cores, the registry ``run.executor`` chooses from, a task run
+over items with crash isolation, and the Ray executor against the local one."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,10 @@ from processes import descendants
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-from pipeline.run.executors import WORKER_MEMORY_MB, make_executor, resolve_split
-from pipeline.run.runner import with_split
+from pipeline.run.executors import (
+    EXECUTORS, WORKER_MEMORY_MB, LocalExecutor, RayExecutor, WorkerSite, make_executor, resolve_split,
+)
+from pipeline.run.runner import CallTask, with_split
 
 RAY_CALLS = ("c003", "c006")
 """A stereo call and a mono (diarized) call of the sample."""
@@ -49,13 +53,64 @@ def test_runner_resolves_the_split_but_not_for_ray() -> None:
     assert (ray.run.workers, ray.asr.threads) == (0, 0)  # decided from the cluster
 
 
-def test_unknown_executor_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="run.executor"):
+def test_unknown_executor_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="run.executor: 'spark' is not allowed; allowed: local or ray"):
         load_config(None, ["run.executor=spark"])
     config = load_config(None, [])
     config.run.executor = "spark"
-    with pytest.raises(ConfigError, match="spark"):
-        make_executor(config, tmp_path, None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="run.executor: 'spark' is not one of local, ray"):
+        make_executor(config)
+
+
+def test_the_registry_names_and_makes_the_executors(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert EXECUTORS.key == "run.executor" and EXECUTORS.names() == ("local", "ray")
+    local = make_executor(load_config(None, ["run.workers=3"]))
+    assert type(local) is LocalExecutor and local.workers == 3
+    ray = make_executor(load_config(None, ["run.executor=ray", "run.workers=4", "asr.threads=2",
+                                           "run.ray_address=auto"]))
+    assert type(ray) is RayExecutor and (ray.workers, ray.threads, ray.address) == (4, 2, "auto")
+
+    # a registered choice (as "module:attribute", imported when chosen) passes the config's
+    # check and is found by name
+    monkeypatch.setattr(EXECUTORS, "_choices", dict(EXECUTORS._choices))  # registered for this test only
+    EXECUTORS.register("inline", "pipeline.run.executors:LocalExecutor")
+    chosen = make_executor(load_config(None, ["run.executor=inline", "run.workers=1"]))
+    assert type(chosen) is LocalExecutor and chosen.workers == 1
+    assert EXECUTORS.get("inline") is LocalExecutor
+
+
+@dataclass(frozen=True)
+class Square:
+    """A task for the executor's own tests: squares numbers; the worker handling ``crash`` dies
+    (a crash in native code ends a worker so). Spawned workers import it from this module."""
+
+    crash: int | None = None
+
+    def start(self, site: WorkerSite):
+        pid = os.getpid()
+
+        def handle(n: int) -> tuple[int, object, int]:
+            if n == self.crash:
+                os._exit(1)
+            return n, n * n, pid
+
+        return handle
+
+    def failed(self, item: int, error_type: str, message: str) -> tuple[int, object, int]:
+        return item, f"{error_type}: {message}", os.getpid()
+
+
+def test_a_task_runs_over_items_and_an_item_that_kills_its_worker_fails_alone() -> None:
+    items = list(range(6))
+    alone = list(LocalExecutor(1).run(Square(), items))  # in this process
+    assert alone == [(n, n * n, os.getpid()) for n in items]
+    assert list(LocalExecutor(4).run(Square(), [5])) == [(5, 25, os.getpid())]  # one item: here too
+
+    results = list(LocalExecutor(2).run(Square(crash=3), items))
+    by_item = {n: result for n, result, _pid in results}
+    assert sorted(n for n, _r, _p in results) == items  # one result per item
+    assert by_item == {**{n: n * n for n in items}, 3: "WorkerCrashed: the worker process died while processing this call"}
+    assert all(pid != os.getpid() for n, _r, pid in results if n != 3)  # in worker processes
 
 
 def test_address_needs_the_ray_executor(tmp_path: Path) -> None:
@@ -114,17 +169,17 @@ def test_ray_run_gives_the_results_of_the_local_executor(sample_run, tmp_path: P
 
 
 def test_a_node_that_cannot_see_the_files_fails_the_call_naming_them(tmp_path: Path) -> None:
-    from pipeline.run.executors import CallWorker
+    from pipeline.run.executors import TaskActor
     from pipeline.ingest.discover import CallInput
 
     config = load_config(None, [])
     call = CallInput("c1", tmp_path / "not-mounted" / "c1.wav")
-    worker = CallWorker(config, str(tmp_path / "missing-out"))  # the actor's class, without Ray
-    outcome = worker.process(call, "0" * 64)
+    worker = TaskActor(CallTask(config, tmp_path / "missing-out"), 1)  # the actor's class, without Ray
+    outcome = worker.process((call, "0" * 64))
     assert (outcome.status, outcome.error_type) == ("failed", "ConfigError")
     assert "missing-out" in outcome.error and "same path" in outcome.error
     (tmp_path / "missing-out").mkdir()
-    outcome = worker.process(call, "0" * 64)
+    outcome = worker.process((call, "0" * 64))
     assert "not-mounted/c1.wav" in outcome.error and "the recording is not visible" in outcome.error
     scratch = worker.scratch
     assert scratch.is_dir()
@@ -167,7 +222,7 @@ def test_a_killed_local_worker_loses_no_call(tmp_path: Path) -> None:
 
 
 def test_a_killed_ray_actor_loses_no_call(tmp_path: Path) -> None:
-    run, err = _kill_a_worker_mid_run(tmp_path, ["--executor", "ray"], "ray::CallWorker")
+    run, err = _kill_a_worker_mid_run(tmp_path, ["--executor", "ray"], "ray::TaskActor")
     assert "a Ray actor died" in err
     assert run["config"]["run"]["executor"] == "ray"
     assert run["counts"]["ok"] == 3 and run["counts"]["failed"] == 0
@@ -199,7 +254,7 @@ def test_a_worker_dying_between_two_submissions_loses_no_call(monkeypatch: pytes
         def __exit__(self, *exc: object) -> None:
             return None
 
-        def submit(self, fn, call: CallInput, sha: str) -> Future:
+        def submit(self, fn, item: tuple[CallInput, str]) -> Future:
             self.submitted += 1
             future: Future = Future()
             if self.broken and self.submitted >= 2:
@@ -207,12 +262,12 @@ def test_a_worker_dying_between_two_submissions_loses_no_call(monkeypatch: pytes
             if self.broken:  # the call in flight when the worker died
                 future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
             else:
-                future.set_result(Outcome(call.call_id, str(call.path), "ok"))
+                future.set_result(Outcome(item[0].call_id, str(item[0].path), "ok"))
             return future
 
     monkeypatch.setattr(executors, "ProcessPoolExecutor", Pool)
     calls = [(CallInput(f"c{i}", Path(f"/in/c{i}.wav")), "0" * 64) for i in range(5)]
     config = load_config(None, ["run.workers=2"])
-    outcomes = list(executors.LocalExecutor(config, Path("/out"), local=None).run(calls))
+    outcomes = list(executors.LocalExecutor(config.run.workers).run(CallTask(config, Path("/out")), calls))
     assert sorted(o.call_id for o in outcomes) == [f"c{i}" for i in range(5)]
     assert all(o.status == "ok" for o in outcomes)

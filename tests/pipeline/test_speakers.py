@@ -14,6 +14,7 @@ from models.base import SAMPLE_RATE, AsrOptions
 from models.diarize import SpeakerTurn
 from models.vad import VadOptions
 from pipeline.ingest import audio
+from pipeline.interaction.record import Interaction
 from pipeline.errors import ConfigError
 from pipeline.evaluation.agreement import role_accuracy
 from pipeline.interaction.utterances import Utterance, Word
@@ -154,17 +155,19 @@ def test_overrides_file_errors_name_the_file(tmp_path: Path):
 
 
 def test_relabel_applies_and_removes_an_override():
-    record = {
+    record = Interaction.from_dict({
+        "call_id": "c1", "status": "ok", "source": {"path": "c1.wav", "sha256": "0" * 64},
         "speakers": {"method": "diarization", "roles": {"S0": "agent", "S1": "customer"}, "confidence": 0.7},
-        "utterances": [{"speaker": "S0", "role": "agent"}, {"speaker": "S1", "role": "customer"}],
-    }
-    swapped = relabel_record(json.loads(json.dumps(record)), "swap")
-    assert swapped["speakers"]["method"] == "override" and swapped["speakers"]["override"] == "swap"
-    assert [u["role"] for u in swapped["utterances"]] == ["customer", "agent"]
-    assert swapped["speakers"]["automatic"]["roles"] == {"S0": "agent", "S1": "customer"}
+        "utterances": [{"id": f"u{i}", "channel": 0, "start": i, "end": i + 1, "text": "hi", "speaker": s, "role": r}
+                       for i, (s, r) in enumerate([("S0", "agent"), ("S1", "customer")])],
+    })
+    swapped = Interaction.from_dict(relabel_record(record, "swap").to_dict())
+    assert swapped.speakers["method"] == "override" and swapped.override == "swap"
+    assert [u.role for u in swapped.utterances] == ["customer", "agent"]
+    assert swapped.speakers["automatic"]["roles"] == {"S0": "agent", "S1": "customer"}
     restored = relabel_record(swapped, None)
-    assert restored["speakers"]["method"] == "diarization"
-    assert [u["role"] for u in restored["utterances"]] == ["agent", "customer"]
+    assert restored.speakers["method"] == "diarization" and restored.override is None
+    assert [u.role for u in restored.utterances] == ["agent", "customer"]
 
 
 def test_role_accuracy_by_speech_time():

@@ -81,6 +81,9 @@ class Detector(ABC):
     name: ClassVar[str] = ""
     Params: ClassVar[type] = type(None)
     """A dataclass of the parameters, documented field by field."""
+    sources: ClassVar[frozenset[str] | None] = None
+    """The source kinds this detector applies to (pipeline/interaction/record.py: recording,
+    stream, email, chat); None: every source. On any other source its item is answered na."""
 
     def __init__(self, item: ItemSpec, where: str = ""):
         self.item = item
@@ -91,6 +94,9 @@ class Detector(ABC):
         """Raise ConfigError for parameter values that are out of range (override)."""
 
     def __call__(self, ctx: CallContext) -> Detection:
+        if self.sources is not None and ctx.facts.source not in self.sources:
+            return Detection(NA, 1.0, [], f"not applicable: '{self.name}' applies to "
+                             f"{' and '.join(sorted(self.sources))} sources, not to {ctx.facts.source}")
         for cond in self.item.na_when:
             holds, evidence, why = CONDITIONS[cond](ctx)
             if holds:

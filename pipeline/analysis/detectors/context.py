@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.interaction.record import RECORDING
 from pipeline.interaction.utterances import Utterance
 
 AGENT, CUSTOMER = "agent", "customer"
@@ -81,6 +82,9 @@ class CallFacts:
     metadata: dict[str, Any] = field(default_factory=dict)
     company: str | None = None
     """The company the agent speaks for (manifest column ``company``, else ``roles.company``)."""
+    source: str = RECORDING
+    """The source kind (pipeline/interaction/record.py): detectors that need timing state which
+    they apply to (``Detector.sources``)."""
 
 
 class CallContext:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pipeline.interaction.record import AUDIO_SOURCES
 from pipeline.analysis.detectors.base import NA, NO, YES, CallContext, Detection, Detector, Evidence, confidence_from_margin, register
 from pipeline.analysis.detectors.context import AGENT, CUSTOMER
 from pipeline.analysis.detectors.phrases import PhraseParams, find_matches
@@ -24,6 +25,8 @@ class DeadAirParams:
 @register("dead_air")
 class DeadAirDetector(Detector):
     """Yes when no silence inside the conversation is longer than ``max_silence_s``."""
+
+    sources = AUDIO_SOURCES  # silences and talk over exist only in audio
 
     Params = DeadAirParams
 
@@ -57,6 +60,8 @@ class InterruptionParams:
 @register("interruptions")
 class InterruptionDetector(Detector):
     """Yes when ``by`` interrupts the other party at most ``max_allowed`` times."""
+
+    sources = AUDIO_SOURCES  # silences and talk over exist only in audio
 
     Params = InterruptionParams
 
@@ -130,6 +135,8 @@ class HoldParams:
 @register("hold_etiquette")
 class HoldEtiquetteDetector(Detector):
     """Na without a hold; yes when every hold was announced before and thanked after."""
+
+    sources = AUDIO_SOURCES  # silences and talk over exist only in audio
 
     Params = HoldParams
 
