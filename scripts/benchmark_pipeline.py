@@ -28,6 +28,12 @@ sample calls; ``--layout stereo|mono``) through ``callqa run``, with its peak me
         --splits 1x2,2x1 --json out/bench.json
     .venv/bin/python scripts/benchmark_pipeline.py --splits 2x1 --set asr.compute_type=float32
     .venv/bin/python scripts/benchmark_pipeline.py --no-openai --splits "" --lengths 5,60 --layout mono
+    .venv/bin/python scripts/benchmark_pipeline.py --splits 2x1 --mix 1,2,4,6,8,10   # a mixed archive
+
+``--mix`` replaces the labelled calls by a mixed archive made from them: for each length one
+stereo and one mono call (whole labelled calls of that layout one after another, their
+references joined), so half the calls are mono, half stereo, of 1-10 minutes; the mix is
+printed and written to the JSON.
 """
 
 from __future__ import annotations
@@ -224,6 +230,48 @@ def long_recording(items: list[dict], minutes: float, folder: Path, layout: str)
     return out
 
 
+def mixed_archive(items: list[dict], minutes: list[float], folder: Path) -> tuple[Path, dict[str, dict]]:
+    """A mixed archive made from the labelled calls: for each length in ``minutes`` one stereo
+    and one mono 8 kHz mu-law call about that long (whole labelled calls of that layout one
+    after another, so that each call's reference is theirs joined), as a manifest and its
+    references by call id."""
+    import numpy as np
+    import soundfile as sf
+    import soxr
+
+    from pipeline.ingest import audio
+
+    by_layout = {n: [i for i in items if len(i["refs"]) == n] for n in (1, 2)}
+    rows, refs = [], {}
+    for k, length in enumerate(minutes):
+        for channels, layout in ((2, "stereo"), (1, "mono")):
+            pool = by_layout[channels]
+            if not pool:
+                raise SystemExit(f"--mix: the labelled calls hold no {layout} call")
+            cid = f"mix_{length:g}min_{layout}"
+            path = folder / f"{cid}.wav"
+            texts: list[list[str]] = [[] for _ in range(channels)]
+            written, target, j = 0, int(length * 60 * 8000), k  # each call starts from another sample
+            with sf.SoundFile(path, "w", samplerate=8000, channels=channels, subtype="ULAW") as f:
+                while written < target:
+                    item = pool[j % len(pool)]
+                    j += 1
+                    _, samples = audio.load(Path(item["path"]))
+                    chunk = soxr.resample(np.ascontiguousarray(samples.T), 16000, 8000)
+                    f.write(chunk)
+                    written += chunk.shape[0]
+                    for ch in range(channels):
+                        texts[ch].append(item["refs"][ch])
+            rows.append({"call_id": cid, "path": str(path)})
+            refs[cid] = {"id": cid, "path": str(path), "refs": [" ".join(t) for t in texts]}
+    manifest = folder / "mix_manifest.csv"
+    with open(manifest, "w", newline="") as f:
+        w = csv.DictWriter(f, ["call_id", "path"])
+        w.writeheader()
+        w.writerows(rows)
+    return manifest, refs
+
+
 # -- main ---------------------------------------------------------------------------------------
 
 
@@ -254,6 +302,8 @@ def main() -> None:
     p.add_argument("--openai-threads", type=int, default=os.cpu_count() or 1,
                    help="threads for openai-whisper (default: every core, as the pipeline uses)")
     p.add_argument("--no-openai", action="store_true", help="skip the openai-whisper transcription")
+    p.add_argument("--mix", default="", help="comma list of call lengths (minutes): instead of the labelled "
+                   "calls, a mixed archive of one stereo and one mono call of each length made from them")
     p.add_argument("--lengths", default="", help="comma list of call lengths (minutes) for the memory test")
     p.add_argument("--layout", choices=["stereo", "mono"], default="stereo", help="channels of the long calls")
     p.add_argument("--json", help="also write the results here")
@@ -268,6 +318,12 @@ def main() -> None:
         tmp = Path(args.keep or tmp_name)
         tmp.mkdir(parents=True, exist_ok=True)
         manifest, refs = combined_manifest(datas, tmp)
+        if args.mix:
+            manifest, refs = mixed_archive(list(refs.values()), [float(m) for m in args.mix.split(",") if m], tmp)
+            mix = sorted((len(r["refs"]), cid) for cid, r in refs.items())
+            results["mix"] = {cid: "stereo" if n == 2 else "mono" for n, cid in mix}
+            print(f"mixed archive: {len(refs)} calls, {sum(n == 2 for n, _ in mix)} stereo and "
+                  f"{sum(n == 1 for n, _ in mix)} mono, of {args.mix} minutes")
         # WER is measured on the words as recognised: PII is still found (its cost counts) but
         # not masked in call.json, unless --set pii.redact=true asks for it
         sets = [a for s in ["pii.redact=false", *args.set] for a in ("--set", s)]

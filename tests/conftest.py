@@ -36,6 +36,17 @@ def run_cli(*args: str, timeout: float = 600, input: str | None = None) -> subpr
     )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The ``slow`` marker (pyproject.toml) for every test run on PostgreSQL: the review tests'
+    fixtures parametrised ``sqlite`` / ``postgresql`` (tests/review/databases.py and the modules'
+    own app fixtures) start a throwaway PostgreSQL server, so ``-m "not slow"`` runs the SQLite
+    cases only and needs no PostgreSQL installed. The other slow tests are marked in their modules."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and any(isinstance(v, str) and v == "postgresql" for v in callspec.params.values()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Models joined or converted during tests go to a throwaway cache."""

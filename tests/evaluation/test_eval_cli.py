@@ -14,6 +14,8 @@ import yaml
 from conftest import SAMPLES, label, manifest_rows, run_cli
 from pipeline.analysis.scorecard import DEFAULT_SCORECARD
 
+pytestmark = pytest.mark.slow  # runs the CLI over the sample recordings (the sample_run fixture)
+
 
 @pytest.fixture(scope="module")
 def sample_eval(sample_run, stage_cache: Path, tmp_path_factory: pytest.TempPathFactory):

@@ -20,6 +20,8 @@ from pipeline.evaluation import harness
 from pipeline.evaluation.harness import Evaluator, SpeechTask
 from pipeline.ingest.discover import CallInput
 
+pytestmark = pytest.mark.slow  # real models over sample calls in worker processes
+
 CALLS = ("c002", "c006", "c010")
 """Mono calls of the sample (diarized), cut to their first :data:`CUT_S` seconds."""
 CRASH = "c006"

@@ -31,6 +31,7 @@ def test_decode_seed_depends_on_seed_audio_and_window_only():
     assert 0 <= decode_seed(2**40, a) < 2**32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend_name", ["faster-whisper", "openai-whisper"])
 def test_sampling_repeats_whatever_was_decoded_before(backend_name: str):
     first, other = _clip("c006.wav"), _clip("c002.wav")

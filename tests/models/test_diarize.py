@@ -72,6 +72,7 @@ def assert_well_formed(turns: list[SpeakerTurn], duration: float) -> None:
 # -- real calls ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_mono_sample_calls_reach_low_der(diarizer: Diarizer) -> None:
     pooled = DiarizationErrorRate(collar=0.25)
     mono = [r for r in manifest_rows() if label(r["call_id"])["channels"] == 1]
@@ -89,6 +90,7 @@ def test_mono_sample_calls_reach_low_der(diarizer: Diarizer) -> None:
     assert abs(pooled) < 0.08
 
 
+@pytest.mark.slow
 def test_coarse_windows_refined_at_changes_match_dense_windows() -> None:
     """The default (coarse windows, refined where a change may be) embeds far fewer windows
     than windows every 0.1 s throughout, and places the turns as well."""
@@ -117,6 +119,7 @@ def test_real_telephone_conversation(diarizer: Diarizer) -> None:
     assert DiarizationErrorRate(collar=0.25)(ref, hypothesis(turns), uem=uem) < 0.12
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("call_id, channel", [("c001", 0), ("c009", 1)])
 def test_one_speaker_recording_gives_one_speaker(diarizer: Diarizer, call_id: str, channel: int) -> None:
     """One channel of a stereo call holds one party only (c001's agent, with a hold)."""

@@ -31,6 +31,7 @@ def test_rebuilt_checkpoint_loads_with_no_missing_or_unexpected_keys():
     assert checkpoint["alignment_heads"] and all(0 <= layer < 4 for layer, _ in checkpoint["alignment_heads"])
 
 
+@pytest.mark.slow
 def test_both_backends_give_the_same_words_on_a_sample_call():
     _, samples = audio.load(SAMPLES / "c006.wav")
     words = {}
@@ -42,6 +43,7 @@ def test_both_backends_give_the_same_words_on_a_sample_call():
     assert words["openai-whisper"] == words["faster-whisper"]
 
 
+@pytest.mark.slow
 def test_build_openai_command_writes_a_checkpoint(tmp_path: Path):
     out = tmp_path / "tiny.pt"
     proc = run_cli("models", "build-openai", "--model", str(ct2_model_dir("tiny.en")), "--out", str(out))

@@ -36,6 +36,7 @@ def test_base_is_joined_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.
     assert not [p for p in d.iterdir() if "tmp" in p.name]
 
 
+@pytest.mark.slow
 def test_multilingual_base_detects_the_language_and_transcribes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CALLQA_CACHE_DIR", str(tmp_path))
     row = manifest_rows()[0]

@@ -202,6 +202,7 @@ def _tiny_model(path: Path, id2label: dict[int, str]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_transformers_backend_wiring(tmp_path: Path):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

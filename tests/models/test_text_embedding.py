@@ -36,6 +36,7 @@ def fresh_encoder(threads: int = 1) -> text_embedding.BertEncoder:
     return text_embedding.BertEncoder(model_path(), threads)
 
 
+@pytest.mark.slow
 def test_vectors_match_sentence_transformers(reference: np.ndarray) -> None:
     got = fresh_encoder().encode(TEXTS)
     assert got.shape == (len(TEXTS), text_embedding.DIM) and got.dtype == np.float32
@@ -64,6 +65,7 @@ def test_embedder_memo_and_order(reference: np.ndarray) -> None:
     assert described["model"] == text_embedding.MODEL_NAME and "onnxruntime" in described["runtime"]
 
 
+@pytest.mark.slow
 def test_graph_is_built_once_and_rebuilt_when_damaged(tmp_path, monkeypatch, reference: np.ndarray) -> None:
     monkeypatch.setenv("CALLQA_CACHE_DIR", str(tmp_path))
     path = text_embedding.onnx_path(model_path())

@@ -44,6 +44,7 @@ def _noises() -> dict[str, np.ndarray]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(_noises()))
 def test_no_text_on_silence_or_noise(backend, kind: str):
     signal = _noises()[kind]
@@ -56,6 +57,7 @@ def test_vad_off_on_silence_gives_no_words(backend):
     assert sum(len(u.words) for u in utterances) == 0
 
 
+@pytest.mark.slow
 def test_times_are_mapped_back_across_removed_silence(backend, speech: np.ndarray):
     """The same speech after 25 s of silence gives the same words, 25 s later."""
     gap = 25.0

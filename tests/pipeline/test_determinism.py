@@ -12,7 +12,10 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
 from conftest import MANIFEST, run_cli
+
+pytestmark = pytest.mark.slow  # runs the CLI over the sample recordings, several times
 
 CALLS = ("c002", "c006", "c010")
 SAMPLING = ["--set", "asr.temperatures=[0.6]", "--set", "pii.redact=false"]

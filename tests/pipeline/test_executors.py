@@ -100,6 +100,7 @@ class Square:
         return item, f"{error_type}: {message}", os.getpid()
 
 
+@pytest.mark.slow
 def test_a_task_runs_over_items_and_an_item_that_kills_its_worker_fails_alone() -> None:
     items = list(range(6))
     alone = list(LocalExecutor(1).run(Square(), items))  # in this process
@@ -113,6 +114,7 @@ def test_a_task_runs_over_items_and_an_item_that_kills_its_worker_fails_alone() 
     assert all(pid != os.getpid() for n, _r, pid in results if n != 3)  # in worker processes
 
 
+@pytest.mark.slow
 def test_address_needs_the_ray_executor(tmp_path: Path) -> None:
     proc = run_cli("run", str(MANIFEST), "--out", str(tmp_path / "out"), "--address", "auto")
     assert proc.returncode == 2
@@ -128,6 +130,7 @@ def _summary(out: Path) -> dict[str, dict[str, str]]:
         return {r["call_id"]: {k: v for k, v in r.items() if k != "processing_s"} for r in csv.DictReader(f)}
 
 
+@pytest.mark.slow
 def test_ray_run_gives_the_results_of_the_local_executor(sample_run, tmp_path: Path) -> None:
     """A local Ray instance, two actors: every file of each call as the local run wrote it,
     with the same content (timings and provenance aside)."""
@@ -215,12 +218,14 @@ def _kill_a_worker_mid_run(tmp_path: Path, extra: list[str], worker_match: str) 
     return json.loads((out / "run.json").read_text()), err
 
 
+@pytest.mark.slow
 def test_a_killed_local_worker_loses_no_call(tmp_path: Path) -> None:
     run, err = _kill_a_worker_mid_run(tmp_path, [], "multiprocessing.spawn")
     assert "a worker process died" in err  # and its calls were done again
     assert run["counts"]["ok"] == 3 and run["counts"]["failed"] == 0
 
 
+@pytest.mark.slow
 def test_a_killed_ray_actor_loses_no_call(tmp_path: Path) -> None:
     run, err = _kill_a_worker_mid_run(tmp_path, ["--executor", "ray"], "ray::TaskActor")
     assert "a Ray actor died" in err

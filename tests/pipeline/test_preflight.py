@@ -105,6 +105,7 @@ def test_an_output_folder_that_is_a_file_is_refused(flag: str, tmp_path: Path, n
     assert f"{flag}: {a_file} is not a folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_the_command_fails_within_seconds_and_writes_nothing(tmp_path: Path):
     """As a user runs it: a fresh process, exit code 2, no call folder, no run.json."""
     out = tmp_path / "out"

@@ -22,6 +22,8 @@ from processes import alive, children
 from pipeline.errors import EXIT_CALLS_FAILED, EXIT_OK, EXIT_USAGE
 from pipeline.evaluation.measures import wer
 
+pytestmark = pytest.mark.slow  # runs the CLI and worker processes over recordings
+
 BROKEN = {
     "empty": "EmptyFileError",
     "text": "NotAudioError",

@@ -10,10 +10,13 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from conftest import SAMPLES, label, manifest_rows, run_cli
 from pipeline.analysis.scorecard import load_scorecard
+
+pytestmark = pytest.mark.slow  # runs the CLI over sample recordings (the sample_run fixture)
 
 ITEMS = [i.id for i in load_scorecard().items]
 

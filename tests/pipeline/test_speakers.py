@@ -61,6 +61,7 @@ def test_a_silent_channel_makes_the_call_mono(stereo, silent: int):
     assert np.array_equal(kept[0], stereo[1 - silent])
 
 
+@pytest.mark.slow
 def test_crosstalk_makes_no_phantom_utterances(stereo):
     backend = load_backend(AsrOptions(), threads=2)
     clean = transcribe_call(stereo, backend, VadOptions())
@@ -224,6 +225,7 @@ def _load(out: Path, call_id: str) -> dict:
     return json.loads((out / "calls" / call_id / "call.json").read_text())
 
 
+@pytest.mark.slow
 def test_every_word_has_a_speaker_and_a_role(sample_run):
     out, proc = sample_run
     assert proc.returncode == 0, proc.stderr
@@ -241,6 +243,7 @@ def test_every_word_has_a_speaker_and_a_role(sample_run):
         assert "agent: " in txt and "customer: " in txt
 
 
+@pytest.mark.slow
 def test_role_accuracy_on_the_sample_calls(sample_run):
     """Stereo calls with a configured agent channel: every word right. Mono and auto: >= 95%."""
     out, _ = sample_run
@@ -254,6 +257,7 @@ def test_role_accuracy_on_the_sample_calls(sample_run):
         assert acc["coverage"] >= 0.8, (row["call_id"], acc)
 
 
+@pytest.mark.slow
 def test_a_manual_override_is_honoured_on_rerun(tmp_path: Path):
     """Without a scorecard the roles are relabelled in place; a scored call is processed again,
     since every answer depends on the roles."""
@@ -291,6 +295,7 @@ def test_a_manual_override_is_honoured_on_rerun(tmp_path: Path):
     assert greeting["answer"] == "no"  # the customer, now "agent", did not greet for the company
 
 
+@pytest.mark.slow
 def test_silence_and_one_speaker_calls_give_sensible_results(tmp_path: Path, stereo):
     import soundfile as sf
 

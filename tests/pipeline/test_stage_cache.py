@@ -8,6 +8,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLES, manifest_rows, run_cli
 from pipeline.config import load_config
 from pipeline.interaction.utterances import AudioInfo, Utterance, Word
@@ -66,6 +67,7 @@ def test_an_unreadable_entry_is_a_miss_and_is_replaced(tmp_path: Path):
     assert cache.get("k1") is not None
 
 
+@pytest.mark.slow
 def test_a_run_with_the_cache_rescores_and_honours_a_new_override(sample_run, stage_cache: Path, tmp_path: Path):
     """The sample run filled the cache: a run of c001 into a new folder takes its transcript
     from there, and a manual role swap afterwards re-scores the call from the cache."""

@@ -11,7 +11,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from conftest import SAMPLES
+
+pytestmark = pytest.mark.slow  # runs worker processes over sample calls
 
 UNUSED = ("torch", "transformers", "sentence_transformers", "librosa", "sklearn")
 

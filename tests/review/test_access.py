@@ -172,6 +172,7 @@ def test_deactivating_ends_the_sessions_and_a_reset_password_works(engine):  # n
         assert authenticate(s, "rita", "a-new-long-password") is not None
 
 
+@pytest.mark.slow
 def test_the_cli_deactivates_resets_and_refuses_weak_passwords(guarded):
     db, url = guarded["db"], guarded["urls"][0]
     c = httpx.Client(base_url=url)
@@ -240,6 +241,7 @@ MALFORMED = [b"", b"{", b"not json", b"\xff\xfe\x00", b"[]", b"null", b"1e400", 
              b'{"submission_id": 99999999999999999999, "reason": []}', b'{"decision": ["upheld"], "answer": 1}']
 
 
+@pytest.mark.slow
 def test_malformed_bodies_get_4xx_never_500(server):  # noqa: F811
     from test_app import login
 

@@ -284,6 +284,7 @@ def test_an_agent_user_needs_an_agent_id_and_only_agents_take_one(tmp_path):
     engine.dispose()
 
 
+@pytest.mark.slow
 def test_agents_are_added_from_the_command_line_and_log_in_like_anyone(tmp_path):
     from pipeline.review.app import create_app
 

@@ -14,6 +14,8 @@ from review_helpers import db_url, postgres_url  # noqa: F401  (fixtures)
 from test_access import POLICY, guarded  # noqa: F401  (a fresh app that locks a name after 3 failures)
 from test_app import PASSWORD, server  # noqa: F401  (the module-scoped app fixture)
 
+pytestmark = pytest.mark.slow  # drives a browser
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]

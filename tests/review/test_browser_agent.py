@@ -7,9 +7,12 @@ autosave error after a successful submit."""
 
 from __future__ import annotations
 
+import pytest
 from review_helpers import db_url, postgres_url  # noqa: F401  (fixtures)
 from test_agents import ITEMS, app  # noqa: F401  (the module-scoped app: agents, calls g1-g5)
 from test_browser import browser, browser_login, no_csp_violation, wait_for  # noqa: F401  (fixtures, helpers)
+
+pytestmark = pytest.mark.slow  # drives a browser
 
 
 def text_of(page, selector: str) -> str:  # noqa: ANN001 - a playwright page

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
 from test_browser import browser, browser_login, no_csp_violation, wait_for  # noqa: F401  (fixtures)
 from test_dashboard_charts import CALLS, NIGHT, dash, db_url, postgres_url  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.slow  # drives a browser
 
 CHARTS = ("chart-trend", "chart-teams", "chart-agreement")
 

@@ -108,6 +108,7 @@ def test_loading_is_idempotent_and_keeps_human_answers(engine, tmp_path: Path):
         load_results(s, tmp_path)
 
 
+@pytest.mark.slow
 def test_cli_adds_users_and_loads_a_run(tmp_path: Path):
     db = tmp_path / "cli.db"
     out = tmp_path / "out"
@@ -146,6 +147,7 @@ upgrade(make_engine(sys.argv[1]))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("statements", [1, 2, 4, 8, 16, 32])
 def test_a_kill_9_while_the_schema_is_created_leaves_a_usable_database(tmp_path: Path, statements: int):
     """Creation is one transaction: killed after any statement, the file holds no schema or all

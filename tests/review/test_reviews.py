@@ -235,6 +235,7 @@ def concurrent_saves(servers: dict, version: int) -> list[tuple[int, dict, dict]
             c.close()
 
 
+@pytest.mark.slow
 def test_two_processes_accept_exactly_one_save_per_version(two_servers):
     refused: list[dict] = []
     started = time.monotonic()
@@ -254,6 +255,7 @@ def test_two_processes_accept_exactly_one_save_per_version(two_servers):
     assert all(b["reason"] == "stale" and "conflict" in b["error"] for b in refused)
 
 
+@pytest.mark.slow
 def test_a_save_after_the_submit_is_told_it_is_submitted(two_servers, request: pytest.FixtureRequest):
     a, b = (httpx.Client(base_url=u, cookies=two_servers["cookies"], headers=two_servers["headers"], timeout=30)
             for u in two_servers["urls"])

@@ -183,6 +183,7 @@ def test_other_errors(db):
 
 
 
+@pytest.mark.slow
 def test_sample_command_plans_then_applies(tmp_path):
     """``callqa sample`` through the CLI: a dry run writes nothing, --apply assigns."""
     from conftest import run_cli

@@ -13,6 +13,10 @@ import sys
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the benchmark script
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "benchmark_review_scale.py"
 NEW_PARAMETERS = {"page", "per_page", "sort", "order", "period"}
