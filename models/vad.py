@@ -1,13 +1,17 @@
 """Voice activity detection: find speech, hand the recogniser only speech, map times back.
 
-Uses the Silero VAD model that ships inside faster-whisper (ONNX, offline). The same VAD runs
-in front of every ASR backend, so backends are compared on equal terms.
+Uses the Silero VAD model that ships inside faster-whisper (ONNX, offline), with
+faster-whisper's rules from speech probabilities to regions (written out here so that the
+probabilities, the costly part, are computed once per call and serve the diarizer's tighter
+turn settings too). The same VAD runs in front of every ASR backend, so backends are compared
+on equal terms.
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -59,25 +63,111 @@ class SpeechRegion:
     end: int
 
 
+VAD_WINDOW = 512
+"""Samples of audio per Silero speech probability (32 ms at 16 kHz)."""
+
+
+def speech_probabilities(audio: np.ndarray) -> np.ndarray:
+    """Silero's speech probability of each VAD_WINDOW samples of ``audio`` (float32 mono 16 kHz),
+    computed as faster-whisper computes them: the audio padded with zeros to whole windows (with
+    a whole window of them when it is whole already), so ``audio.size // VAD_WINDOW + 1``
+    probabilities (float32)."""
+    from faster_whisper.vad import get_vad_model
+
+    audio = np.asarray(audio, dtype=np.float32).reshape(-1)
+    padded = np.pad(audio, (0, VAD_WINDOW - audio.size % VAD_WINDOW))
+    return np.asarray(get_vad_model()(padded), dtype=np.float32).reshape(-1)
+
+
+def speech_from_probabilities(probabilities: np.ndarray, n_samples: int, options: VadOptions) -> list[SpeechRegion]:
+    """Speech regions of ``n_samples`` of audio from their speech probabilities
+    (:func:`speech_probabilities`) with the settings of ``options``: the steps of
+    faster-whisper's ``get_speech_timestamps`` after its model (the same regions to the
+    sample), so that one run of the model serves several settings (transcription's regions and
+    the diarizer's turns)."""
+    window = VAD_WINDOW
+    threshold = options.threshold
+    neg_threshold = options.neg_threshold if options.neg_threshold is not None else max(threshold - 0.15, 0.01)
+    min_speech = SAMPLE_RATE * options.min_speech_duration_ms / 1000
+    pad = SAMPLE_RATE * options.speech_pad_ms / 1000
+    max_speech = SAMPLE_RATE * options.max_speech_duration_s - window - 2 * pad
+    min_silence = SAMPLE_RATE * options.min_silence_duration_ms / 1000
+    min_silence_at_max_speech = SAMPLE_RATE * 98 / 1000
+
+    # Probabilities stay float32 numbers: compared with the thresholds as faster-whisper does.
+    triggered = False
+    speeches: list[dict[str, int]] = []
+    current: dict[str, int] = {}
+    temp_end = 0  # where a pause began (0: none), ending the speech if it lasts
+    prev_end = next_start = 0  # the last pause long enough to split a too-long stretch at
+    for i, prob in enumerate(np.asarray(probabilities, dtype=np.float32).reshape(-1)):
+        here = window * i
+        if prob >= threshold and temp_end:
+            temp_end = 0
+            if next_start < prev_end:
+                next_start = here
+        if prob >= threshold and not triggered:
+            triggered = True
+            current["start"] = here
+            continue
+        if triggered and here - current["start"] > max_speech:
+            if prev_end:
+                current["end"] = prev_end
+                speeches.append(current)
+                current = {}
+                if next_start < prev_end:  # silence since the split point: not speech now
+                    triggered = False
+                else:
+                    current["start"] = next_start
+                prev_end = next_start = temp_end = 0
+            else:
+                current["end"] = here
+                speeches.append(current)
+                current = {}
+                prev_end = next_start = temp_end = 0
+                triggered = False
+                continue
+        if prob < neg_threshold and triggered:
+            if not temp_end:
+                temp_end = here
+            if here - temp_end > min_silence_at_max_speech:
+                prev_end = temp_end
+            if here - temp_end < min_silence:
+                continue
+            current["end"] = temp_end
+            if current["end"] - current["start"] > min_speech:
+                speeches.append(current)
+            current = {}
+            prev_end = next_start = temp_end = 0
+            triggered = False
+            continue
+    if current and n_samples - current["start"] > min_speech:
+        current["end"] = n_samples
+        speeches.append(current)
+
+    for i, speech in enumerate(speeches):  # padding, split in two where stretches are closer
+        if i == 0:
+            speech["start"] = int(max(0, speech["start"] - pad))
+        if i != len(speeches) - 1:
+            gap = speeches[i + 1]["start"] - speech["end"]
+            if gap < 2 * pad:
+                speech["end"] += int(gap // 2)
+                speeches[i + 1]["start"] = int(max(0, speeches[i + 1]["start"] - gap // 2))
+            else:
+                speech["end"] = int(min(n_samples, speech["end"] + pad))
+                speeches[i + 1]["start"] = int(max(0, speeches[i + 1]["start"] - pad))
+        else:
+            speech["end"] = int(min(n_samples, speech["end"] + pad))
+    return [SpeechRegion(int(s["start"]), int(s["end"])) for s in speeches]
+
+
 def detect_speech(audio: np.ndarray, options: VadOptions) -> list[SpeechRegion]:
     """Speech regions of ``audio`` (float32 mono 16 kHz); the whole audio when VAD is off."""
     if audio.size == 0:
         return []
     if not options.enabled:
         return [SpeechRegion(0, int(audio.size))]
-    from faster_whisper.vad import VadOptions as SileroOptions
-    from faster_whisper.vad import get_speech_timestamps
-
-    silero = SileroOptions(
-        threshold=options.threshold,
-        neg_threshold=options.neg_threshold,
-        min_speech_duration_ms=options.min_speech_duration_ms,
-        max_speech_duration_s=options.max_speech_duration_s,
-        min_silence_duration_ms=options.min_silence_duration_ms,
-        speech_pad_ms=options.speech_pad_ms,
-    )
-    stamps = get_speech_timestamps(audio, silero, sampling_rate=SAMPLE_RATE)
-    return [SpeechRegion(int(s["start"]), int(s["end"])) for s in stamps]
+    return speech_from_probabilities(speech_probabilities(audio), int(audio.size), options)
 
 
 VAD_BLOCK_S = 600.0
@@ -85,13 +175,49 @@ VAD_BLOCK_S = 600.0
 does not grow with the length of the call."""
 
 
-def speech_regions(audio: np.ndarray, options: VadOptions) -> list[SpeechRegion]:
-    """Speech regions of a channel (an array or anything sliced like one), found block by
-    block; regions touching across a block boundary are joined."""
+class SpeechRegions(list):
+    """The speech regions of a channel (a list of SpeechRegion, as :func:`speech_regions` finds
+    them), with the speech probabilities they were found from: ``probabilities`` holds, for
+    each block of VAD_BLOCK_S seconds of the channel in turn, :func:`speech_probabilities` of
+    that block (None when VAD is off). Whoever needs speech found with other settings on the
+    same audio (the diarizer's turns) reads them instead of running the model again."""
+
+    def __init__(self, regions: Any = (), probabilities: list[np.ndarray] | None = None):
+        super().__init__(regions)
+        self.probabilities = probabilities
+
+
+def block_probabilities(audio: np.ndarray) -> list[np.ndarray]:
+    """:func:`speech_probabilities` of each block of VAD_BLOCK_S seconds of a channel (an
+    array or anything sliced like one), as :func:`speech_regions` keeps them."""
     block = max(1, int(VAD_BLOCK_S * SAMPLE_RATE))
-    regions: list[SpeechRegion] = []
+    return [speech_probabilities(audio[offset : offset + block]) for offset in range(0, audio.size, block)]
+
+
+def matching_probabilities(probabilities: Any, n_samples: int) -> bool:
+    """Whether ``probabilities`` has the shape :func:`block_probabilities` gives a channel of
+    ``n_samples`` samples."""
+    block = max(1, int(VAD_BLOCK_S * SAMPLE_RATE))
+    sizes = [min(block, n_samples - offset) for offset in range(0, n_samples, block)]
+    return (isinstance(probabilities, list) and len(probabilities) == len(sizes)
+            and all(np.shape(p) == (n // VAD_WINDOW + 1,) for p, n in zip(probabilities, sizes)))
+
+
+def speech_regions(audio: np.ndarray, options: VadOptions) -> SpeechRegions:
+    """Speech regions of a channel (an array or anything sliced like one), found block by
+    block; regions touching across a block boundary are joined. The speech probabilities
+    come with them (:class:`SpeechRegions`)."""
+    block = max(1, int(VAD_BLOCK_S * SAMPLE_RATE))
+    regions = SpeechRegions(probabilities=[] if options.enabled else None)
     for offset in range(0, audio.size, block):
-        for r in detect_speech(audio[offset : offset + block], options):
+        piece = audio[offset : offset + block]
+        if options.enabled and piece.size:
+            probs = speech_probabilities(piece)
+            regions.probabilities.append(probs)
+            found = speech_from_probabilities(probs, int(piece.size), options)
+        else:
+            found = detect_speech(piece, options)
+        for r in found:
             start, end = r.start + offset, r.end + offset
             if regions and start <= regions[-1].end:
                 regions[-1] = SpeechRegion(regions[-1].start, max(end, regions[-1].end))

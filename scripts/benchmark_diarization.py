@@ -23,6 +23,21 @@ and labels/<id>.rttm). pyannote.audio's real telephone recording (``sample.wav``
 unpacked from its wheel by scripts/bootstrap.sh into .venv/share/callqa/pyannote-sample) is
 included when present (``--no-pyannote-sample`` leaves it out). An extra recording with
 several channels is mixed down to mono.
+
+**The written turns** (``--written OUT``): instead of running the diarizer, score what
+``callqa run`` wrote, each call's ``OUT/calls/<id>/diarization.rttm`` (the speech turns of
+the speaker stage, named by role: agent, customer, unknown-S2; DER's optimal speaker mapping
+pairs them with the reference's names), against the same references, with the call's length
+from its call.json. The stereo sample calls (labels with ``"channels": 2``) are scored too,
+as their own group. A call is looked for in ``OUT/calls/<id>`` and ``OUT/<group>/calls/<id>``;
+``--run`` first runs ``callqa run`` into ``OUT/<group>`` for each group (the sample manifest,
+pyannote's sample, the extras; ``--callqa-set KEY=VALUE`` passes config overrides), so that
+
+    .venv/bin/python scripts/benchmark_diarization.py --written /tmp/turns --run
+    .venv/bin/python scripts/benchmark_diarization.py --written OUT    # a run already made
+
+give the DER of the turns callqa writes, per file and pooled, at collars 0, 0.25 (+-0.125 s)
+and 0.5 (+-0.25 s: the usual "0.25 s collar").
 """
 
 from __future__ import annotations
@@ -31,6 +46,7 @@ import argparse
 import csv
 import dataclasses
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -47,14 +63,14 @@ from pipeline.evaluation.measures import DiarizationTotals, read_rttm  # noqa: E
 COLLARS = (0.0, 0.25, 0.5)
 
 
-def sample_calls(data: Path) -> list[tuple[str, Path, Path]]:
-    """(id, audio, rttm) of the mono calls of a labelled folder."""
+def sample_calls(data: Path, channels: int = 1) -> list[tuple[str, Path, Path]]:
+    """(id, audio, rttm) of the calls of a labelled folder with ``channels`` channels."""
     items = []
     with open(data / "manifest.csv", newline="") as f:
         for row in csv.DictReader(f):
             cid = row["call_id"] or Path(row["path"]).stem
             label = json.loads((data / "labels" / f"{cid}.json").read_text())
-            if label.get("channels", 1) == 1:
+            if label.get("channels", 1) == channels:
                 items.append((cid, data / row["path"], data / "labels" / f"{cid}.rttm"))
     return items
 
@@ -99,6 +115,57 @@ def evaluate(item_id: str, audio_path: Path, rttm: Path, diarizer: Diarizer,
     return row
 
 
+GROUP_FOLDERS = {"mono sample calls": "samples", "stereo sample calls": "samples",
+                 "pyannote.audio's real telephone sample": "pyannote", "extra": "extra"}
+"""Where ``--run`` writes each group's calls, under ``--written OUT``."""
+
+
+def run_callqa(out: Path, items: dict[str, list[tuple[str, Path, Path]]], data: Path, overrides: list[str]) -> None:
+    """``callqa run`` (one worker, quiet) of every group's recordings into OUT/<group folder>:
+    the sample calls by their manifest (their metadata, e.g. the agent channel, counts), the
+    other recordings one file at a time."""
+    import subprocess
+
+    inputs: dict[str, list[Path]] = {}
+    for name, group in items.items():
+        folder = GROUP_FOLDERS.get(name, "extra")
+        if name.endswith("sample calls"):
+            inputs.setdefault(folder, [data / "manifest.csv"])
+        else:
+            inputs.setdefault(folder, []).extend(audio_path for _, audio_path, _ in group)
+    sets = [arg for item in ["run.workers=1", *overrides] for arg in ("--set", item)]
+    for folder, paths in inputs.items():
+        for path in dict.fromkeys(paths):
+            t = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(path), "--out", str(out / folder),
+                                   "--quiet", *sets], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            if proc.returncode not in (0, 3):
+                raise SystemExit(f"callqa run {path} failed (exit {proc.returncode})")
+            print(f"callqa run {path} -> {out / folder} in {time.perf_counter() - t:.1f} s")
+
+
+def written_call(out: Path, group: str, call_id: str) -> Path | None:
+    """The call folder of ``call_id`` in a callqa output folder (see the module docstring)."""
+    for folder in (out / "calls" / call_id, out / GROUP_FOLDERS.get(group, "extra") / "calls" / call_id):
+        if (folder / "diarization.rttm").is_file():
+            return folder
+    return None
+
+
+def evaluate_written(item_id: str, rttm: Path, folder: Path, totals: dict[float, DiarizationTotals]) -> dict:
+    """One call's written turns (``folder``/diarization.rttm) scored like ``evaluate``."""
+    record = json.loads((folder / "call.json").read_text())
+    duration = float(record["source"]["duration_s"])
+    ref, hyp = read_rttm(rttm), read_rttm(folder / "diarization.rttm")
+    row = {"id": item_id, "duration_s": round(duration, 2), "turns": len(hyp),
+           "speakers_ref": len({label for start, end, label in ref if end > start}),
+           "speakers_found": len({label for start, end, label in hyp if end > start})}
+    for collar in COLLARS:
+        row[f"der@{collar}"] = totals[collar].add(ref, hyp, duration)
+    row["jer"] = row["der@0.0"]["jer"]
+    return row
+
+
 def rate(value: float | None, width: int = 0) -> str:
     return f"{value:>{width}.3f}" if value is not None else f"{'n/a':>{width}}"
 
@@ -110,22 +177,54 @@ def der_parts(d: dict) -> str:
 
 
 def report(name: str, rows: list[dict], totals: dict[float, DiarizationTotals]) -> dict:
+    """Print a group's rows and pooled figures; returns the pooled figures. Rows of written
+    turns (``evaluate_written``) have no timing: their speed column is '-'."""
     print(f"\n== {name}")
     print(f"{'id':<10} {'dur s':>6} {'spk':>5} {'x RT':>6}  {'DER no collar':<45} "
-          f"{'DER c=0.25':>10} {'DER c=0.5':>9} {'JER':>6}")
+          f"{'c=0.25 (+-0.125 s)':>18} {'c=0.5 (+-0.25 s)':>16} {'JER':>6}")
     for r in rows:
+        speed = f"{r['x_real_time']:>6.1f}" if "x_real_time" in r else f"{'-':>6}"
         print(f"{r['id']:<10} {r['duration_s']:>6.1f} {r['speakers_found']:>2}/{r['speakers_ref']:<2} "
-              f"{r['x_real_time']:>6.1f}  {der_parts(r['der@0.0']):<45} "
-              f"{rate(r['der@0.25']['der'], 10)} {rate(r['der@0.5']['der'], 9)} {rate(r['jer'], 6)}")
+              f"{speed}  {der_parts(r['der@0.0']):<45} "
+              f"{rate(r['der@0.25']['der'], 18)} {rate(r['der@0.5']['der'], 16)} {rate(r['jer'], 6)}")
     audio_s = sum(r["duration_s"] for r in rows)
-    compute_s = sum(r["diarize_s"] for r in rows)
-    summary = {"files": len(rows), "audio_s": round(audio_s, 1), "diarize_s": round(compute_s, 2),
-               "x_real_time": round(audio_s / max(compute_s, 1e-9), 1),
-               **{f"der@{c}": totals[c].overall() for c in COLLARS}}
-    print(f"pooled: DER no collar {rate(summary['der@0.0']['der'])}, collar 0.25 {rate(summary['der@0.25']['der'])}, "
-          f"collar 0.5 {rate(summary['der@0.5']['der'])}; {audio_s:.0f} s of audio in {compute_s:.1f} s "
-          f"({summary['x_real_time']}x real time)")
+    summary = {"files": len(rows), "audio_s": round(audio_s, 1), **{f"der@{c}": totals[c].overall() for c in COLLARS}}
+    timing = ""
+    if rows and all("diarize_s" in r for r in rows):
+        compute_s = sum(r["diarize_s"] for r in rows)
+        summary.update(diarize_s=round(compute_s, 2), x_real_time=round(audio_s / max(compute_s, 1e-9), 1))
+        timing = f" in {compute_s:.1f} s ({summary['x_real_time']}x real time)"
+    print(f"pooled: DER no collar {rate(summary['der@0.0']['der'])}, collar 0.25 (+-0.125 s) "
+          f"{rate(summary['der@0.25']['der'])}, collar 0.5 (+-0.25 s) {rate(summary['der@0.5']['der'])}; "
+          f"{audio_s:.0f} s of audio{timing}")
     return summary
+
+
+def main_written(args: argparse.Namespace, items: dict[str, list[tuple[str, Path, Path]]]) -> None:
+    """``--written OUT``: score the turns callqa wrote (see the module docstring)."""
+    if not args.no_samples:
+        items["stereo sample calls"] = sample_calls(args.data, channels=2)
+    if args.run:
+        run_callqa(args.written, items, args.data, args.callqa_set)
+    print(f"written turns of callqa run in {args.written} (diarization.rttm of each call; "
+          f"pyannote collar = total width: 0.5 is +-0.25 s)")
+    totals = {name: {c: DiarizationTotals(c) for c in COLLARS} for name in items}
+    groups: dict[str, list[dict]] = {}
+    missing = []
+    for name, group in items.items():
+        for item_id, _, rttm in group:
+            folder = written_call(args.written, name, item_id)
+            if folder is None:
+                missing.append(item_id)
+                continue
+            groups.setdefault(name, []).append(evaluate_written(item_id, rttm, folder, totals[name]))
+    results = {"written": str(args.written), "missing": missing,
+               "groups": {name: {"summary": report(name, rows, totals[name]), "files": rows}
+                          for name, rows in groups.items()}}
+    if missing:
+        print(f"\nnot found in {args.written} (no calls/<id>/diarization.rttm): {', '.join(missing)}")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float))
 
 
 def overhead(items: list[tuple[str, Path, Path]], options: DiarizationOptions, threads: int, repeats: int) -> dict:
@@ -186,7 +285,15 @@ def main() -> None:
     ap.add_argument("--overhead", action="store_true",
                     help="also measure what diarization adds to transcribing the mono sample calls")
     ap.add_argument("--repeats", type=int, default=2, help="timings per call for --overhead (the best counts)")
+    ap.add_argument("--written", type=Path, metavar="OUT",
+                    help="score the diarization.rttm that callqa run wrote in OUT (the speaker stage's turns) "
+                         "instead of running the diarizer; stereo sample calls included")
+    ap.add_argument("--run", action="store_true", help="with --written: run callqa run into OUT first")
+    ap.add_argument("--callqa-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="with --run: a config override for callqa run (repeatable)")
     args = ap.parse_args()
+    if (args.run or args.callqa_set) and not args.written:
+        raise SystemExit("--run and --callqa-set go with --written OUT")
 
     options = DiarizationOptions(**parse_set(args.set))
     items: dict[str, list[tuple[str, Path, Path]]] = {}
@@ -203,6 +310,9 @@ def main() -> None:
         items.setdefault("extra", []).append((Path(audio_path).stem, Path(audio_path), Path(rttm)))
     if not items:
         raise SystemExit("nothing to benchmark: give --extra AUDIO:RTTM or drop --no-samples")
+    if args.written:
+        main_written(args, items)
+        return
 
     t = time.perf_counter()
     diarizer = load_diarizer(options, args.threads)

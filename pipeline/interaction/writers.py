@@ -79,27 +79,54 @@ def to_vtt(utterances: Iterable[Utterance], channels: int) -> str:
     return "\n".join(blocks)
 
 
-def to_rttm(utterances: Iterable[Utterance], call_id: str) -> str:
+def _rttm_name(role: str | None, speaker: str | None) -> str:
+    """The RTTM speaker name: the role (``unknown-S2`` for a speaker with no role, so two
+    unknown speakers stay apart)."""
+    return role if role and role != "unknown" else f"unknown-{speaker or 'S?'}"
+
+
+def speech_turns(speakers: dict[str, Any] | None) -> list[tuple[float, float, str]] | None:
+    """The speech turns (start, end, speaker) a speakers block keeps (pipeline/speakers/stage.py:
+    ``turns``; under ``automatic`` when a manual override replaced the block), None when it
+    keeps none (a record written before turns were kept, or a source without them)."""
+    if not speakers:
+        return None
+    turns = speakers.get("turns")
+    if turns is None:
+        turns = (speakers.get("automatic") or {}).get("turns")
+    return None if turns is None else [(float(t[0]), float(t[1]), str(t[2])) for t in turns]
+
+
+def to_rttm(utterances: Iterable[Utterance], call_id: str, speakers: dict[str, Any] | None = None) -> str:
     """NIST RTTM speaker turns; the speaker name is the role (``unknown-S2`` for a speaker
-    with no role, so two unknown speakers stay apart)."""
+    with no role, so two unknown speakers stay apart). The turns are the speech turns of the
+    ``speakers`` block (``speech_turns``: where each speaker talks, overlapping where two do),
+    named by its ``roles``; without them, the utterances' spans."""
+    turns = speech_turns(speakers)
     lines = []
-    for u in utterances:
-        if u.end <= u.start:
+    if turns is not None:
+        roles = (speakers or {}).get("roles") or {}
+        spans = [(start, end, _rttm_name(roles.get(speaker), speaker)) for start, end, speaker in turns]
+    else:
+        spans = [(u.start, u.end, _rttm_name(u.role, u.speaker)) for u in utterances]
+    for start, end, who in spans:
+        if end <= start:
             continue
-        who = u.role if u.role and u.role != "unknown" else f"unknown-{u.speaker or 'S?'}"
-        lines.append(f"SPEAKER {call_id} 1 {u.start:.3f} {u.end - u.start:.3f} <NA> <NA> {who} <NA> <NA>")
+        lines.append(f"SPEAKER {call_id} 1 {start:.3f} {end - start:.3f} <NA> <NA> {who} <NA> <NA>")
     return "\n".join(lines) + ("\n" if lines else "")
 
 
 TRANSCRIPT_FILES = ("transcript.txt", "transcript.srt", "transcript.vtt", "diarization.rttm")
 
 
-def write_transcripts(folder: Path, utterances: list[Utterance], channels: int, call_id: str) -> None:
-    """transcript.txt, .srt, .vtt and diarization.rttm beside call.json."""
+def write_transcripts(folder: Path, utterances: list[Utterance], channels: int, call_id: str,
+                      speakers: dict[str, Any] | None = None) -> None:
+    """transcript.txt, .srt, .vtt and diarization.rttm beside call.json (the RTTM from the
+    speech turns of the ``speakers`` block when it keeps them, see ``to_rttm``)."""
     write_atomic(folder / "transcript.txt", to_txt(utterances, channels))
     write_atomic(folder / "transcript.srt", to_srt(utterances, channels))
     write_atomic(folder / "transcript.vtt", to_vtt(utterances, channels))
-    write_atomic(folder / "diarization.rttm", to_rttm(utterances, call_id))
+    write_atomic(folder / "diarization.rttm", to_rttm(utterances, call_id, speakers))
 
 
 def remove_transcripts(folder: Path) -> None:

@@ -164,7 +164,7 @@ class CallProcessor:
                 mask_s = time.perf_counter() - t_mask
                 analysis_s = t_mask - t_analysis
             t_write = time.perf_counter()
-            write_transcripts(folder, written, source.channels or 1, call.call_id)
+            write_transcripts(folder, written, source.channels or 1, call.call_id, speakers)
             stages = {**conversation.stages, "analysis": analysis_s, "mask_audio": mask_s,
                       "write": time.perf_counter() - t_write}
             elapsed = time.perf_counter() - t0
@@ -213,7 +213,7 @@ class CallProcessor:
         folder = self.out_dir / "calls" / call.call_id
         t0 = time.perf_counter()
         relabel_record(record, call.speaker_override)
-        write_transcripts(folder, record.utterances, record.source.channels or 1, call.call_id)
+        write_transcripts(folder, record.utterances, record.source.channels or 1, call.call_id, record.speakers)
         record.save(folder)
         return Outcome(call.call_id, str(call.path), "ok", record.duration_s, time.perf_counter() - t0)
 

@@ -136,7 +136,7 @@ class RecordingSource(Source):
             turns, stages["diarization"] = diarization.result()
         t = time.perf_counter()
         utterances, speakers = self.speakers.run(
-            utterances, samples, channel_check, call.metadata, None, regions.get(0), turns
+            utterances, samples, channel_check, call.metadata, None, regions, turns
         )
         stages["speakers"] = time.perf_counter() - t
         result = SpeechResult(info, samples.shape[0], utterances, speakers, self.describe(),

@@ -6,16 +6,29 @@ queue (``speakers.queue_agent_channel``), the config (``speakers.agent_channel``
 ``auto``, from what each channel says. Fake stereo (both channels the same signal, or one of
 them silent) is noticed before transcription and handled as mono, and faint cross-talk (each
 party audible at a low level on the other's channel) is dropped instead of becoming phantom
-utterances.
+utterances. A channel's own voice is kept even where the other party is much louder (both
+talking at once): it stands well above what the other party's bleed would put on that channel
+(``bleed_model``), which bleed never does.
 
 Mono recordings are diarized (models/diarize.py); every word is given the speaker whose turn
 covers it, so an ASR segment that spans a change of speaker is cut at the right word. Roles
 then come from content (pipeline/speakers/roles.py). A manual override (a CSV written by hand or by
 the reviewer app) always wins and is honoured on re-run.
+
+**Speech turns** (``speech_turns``) are where each speaker talks: on a mono call the
+diarizer's turns, on a stereo call each channel's speech (VAD run again inside the channel's
+speech regions with the diarizer's tight turn settings, ``channel_speech``), so the two
+parties overlap where both talk. The words refine them: a word outside its speaker's speech
+adds its own span, short pauses inside one speaker's speech are bridged, and on a stereo call
+a channel's speech holding none of its words (noise, bleed) is left out. The turns are kept in
+the speakers block (``turns``) and written as diarization.rttm, and every utterance spans the
+turns its words are in (``fit_to_turns``): the times people see, play and measure follow the
+speech, not the recogniser's word times alone (those stay inside their utterance).
 """
 
 from __future__ import annotations
 
+import bisect
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +66,8 @@ class SpeakerOptions:
     crosstalk_margin_db: float = 15.0
     """On stereo calls, where a channel is this many dB quieter than the other (20 ms frames)
     it carries only the other party bleeding through: it is muted before transcription, and
-    any word still found there is dropped."""
+    any word still found there is dropped; except where it carries its own voice, well above
+    what the other party's bleed would give (both talking at once, ``own_voice``)."""
     overrides_file: str | None = None
     """CSV of manual role decisions (``call_id,agent``; agent = a speaker id such as S1, a
     channel name, or ``swap``). null = ``OUT/speaker_overrides.csv``."""
@@ -72,6 +86,9 @@ class ChannelCheck:
     frame_levels: np.ndarray | None = field(default=None, repr=False)
     """Real stereo: the 20 ms frame levels of the audio as transcribed (``channel_levels``
     after muting), kept so the cross-talk word check does not read the call again."""
+    bleed: Bleed | None = None
+    """Real stereo: how each party bleeds onto the other's channel (``bleed_model`` of the
+    audio before muting), for the cross-talk word check."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "levels_dbfs": [round(x, 1) for x in self.levels_dbfs]}
@@ -81,6 +98,8 @@ class ChannelCheck:
             d["kept_channel"] = CHANNEL_NAMES[self.kept_channel]
         if self.crosstalk_muted_s is not None:
             d["crosstalk_muted_s"] = dict(zip(CHANNEL_NAMES, self.crosstalk_muted_s))
+        if self.bleed is not None:
+            d["bleed_db"] = dict(zip(CHANNEL_NAMES, (round(x, 1) for x in self.bleed.coupling_db)))
         return d
 
 
@@ -130,8 +149,9 @@ def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.nda
     if corr >= options.identical_channels_correlation:
         mixed = mix_down(samples)
         return mixed, ChannelCheck("identical", levels, correlation=corr)
-    samples, muted, frame_levels = mute_crosstalk(samples, options.crosstalk_margin_db)
-    return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_muted_s=muted, frame_levels=frame_levels)
+    samples, muted, frame_levels, bleed = mute_crosstalk(samples, options.crosstalk_margin_db)
+    return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_muted_s=muted,
+                                 frame_levels=frame_levels, bleed=bleed)
 
 
 CROSSTALK_FRAME = SAMPLE_RATE // 50
@@ -191,13 +211,81 @@ def _widen(keep: np.ndarray, frames: int) -> np.ndarray:
     return (csum[np.minimum(idx + frames + 1, keep.size)] - csum[np.maximum(idx - frames, 0)]) > 0
 
 
-def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, list[float], np.ndarray]:
+@dataclass
+class Bleed:
+    """How each party of a stereo call bleeds onto the other's channel (``bleed_model``)."""
+
+    coupling_db: list[float]
+    """Per channel: the level of the other party's bleed on it relative to the other channel
+    (e.g. -25: the other party is heard 25 dB down)."""
+    floor_db: list[float]
+    """Per channel: its noise floor (the 10th percentile of its sounding 20 ms frames), dBFS."""
+
+
+OWN_VOICE_DB = 10.0
+"""A 20 ms frame of a stereo channel carries that channel's own voice, even where the other
+channel is far louder, when it is this many dB above what the other party's bleed and the
+channel's noise floor would give (``own_voice``). Bleed is the other party's voice scaled down
+by a fixed coupling: over the sample calls not one of the frames muted as cross-talk was more
+than 10 dB above that estimate, while a party's own words spoken over the other are 10 to 30
+dB above it."""
+
+OWN_VOICE_MIN_FRAMES = 2
+"""A word on a channel far quieter than the other is its own speech, not bleed, when at least
+this many of its 20 ms frames (40 ms, part of a syllable: the recogniser's word times are
+approximate, a short word may hold little more) carry the channel's own voice."""
+
+BLEED_SOURCE_DB = 20.0
+"""The coupling is measured over the frames where the other party is loud (this far above its
+channel's noise floor) and dominant (``crosstalk_margin_db`` above this channel)."""
+
+MIN_BLEED_FRAMES = 25
+"""Fewer such frames than this (half a second): no coupling can be measured, and it is taken
+to be ``-crosstalk_margin_db`` (no frame then counts as own voice where the channel is that
+much quieter than the other: the plain level test)."""
+
+
+def bleed_model(levels: np.ndarray, margin_db: float) -> Bleed:
+    """The coupling of each channel to the other party and its noise floor, from the frame
+    levels (``channel_levels``) of the call: the median, over the frames where the other party
+    is loud and dominant, of this channel's level minus the other's. Frames of digital silence
+    (a muted stretch) are left out."""
+    sounding = levels > SILENT_FRAME_DB
+    floors = [float(np.percentile(levels[ch][sounding[ch]], 10)) if sounding[ch].any() else SILENT_FRAME_DB
+              for ch in (0, 1)]
+    coupling = []
+    for ch in (0, 1):
+        own, other = levels[ch], levels[1 - ch]
+        source = (other > own + margin_db) & (other > floors[1 - ch] + BLEED_SOURCE_DB) & sounding[ch]
+        coupling.append(float(np.median(own[source] - other[source])) if source.sum() >= MIN_BLEED_FRAMES
+                        else -float(margin_db))
+    return Bleed(coupling, floors)
+
+
+LN10_DB = np.log(10) / 10
+"""dB to natural-log power (for adding powers given in dB with ``np.logaddexp``)."""
+
+
+def own_voice(levels: np.ndarray, bleed: Bleed) -> np.ndarray:
+    """(2, frames) mask of the frames where a channel carries its own voice: at least
+    ``OWN_VOICE_DB`` above the other channel's level times the coupling plus the noise floor
+    (what bleed alone would give there)."""
+    out = np.empty(levels.shape, dtype=bool)
+    for ch in (0, 1):
+        expected = np.logaddexp((levels[1 - ch] + bleed.coupling_db[ch]) * LN10_DB, bleed.floor_db[ch] * LN10_DB)
+        out[ch] = levels[ch] * LN10_DB > expected + OWN_VOICE_DB * LN10_DB
+    return out
+
+
+def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, list[float], np.ndarray, Bleed]:
     """Stereo audio (two channels) with each channel silenced where it only carries the other
-    party faintly (see ``crosstalk_frames``), so that neither VAD nor ASR hears the bleed; the
-    seconds muted per channel; and the frame levels of the muted audio (``channel_levels``).
-    ``samples`` is changed in place (no copy of a long call)."""
+    party faintly (see ``crosstalk_frames``; not where it carries its own voice, ``own_voice``),
+    so that neither VAD nor ASR hears the bleed; the seconds muted per channel; the frame levels
+    of the muted audio (``channel_levels``); and the bleed model of the call (``bleed_model``,
+    before muting). ``samples`` is changed in place (no copy of a long call)."""
     levels = channel_levels(samples)
-    mask = crosstalk_frames(levels, margin_db)
+    bleed = bleed_model(levels, margin_db)
+    mask = crosstalk_frames(levels, margin_db) & ~own_voice(levels, bleed)
     for ch in (0, 1):
         # the channel's own sound: not cross-talk, and clearly above its noise floor
         own = ~mask[ch] & (levels[ch] > np.percentile(levels[ch], 10) + CROSSTALK_FLOOR_DB)
@@ -209,37 +297,45 @@ def mute_crosstalk(samples: np.ndarray, margin_db: float) -> tuple[np.ndarray, l
             if is_muted:
                 samples[ch, a * CROSSTALK_FRAME : b * CROSSTALK_FRAME] = 0.0
     muted = [round(float(m.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2) for m in mask]
-    return samples, muted, np.where(mask, SILENT_FRAME_DB, levels)
+    return samples, muted, np.where(mask, SILENT_FRAME_DB, levels), bleed
 
 
 def drop_crosstalk(
-    utterances: list[Utterance], samples: np.ndarray, margin_db: float, levels: np.ndarray | None = None
+    utterances: list[Utterance], samples: np.ndarray, margin_db: float, levels: np.ndarray | None = None,
+    bleed: Bleed | None = None,
 ) -> tuple[list[Utterance], int]:
     """Drop the words of stereo utterances that are the other party heard faintly on this
-    channel (the channel at least ``margin_db`` quieter than the other over the word); an
-    utterance left without words is dropped. ``levels``: the audio's ``channel_levels`` when
-    already known. Returns the utterances and the number of words (or word-less utterances)
-    dropped."""
+    channel: the channel at least ``margin_db`` quieter than the other over the word, and fewer
+    than ``OWN_VOICE_MIN_FRAMES`` of its frames carrying the channel's own voice (a party's
+    words spoken over the other party are kept). An utterance left without words is dropped.
+    ``levels``: the audio's ``channel_levels`` when already known; ``bleed``: the call's
+    ``bleed_model`` before muting (else found from ``levels``, leaving muted frames out).
+    Returns the utterances and the number of words (or word-less utterances) dropped."""
     if samples.shape[0] < 2:
         return utterances, 0
-    power = 10 ** ((channel_levels(samples) if levels is None else levels) / 10)
+    levels = channel_levels(samples) if levels is None else levels
+    power = 10 ** (levels / 10)
+    voiced = np.concatenate([np.zeros((2, 1), dtype=np.int64),
+                             np.cumsum(own_voice(levels, bleed or bleed_model(levels, margin_db)), axis=1)], axis=1)
 
-    def bleed(channel: int, start: float, end: float) -> bool:
+    def is_bleed(channel: int, start: float, end: float) -> bool:
         a = min(int(start * SAMPLE_RATE) // CROSSTALK_FRAME, power.shape[1] - 1)
-        b = max(a + 1, -(-int(end * SAMPLE_RATE) // CROSSTALK_FRAME))
+        b = min(max(a + 1, -(-int(end * SAMPLE_RATE) // CROSSTALK_FRAME)), power.shape[1])
         own, other = power[channel, a:b].mean(), power[1 - channel, a:b].mean()
-        return bool(10 * np.log10(max(own, 1e-20)) < 10 * np.log10(max(other, 1e-20)) - margin_db)
+        if not 10 * np.log10(max(own, 1e-20)) < 10 * np.log10(max(other, 1e-20)) - margin_db:
+            return False
+        return bool(voiced[channel, b] - voiced[channel, a] < OWN_VOICE_MIN_FRAMES)
 
     kept: list[Utterance] = []
     dropped = 0
     for u in utterances:
         if not u.words:
-            if bleed(u.channel, u.start, u.end):
+            if is_bleed(u.channel, u.start, u.end):
                 dropped += 1
             else:
                 kept.append(u)
             continue
-        words = [w for w in u.words if not bleed(u.channel, w.start, w.end)]
+        words = [w for w in u.words if not is_bleed(u.channel, w.start, w.end)]
         dropped += len(u.words) - len(words)
         if not words:
             continue
@@ -252,7 +348,9 @@ def drop_crosstalk(
 
 
 def _speaker_of(word: Word, turns: list[Any]) -> str | None:
-    """The speaker whose turn overlaps the word most; the nearest turn when none overlaps."""
+    """The speaker whose turn overlaps the word most; when none overlaps it (a word the
+    recogniser gave no duration, or one in a pause), the turn nearest to its middle: the turn
+    holding that instant, else the closest turn end or start."""
     best, best_overlap = None, 0.0
     for t in turns:
         overlap = min(word.end, t.end) - max(word.start, t.start)
@@ -261,7 +359,7 @@ def _speaker_of(word: Word, turns: list[Any]) -> str | None:
     if best is not None:
         return best
     mid = (word.start + word.end) / 2
-    nearest = min(turns, key=lambda t: min(abs(mid - t.start), abs(mid - t.end)), default=None)
+    nearest = min(turns, key=lambda t: max(t.start - mid, 0.0, mid - t.end), default=None)
     return nearest.speaker if nearest is not None else None
 
 
@@ -292,6 +390,161 @@ def renumber(utterances: list[Utterance]) -> list[Utterance]:
     for i, u in enumerate(utterances, 1):
         u.id = f"u{i:04d}"
     return utterances
+
+
+# -- speech turns ------------------------------------------------------------------------------
+
+TURN_BRIDGE_S = 0.5
+"""A pause shorter than this inside one speaker's speech does not end the speaker's turn (on a
+mono call only when nobody else speaks in it): the conversation metrics' ``bridge_gap_s``,
+where a breath between two words is still talking. Diarized and VAD turns break at every
+pause of 0.2 s or more (``diarization.turn_min_pause_ms``)."""
+
+TURN_PIECE_S = 30.0
+"""``channel_speech`` runs VAD over pieces of a speech region of at most this many seconds."""
+
+Span = tuple[float, float]
+Turn = tuple[float, float, str]
+"""A speech turn: start and end in seconds, speaker."""
+
+
+def _union(spans: list[Span], bridge_s: float = 0.0) -> list[Span]:
+    """Sorted, disjoint union of spans; gaps shorter than ``bridge_s`` closed."""
+    out: list[list[float]] = []
+    for start, end in sorted(spans):
+        if out and (start <= out[-1][1] or start - out[-1][1] < bridge_s):
+            out[-1][1] = max(out[-1][1], end)
+        else:
+            out.append([start, end])
+    return [(s, e) for s, e in out]
+
+
+def channel_speech(channel: np.ndarray, regions: list[Any], diarization: Any = None) -> list[Span]:
+    """Where one channel of a stereo call has speech, in seconds: inside its speech regions
+    (samples at 16 kHz, as transcription used them), what VAD finds again with the diarizer's
+    tight turn settings (``diarization.turn_vad_*``, the cut of mono turns), or the regions
+    themselves when those are off (``turn_vad_threshold`` null)."""
+    from models.diarize import DiarizationOptions
+    from models.vad import VadOptions, detect_speech
+
+    options = diarization if diarization is not None else DiarizationOptions()
+    n = int(channel.shape[0])
+    regions = [(max(0, int(r.start)), min(n, int(r.end))) for r in regions]
+    regions = [(a, b) for a, b in regions if b > a]
+    if options.turn_vad_threshold is None:
+        return _union([(a / SAMPLE_RATE, b / SAMPLE_RATE) for a, b in regions])
+    tight = VadOptions(threshold=options.turn_vad_threshold, speech_pad_ms=options.turn_pad_ms,
+                       min_silence_duration_ms=options.turn_min_pause_ms)
+    piece = int(TURN_PIECE_S * SAMPLE_RATE)
+    spans = []
+    for a, b in regions:
+        for start in range(a, b, piece):
+            audio_piece = np.asarray(channel[start : min(b, start + piece)], dtype=np.float32)
+            spans += [((start + q.start) / SAMPLE_RATE, (start + q.end) / SAMPLE_RATE)
+                      for q in detect_speech(audio_piece, tight)]
+    return _union(spans)
+
+
+class _Spans:
+    """Disjoint spans in time order, looked up by bisection (calls of hours have thousands)."""
+
+    def __init__(self, spans: list[Span]):
+        self.spans = spans
+        self.starts = [s for s, _ in spans]
+
+    def containing(self, t: float) -> Span | None:
+        """The span holding time ``t`` (ends included), if any."""
+        i = bisect.bisect_right(self.starts, t) - 1
+        return self.spans[i] if i >= 0 and self.spans[i][1] >= t else None
+
+    def touches(self, start: float, end: float) -> bool:
+        """Whether a span overlaps or touches [start, end]."""
+        i = bisect.bisect_right(self.starts, end) - 1
+        return i >= 0 and self.spans[i][1] >= start
+
+    def inside(self, start: float, end: float) -> bool:
+        """Whether a span lies partly inside the open pause (start, end)."""
+        i = bisect.bisect_left(self.starts, end) - 1
+        return i >= 0 and self.spans[i][1] > start
+
+
+def _word_spans(utterances: list[Utterance]) -> dict[str, list[Span]]:
+    """Each speaker's word spans (an utterance without word times: its own span)."""
+    out: dict[str, list[Span]] = {}
+    for u in utterances:
+        if u.speaker is not None:
+            out.setdefault(u.speaker, []).extend([(w.start, w.end) for w in u.words] or [(u.start, u.end)])
+    return out
+
+
+def speech_turns(speech: list[Turn], utterances: list[Utterance], mono: bool,
+                 bridge_s: float = TURN_BRIDGE_S) -> list[Turn]:
+    """Each speaker's turns, in time order: the stretches of ``speech`` (start, end, speaker:
+    the diarizer's turns of a mono call, or each channel's speech with its speaker) refined
+    by the words of ``utterances`` (speaker given): a word outside all of its speaker's speech
+    adds its own span, and pauses shorter than ``bridge_s`` inside one speaker's speech are
+    closed, on a ``mono`` call only when no other speaker's speech or word is in the pause.
+    On a stereo call (not ``mono``) a stretch holding none of its speaker's words is left out
+    (noise, or bleed the cross-talk check could not mute); a mono call keeps all the
+    diarizer's turns (speech the recogniser gave no word, such as a short "mhm"). Turns of two
+    speakers overlap where both talk (stereo); the diarizer gives one speaker at a time."""
+    words = _word_spans(utterances)
+    by_speaker: dict[str, list[Span]] = {}
+    for start, end, speaker in speech:
+        if end > start:
+            by_speaker.setdefault(speaker, []).append((start, end))
+    spans: dict[str, list[Span]] = {}
+    for speaker in sorted(set(by_speaker) | set(words)):
+        own = _Spans(_union(by_speaker.get(speaker, [])))
+        stray = [w for w in words.get(speaker, []) if w[1] > w[0] and not own.touches(*w)]
+        spans[speaker] = _union(own.spans + stray)
+    out: list[Turn] = []
+    for speaker, own_spans in spans.items():
+        others = _Spans(_union([s for k, v in spans.items() if k != speaker for s in v]
+                               + [w for k, v in words.items() if k != speaker for w in v]))
+        joined: list[list[float]] = []
+        for start, end in own_spans:
+            if joined and start - joined[-1][1] < bridge_s and not (mono and others.inside(joined[-1][1], start)):
+                joined[-1][1] = end
+            else:
+                joined.append([start, end])
+        mine = _Spans(_union(words.get(speaker, [])))
+        out += [(start, end, speaker) for start, end in joined if mono or mine.touches(start, end)]
+    return sorted(out, key=lambda t: (t[0], t[1], t[2]))
+
+
+def fit_to_turns(utterances: list[Utterance], turns: list[Turn]) -> list[Utterance]:
+    """Utterance times that follow the speech turns (each speaker's turns disjoint, as
+    ``speech_turns`` gives them): an utterance starts where the turn of its first word starts
+    and ends where the turn of its last word ends (never inside a word: a word the recogniser
+    timed past its turn keeps its utterance around it). Utterances of one speaker in one turn
+    share it: each but the first starts at its first word, the one before it ends there.
+    Utterances without words keep their times. Returns them in time order, numbered again."""
+    by_speaker: dict[str, list[Span]] = {}
+    for start, end, speaker in turns:
+        by_speaker.setdefault(speaker, []).append((start, end))
+    groups: dict[str, list[Utterance]] = {}
+    for u in utterances:
+        if u.words and u.speaker is not None:
+            groups.setdefault(u.speaker, []).append(u)
+    for speaker, group in groups.items():
+        own = _Spans(_union(by_speaker.get(speaker, [])))
+        spans = []  # [start, end, first word start, last word end, utterance]
+        for u in sorted(group, key=lambda u: min(w.start for w in u.words)):
+            lo, hi = min(w.start for w in u.words), max(w.end for w in u.words)
+            first, last = own.containing(lo), own.containing(hi)
+            spans.append([min(lo, first[0]) if first else lo, max(hi, last[1]) if last else hi, lo, hi, u])
+        for a, b in zip(spans, spans[1:]):
+            if a[1] > b[0]:  # one turn: the later utterance starts at its first word
+                a[1], b[0] = max(a[3], min(a[1], b[2])), b[2]
+        for start, end, _, _, u in spans:
+            u.start, u.end = round(start, 3), round(end, 3)
+    return renumber(utterances)
+
+
+def turns_block(turns: list[Turn]) -> list[list[Any]]:
+    """Speech turns as the speakers block keeps them: ``[start, end, speaker]``."""
+    return [[round(start, 3), round(end, 3), speaker] for start, end, speaker in turns]
 
 
 def turns_by_speaker(utterances: list[Utterance]) -> dict[str, list[tuple[float, float, str]]]:
@@ -445,6 +698,16 @@ class SpeakerStage:
         beside transcription (the models release the interpreter while they compute)."""
         return self.diarizer.diarize(samples[0], regions)
 
+    @staticmethod
+    def _regions(channel: Any, regions: list[Any] | None) -> list[Any]:
+        """A channel's speech regions as transcription found them, or found now with the
+        default VAD settings when not given."""
+        if regions is not None:
+            return regions
+        from models.vad import VadOptions, speech_regions
+
+        return speech_regions(channel, VadOptions())
+
     def _decide(self, utterances: list[Utterance], company: str | None) -> dict[str, Any]:
         from pipeline.speakers.roles import assign_roles
 
@@ -456,20 +719,27 @@ class SpeakerStage:
     def run(self, utterances: list[Utterance], samples: np.ndarray, check: ChannelCheck,
             metadata: dict[str, str], override: str | None,
             regions: list[Any] | None = None, turns: list[Any] | None = None) -> tuple[list[Utterance], dict[str, Any]]:
-        """Assign speaker and role to every utterance; returns them and the ``speakers`` block.
+        """Assign speaker and role to every utterance and fit its times to the speech turns;
+        returns them and the ``speakers`` block (its ``turns``: ``speech_turns``).
 
-        ``regions``: the speech regions transcription found on a mono call (found again
-        when not given); ``turns``: its diarization when already done (``diarize``).
-        ``samples`` is the audio as transcribed (stereo only when the check found real stereo).
+        ``regions``: the speech regions transcription found, per channel (``{channel:
+        regions}``; a list: channel 0's), found again when not given; ``turns``: a mono call's
+        diarization when already done (``diarize``). ``samples`` is the audio as transcribed
+        (stereo only when the check found real stereo).
         """
         company = (metadata.get("company") or "").strip() or None
+        by_channel = regions if isinstance(regions, dict) else ({0: regions} if regions is not None else {})
         block: dict[str, Any]
         if samples.shape[0] == 2:
             utterances, dropped = drop_crosstalk(utterances, samples, self.options.crosstalk_margin_db,
-                                                 check.frame_levels)
+                                                 check.frame_levels, check.bleed)
             for u in utterances:
                 u.speaker = f"S{u.channel}"
-            utterances = renumber(utterances)
+            speech = [(start, end, f"S{ch}") for ch in (0, 1)
+                      for start, end in channel_speech(samples[ch], self._regions(samples[ch], by_channel.get(ch)),
+                                                       self.diarization_options)]
+            written = speech_turns(speech, utterances, mono=False)
+            utterances = fit_to_turns(utterances, written)
             channel_speakers = {name: f"S{i}" for i, name in enumerate(CHANNEL_NAMES)}
             agent_channel, source = configured_agent_channel(metadata, self.options)
             if agent_channel == "auto":
@@ -487,12 +757,15 @@ class SpeakerStage:
             if not utterances:
                 turns = []
             elif turns is None:
-                turns = self.diarize(samples, regions)
+                turns = self.diarize(samples, by_channel.get(0))
             utterances = split_at_speaker_changes(utterances, turns) if turns else renumber(utterances)
             if not turns:
                 for u in utterances:
                     u.speaker = "S0"
+            written = speech_turns([(t.start, t.end, t.speaker) for t in turns], utterances, mono=True)
+            utterances = fit_to_turns(utterances, written)
             block = {"method": "diarization", **self._decide(utterances, company),
                      "speaker_count": len({t.speaker for t in turns})}
         block["channel_check"] = check.to_dict()
+        block["turns"] = turns_block(written)
         return with_override(utterances, block, override)

@@ -22,7 +22,8 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 
 from conftest import SAMPLES, label, manifest_rows
 from models.diarize import DiarizationOptions, Diarizer, load_diarizer, SpeakerTurn, mean_run_s, merge_speakers
-from models.vad import SpeechRegion
+from models.speaker_embedding import BATCH
+from models.vad import SpeechRegion, SpeechRegions, VadOptions, detect_speech, matching_probabilities, speech_regions
 from pipeline.ingest import audio
 from pipeline.errors import ConfigError
 
@@ -199,6 +200,101 @@ def test_short_audio_and_given_regions(diarizer: Diarizer) -> None:
     assert_well_formed(turns, clip.size / RATE)
     assert not any(t.start < 70 and t.end > 20 for t in turns)
     assert speakers(turns) == {"S0", "S1"}
+
+
+# -- the cost: VAD's model once per call, full batches, no windows over pauses ---------------
+
+
+@pytest.mark.parametrize("options", [
+    VadOptions(),
+    VadOptions(threshold=0.35, speech_pad_ms=100, min_silence_duration_ms=200),
+    VadOptions(threshold=0.5, neg_threshold=0.2, min_speech_duration_ms=0, max_speech_duration_s=4.0,
+               min_silence_duration_ms=1000, speech_pad_ms=30),
+])
+def test_speech_from_probabilities_is_faster_whispers_vad(options: VadOptions) -> None:
+    """models.vad turns Silero's speech probabilities into regions exactly as faster-whisper's
+    get_speech_timestamps does, so that one run of the model serves transcription's regions
+    and the diarizer's tighter turns."""
+    from faster_whisper.vad import VadOptions as SileroOptions
+    from faster_whisper.vad import get_speech_timestamps
+
+    silero = SileroOptions(threshold=options.threshold, neg_threshold=options.neg_threshold,
+                           min_speech_duration_ms=options.min_speech_duration_ms,
+                           max_speech_duration_s=options.max_speech_duration_s,
+                           min_silence_duration_ms=options.min_silence_duration_ms, speech_pad_ms=options.speech_pad_ms)
+    samples = load_mono(SAMPLES / "c004.flac")
+    for clip in (samples, samples[: 20 * RATE + 7], samples[3 * RATE : 3 * RATE + 512 * 40], samples[:300]):
+        expected = [SpeechRegion(s["start"], s["end"]) for s in get_speech_timestamps(clip, silero)]
+        assert detect_speech(clip, options) == expected
+
+
+def test_turns_reuse_the_probabilities_kept_with_the_regions(
+    diarizer: Diarizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """speech_regions keeps VAD's speech probabilities with the regions; given those regions the
+    diarizer cuts turns to speech without running VAD's model again, and to the same turns as
+    from plain regions (for which it runs the model itself)."""
+    samples = load_mono(SAMPLES / "c006.wav")
+    regions = speech_regions(samples, VadOptions())
+    assert isinstance(regions, SpeechRegions)
+    assert matching_probabilities(regions.probabilities, samples.size)
+    assert speech_regions(samples, VadOptions(enabled=False)).probabilities is None
+    from_plain = diarizer.diarize(samples, list(regions))
+
+    def no_model(audio: np.ndarray) -> np.ndarray:
+        raise AssertionError("VAD's model ran again")
+
+    monkeypatch.setattr("models.vad.speech_probabilities", no_model)
+    assert diarizer.diarize(samples, regions) == from_plain
+    assert speakers(from_plain) == {"S0", "S1"}
+
+
+def test_windows_of_all_regions_share_full_batches() -> None:
+    """A call in many short regions gives the model batches of windows from several regions
+    (a window alone or in twos costs two to three times as much), never more than BATCH."""
+    d = load_diarizer(DiarizationOptions(), threads=1)
+    batches: list[int] = []
+    real_embed = d.embedder.embed
+    d.embedder.embed = lambda windows: batches.append(len(windows)) or real_embed(windows)
+    samples = load_mono(SAMPLES / "c002.wav")
+    regions = [SpeechRegion(s, s + int(1.5 * RATE)) for s in range(RATE, 45 * RATE, 2 * RATE)]
+    turns = d.diarize(samples, regions)
+    assert_well_formed(turns, samples.size / RATE)
+    assert speakers(turns) == {"S0", "S1"}
+    assert max(batches) <= BATCH
+    # the coarse windows, then the windows added at changes: each pass in as few batches as can be
+    assert len(batches) <= -(-sum(batches) // BATCH) + 1 < len(regions)
+
+
+def test_a_long_region_is_one_stretch(diarizer: Diarizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Features are computed a block at a time (MAX_PIECE_S), but a region's windows and votes
+    run on across the blocks: the turns do not depend on the block length (cutting a region
+    into pieces of 30 s once put a turn change wherever a cut fell)."""
+    samples = load_mono(SAMPLES / "c010.wav")
+    regions = speech_regions(samples, VadOptions())
+    assert max(r.end - r.start for r in regions) > 40 * RATE
+    whole = diarizer.diarize(samples, regions)
+    monkeypatch.setattr("models.diarize.MAX_PIECE_S", 7.0)
+    blocks = diarizer.diarize(samples, regions)
+    assert [t.speaker for t in blocks] == [t.speaker for t in whole]
+    assert np.allclose([(t.start, t.end) for t in blocks], [(t.start, t.end) for t in whole], atol=0.05)
+
+
+def test_windows_wholly_over_pauses_are_not_embedded() -> None:
+    """A region bridging a pause (as long ``vad.min_silence_duration_ms`` makes them) embeds no
+    window that lies wholly in the pause, and gives no turn there."""
+    d = load_diarizer(DiarizationOptions(max_speakers=1), threads=1)  # one speaker: coarse windows only
+    embedded: list[int] = []
+    real_embed = d.embedder.embed
+    d.embedder.embed = lambda windows: embedded.append(len(windows)) or real_embed(windows)
+    samples = load_mono(SAMPLES / "c002.wav")
+    pause = np.zeros(3 * RATE, np.float32)
+    audio_ = np.concatenate([samples[2 * RATE : 12 * RATE], pause, samples[12 * RATE : 22 * RATE]])
+    turns = d.diarize(audio_, [SpeechRegion(0, audio_.size)])
+    assert_well_formed(turns, audio_.size / RATE)
+    assert not any(t.start < 12.8 and t.end > 10.2 for t in turns)
+    every_coarse_window = (audio_.size / RATE - 0.8) / 0.4 + 2
+    assert 0 < sum(embedded) <= every_coarse_window - 4  # 2.2 s of the pause hold 5 whole windows
 
 
 def test_merge_speakers_uses_turn_taking() -> None:

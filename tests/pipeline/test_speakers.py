@@ -24,8 +24,10 @@ from pipeline.speakers.stage import (
     check_channels,
     configured_agent_channel,
     drop_crosstalk,
+    fit_to_turns,
     read_overrides,
     relabel_record,
+    speech_turns,
     split_at_speaker_changes,
 )
 from pipeline.evaluation.measures import wer
@@ -120,6 +122,66 @@ def test_words_between_turns_go_to_the_nearest_turn():
     u = Utterance("u0001", 0, 5.0, 5.4, "yes", _words(("yes", 5.0, 5.4)))
     out = split_at_speaker_changes([u], [SpeakerTurn(0.0, 2.0, "S0"), SpeakerTurn(6.0, 9.0, "S1")])
     assert out[0].speaker == "S1"
+
+
+def test_a_word_without_duration_goes_to_the_turn_it_is_in():
+    """The recogniser gives some words no duration ("Not" at 32.792-32.792 in "Not my
+    problem."): the turn holding that instant is the speaker's, however far its ends are."""
+    words = _words(("worse.", 32.05, 32.41), ("Not", 32.79, 32.79), ("my", 32.79, 33.13), ("problem.", 33.13, 33.69))
+    u = Utterance("u0001", 0, 32.05, 33.69, "worse. Not my problem.", words)
+    turns = [SpeakerTurn(29.0, 31.39, "S1"), SpeakerTurn(31.39, 36.26, "S0")]
+    assert [(x.speaker, x.text) for x in split_at_speaker_changes([u], turns)] == [("S0", "worse. Not my problem.")]
+
+
+def _said(speaker: str, *spec: tuple[str, float, float], channel: int = 0) -> Utterance:
+    words = _words(*spec)
+    return Utterance("u", channel, words[0].start, words[-1].end, " ".join(w.word for w in words), words, speaker)
+
+
+def test_mono_turns_follow_the_diarizer_and_bridge_one_speakers_short_pauses():
+    """A pause inside one speaker's speech is not a gap in the turn; a pause another speaker
+    talks in is; speech the recogniser gave no word stays a turn (the diarizer heard it)."""
+    diarized = [(0.0, 1.0, "S0"), (1.3, 2.0, "S0"), (2.0, 2.6, "S1"), (2.7, 3.0, "S0"), (3.1, 3.5, "S0"),
+                (5.0, 5.4, "S1")]
+    said = [_said("S0", ("a", 0.1, 0.9), ("b", 1.4, 1.9)), _said("S1", ("c", 2.1, 2.5)),
+            _said("S0", ("d", 2.75, 3.4))]
+    assert speech_turns(diarized, said, mono=True) == [
+        (0.0, 2.0, "S0"), (2.0, 2.6, "S1"), (2.7, 3.5, "S0"), (5.0, 5.4, "S1")]
+    # S0's pause at 2.0-2.7 holds S1's turn: not bridged even though S0 is on both sides
+    assert speech_turns([(0.0, 1.0, "S0"), (1.1, 1.2, "S1"), (1.3, 2.0, "S0")], [], mono=True) == [
+        (0.0, 1.0, "S0"), (1.1, 1.2, "S1"), (1.3, 2.0, "S0")]
+
+
+def test_a_word_outside_its_speakers_speech_adds_its_span():
+    said = [_said("S0", ("hello", 0.2, 0.8)), _said("S0", ("okay", 4.0, 4.3))]
+    assert speech_turns([(0.1, 0.9, "S0")], said, mono=True) == [(0.1, 0.9, "S0"), (4.0, 4.3, "S0")]
+
+
+def test_stereo_turns_overlap_where_both_talk_and_need_a_word():
+    """Each channel's speech is its own speaker's: the agent's short question inside the
+    customer's turn overlaps it; a stretch of a channel with none of its words (noise, bleed)
+    is no turn."""
+    speech = [(0.0, 3.0, "S1"), (1.0, 1.8, "S0"), (5.0, 6.0, "S0")]
+    said = [_said("S1", ("so", 0.1, 0.4), ("the", 2.0, 2.9), channel=1),
+            _said("S0", ("account", 1.1, 1.4), ("number?", 1.4, 1.7))]
+    turns = speech_turns(speech, said, mono=False)
+    assert turns == [(0.0, 3.0, "S1"), (1.0, 1.8, "S0")]
+
+
+def test_utterances_span_their_turns_and_keep_their_words():
+    """Two utterances in one turn share it (the second starts at its first word); an utterance
+    starts and ends with the turn, not with the recogniser's first and last word, except where
+    a word runs past the turn."""
+    turns = [(0.0, 3.0, "S0"), (3.0, 4.0, "S1"), (5.0, 6.0, "S0")]
+    a = _said("S0", ("one", 0.3, 0.9), ("two", 1.0, 1.2))
+    b = _said("S0", ("three", 1.6, 2.5))
+    c = _said("S1", ("four", 3.2, 3.6))
+    d = _said("S0", ("five", 5.1, 6.3))
+    out = fit_to_turns([d, c, b, a], turns)
+    assert [(u.text, u.start, u.end) for u in out] == [
+        ("one two", 0.0, 1.6), ("three", 1.6, 3.0), ("four", 3.0, 4.0), ("five", 5.0, 6.3)]
+    assert [u.id for u in out] == ["u0001", "u0002", "u0003", "u0004"]
+    assert all(u.start <= w.start and w.end <= u.end for u in out for w in u.words)
 
 
 def test_agent_channel_precedence_manifest_then_queue_then_config():

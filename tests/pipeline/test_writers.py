@@ -55,6 +55,26 @@ def test_rttm_names_speakers_by_role():
     ]
 
 
+def test_rttm_writes_the_speech_turns_of_the_speakers_block():
+    """The turns the speaker stage kept (overlapping where both talk), named by the block's
+    roles; under a manual override the turns stay in the automatic block and the override's
+    roles name them."""
+    a, _ = utts()
+    a.speaker, a.role = "S0", "agent"
+    block = {"roles": {"S0": "agent", "S1": "customer", "S2": "unknown"},
+             "turns": [[0.4, 2.3, "S0"], [1.0, 1.8, "S1"], [5.0, 5.5, "S2"]]}
+    assert to_rttm([a], "c9", block).splitlines() == [
+        "SPEAKER c9 1 0.400 1.900 <NA> <NA> agent <NA> <NA>",
+        "SPEAKER c9 1 1.000 0.800 <NA> <NA> customer <NA> <NA>",
+        "SPEAKER c9 1 5.000 0.500 <NA> <NA> unknown-S2 <NA> <NA>",
+    ]
+    override = {"method": "override", "roles": {"S0": "customer", "S1": "agent", "S2": "unknown"}, "automatic": block}
+    names = [line.split()[7] for line in to_rttm([a], "c9", override).splitlines()]
+    assert names == ["customer", "agent", "unknown-S2"]
+    # a block without turns (an older record, another source): the utterances' spans
+    assert to_rttm([a], "c9", {"roles": {"S0": "agent"}}) == to_rttm([a], "c9")
+
+
 def test_a_full_disk_is_a_typed_error_that_keeps_the_previous_file(tmp_path: Path, monkeypatch):
     import errno
     import os
