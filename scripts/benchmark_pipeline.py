@@ -58,7 +58,7 @@ from pipeline.interaction.record import Interaction, record_path  # noqa: E402
 
 from benchmark_asr import _references, _run_child  # noqa: E402
 
-STAGES = ("decode", "vad", "asr", "diarization", "speakers", "analysis", "write")
+STAGES = ("decode", "vad", "asr", "diarization", "speakers", "analysis", "mask_audio", "write")
 
 
 # -- memory of a process tree -------------------------------------------------------------------
@@ -181,8 +181,8 @@ def read_results(out: Path, refs: dict[str, dict]) -> dict:
         duration = record.duration_s
         audio_s += duration
         for stage, seconds in record.processing.get("stages", {}).items():
-            stages[stage] += seconds
-            stage_audio[stage] += duration
+            stages[stage] = stages.get(stage, 0.0) + seconds  # a stage this script does not name is kept too
+            stage_audio[stage] = stage_audio.get(stage, 0.0) + duration
         call_refs = item["refs"]
         if len(call_refs) > 1 and record.source.channels != len(call_refs):
             call_refs = [" ".join(call_refs)]  # the call was heard as one channel

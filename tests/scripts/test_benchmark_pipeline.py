@@ -34,3 +34,25 @@ def test_the_mixed_archive_has_both_layouts_at_each_length(tmp_path: Path):
         pool = [r for r in refs.values() if len(r["refs"]) == info.channels]
         first = pool[(k // 2) % len(pool)]  # each length starts from another labelled call
         assert all(joined.startswith(own) for joined, own in zip(call_refs, first["refs"]))
+
+
+def test_results_sum_every_stage_a_call_reports(tmp_path: Path):
+    """Every stage the records report is summed, also one the benchmark does not name."""
+    from benchmark_pipeline import read_results
+
+    from pipeline.interaction.record import Interaction, SourceInfo
+    from pipeline.interaction.utterances import Utterance, Word
+
+    refs = {}
+    for cid, asr_s in (("a", 2.0), ("b", 3.0)):
+        record = Interaction(cid, "ok", SourceInfo("recording", f"/x/{cid}.wav", "0", 10.0, 8000, 1),
+                             processing={"stages": {"asr": asr_s, "mask_audio": 0.5, "later_stage": 1.0}})
+        record.utterances = [Utterance("u0001", 0, 0.0, 1.0, "hello there", [Word("hello", 0, 0.5, 1), Word("there", 0.5, 1, 1)])]
+        record.save(tmp_path / "calls" / cid)
+        refs[cid] = {"refs": ["hello there"]}
+    result = read_results(tmp_path, refs)
+    assert result["stage_seconds"]["asr"] == 5.0
+    assert result["stage_seconds"]["mask_audio"] == 1.0
+    assert result["stage_seconds"]["later_stage"] == 2.0
+    assert result["stage_rtf"]["asr"] == 4.0
+    assert result["wer"] == 0.0 and result["audio_s"] == 20.0
