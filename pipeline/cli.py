@@ -412,6 +412,16 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, _eval_overrides(args))
     _eval_preflight(args, config)
+    from pipeline.evaluation import written_eval
+
+    if written_eval.written_labels(Path(args.data)):  # labelled e-mail and chat conversations
+        written = written_eval.evaluate_written(args.data, config)
+        path = written_eval.write_written_report(written, args.out)
+        if not args.quiet:
+            print("\n".join(written_eval.summary_lines(written)))
+            print(f"report: {path}")
+        if not (Path(args.data) / "manifest.csv").is_file():  # no labelled calls beside them
+            return EXIT_CALLS_FAILED if written["data"]["failed"] else EXIT_OK
     evaluator = Evaluator(args.data, args.cache, args.workers)
     report = evaluator.evaluate(config, data_label=args.data)
     html = write_report(report, args.out, evaluator.timing)

@@ -27,8 +27,10 @@ from models.vad import VadOptions
 from pipeline.analysis import conversation
 from pipeline.pii import text as pii
 from pipeline.speakers import roles
-from pipeline.analysis.scorecard import ScorecardOptions, template_path
+from pipeline.analysis.scorecard import ScorecardOptions, template_path, templates_in_use
 from pipeline.analysis.conversation import ConversationOptions
+from pipeline.analysis import written
+from pipeline.analysis.written import ChannelOptions
 from pipeline.errors import ConfigError, check_options, coerce_value
 from pipeline.pii.text import PiiOptions
 from pipeline.review import options as review_options
@@ -87,6 +89,7 @@ class Config:
     sentiment: SentimentOptions = field(default_factory=SentimentOptions)
     conversation: ConversationOptions = field(default_factory=ConversationOptions)
     pii: PiiOptions = field(default_factory=PiiOptions)
+    channels: ChannelOptions = field(default_factory=ChannelOptions)
     run: RunOptions = field(default_factory=RunOptions)
     review: ReviewOptions = field(default_factory=ReviewOptions)
 
@@ -101,9 +104,16 @@ class Config:
         d.pop("review")  # what the web app serves, not what a run writes
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
-        if self.scorecard.enabled:  # the template's content, not only its name, decides the answers
+        if self.scorecard.enabled:  # the templates' content, not only their names, decides the answers
             d["scorecard"]["template_sha256"] = hashlib.sha256(template_path(self.scorecard).read_bytes()).hexdigest()
+            others = [p for p in templates_in_use(self.scorecard, self.channel_templates()) if p != template_path(self.scorecard)]
+            if others:
+                d["scorecard"]["templates_sha256"] = {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in others}
         return d
+
+    def channel_templates(self) -> dict[str, str | None]:
+        """The configured template of each written channel (null: its default)."""
+        return {"email": self.channels.email.scorecard, "chat": self.channels.chat.scorecard}
 
     def result_hash(self) -> str:
         """Hash of :meth:`result_dict`."""
@@ -179,6 +189,14 @@ def _set_key(opts: Any, section: str, key: str, value: Any, source: str) -> None
         raise ConfigError(f"{source}: unknown key '{dotted}'; allowed in '{section}': {', '.join(fields)}")
     hints = typing.get_type_hints(type(opts))
     where = f"{source}: {dotted}"
+    if dataclasses.is_dataclass(hints[key]):  # a sub-section (channels.email): its keys one by one
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: must be a mapping of keys")
+        for sub, sub_value in value.items():
+            _set_key(getattr(opts, key), dotted, sub, sub_value, source)
+        return
     value = coerce_value(value, hints[key], where)
     check = _CHOICES.get(dotted)
     if check is not None and value is not None and not check[0](value):
@@ -198,18 +216,22 @@ def _read_yaml(path: Path) -> Any:
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
-    """Split ``section.key=value``; the value is read as YAML (``null``, ``0.3``, ``true``...)."""
+    """Split ``section.key=value``; the value is read as YAML (``null``, ``0.3``, ``true``...).
+    A key of a sub-section (``channels.email.agent_domains=[example.com]``) comes back as the
+    sub-section's name with a mapping (``email``, ``{"agent_domains": [...]}``)."""
     if "=" not in text:
         raise ConfigError(f"--set {text}: expected section.key=value")
     dotted, raw = text.split("=", 1)
-    if dotted.count(".") != 1:
+    parts = dotted.strip().split(".")
+    if len(parts) < 2 or not all(parts):
         raise ConfigError(f"--set {text}: the key must be section.key, e.g. asr.beam_size")
-    section, key = dotted.strip().split(".")
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as e:
         raise ConfigError(f"--set {text}: cannot read value: {e}") from e
-    return section, key, value
+    for name in reversed(parts[2:]):
+        value = {name: value}
+    return parts[0], parts[1], value
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
@@ -223,13 +245,14 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     for text in overrides or []:
         section, key, value = parse_override(text)
         _apply(config, {section: {key: value}}, f"--set {text}")
-        set_by[f"{section}.{key}"] = f"--set {text}"
+        set_by[text.split("=", 1)[0].strip()] = f"--set {text}"
     try:
         validate_config(config)
     except ConfigError as e:  # name where the refused value came from, as _set_key does
         key = str(e).split(":", 1)[0]
-        if key in set_by:
-            raise ConfigError(f"{set_by[key]}: {e}") from e
+        givers = [k for k in set_by if key == k or key.startswith(k + ".")]  # a sub-section given whole
+        if givers:
+            raise ConfigError(f"{set_by[max(givers, key=len)]}: {e}") from e
         raise
     return config
 
@@ -248,11 +271,18 @@ def validate_config(config: Config) -> None:
     sentiment.validate(config.sentiment)
     conversation.validate(config.conversation)
     pii.validate(config.pii)
+    written.validate(config.channels)
     review_options.validate(config.review)
     if config.scorecard.enabled:
         from pipeline.analysis.scorecard import load_scorecard
 
-        try:
-            load_scorecard(template_path(config.scorecard))
-        except ConfigError as e:
-            raise ConfigError(f"scorecard.template: {e}") from e
+        default = template_path(config.scorecard)
+        for path in templates_in_use(config.scorecard, config.channel_templates()):
+            try:
+                load_scorecard(path)
+            except ConfigError as e:
+                key = "scorecard.template" if path == default else next(
+                    (f"scorecard.by_queue.{q}" for q, p in config.scorecard.by_queue.items() if Path(p) == path),
+                    next((f"channels.{c}.scorecard" for c, p in config.channel_templates().items() if p and Path(p) == path),
+                         "scorecard"))
+                raise ConfigError(f"{key}: {e}") from e

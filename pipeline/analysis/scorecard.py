@@ -16,7 +16,7 @@ of the sections that have any potential (weights from the template). An auto-fai
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +37,41 @@ class ScorecardOptions:
     """Answer the scorecard for every call (off: transcripts and speakers only)."""
     template: str | None = None
     """A scorecard template (YAML); null: configs/scorecards/inbound_support.yaml."""
+    by_queue: dict[str, str] = field(default_factory=dict)
+    """Per-queue templates (manifest column ``queue``): they win over the channel's
+    (``channels.email.scorecard``, ``channels.chat.scorecard``) and ``template``."""
+
+
+DEFAULT_CHANNEL_SCORECARDS = {
+    "email": DEFAULT_SCORECARD.with_name("email_support.yaml"),
+    "chat": DEFAULT_SCORECARD.with_name("chat_support.yaml"),
+}
+"""The default template of each written channel (calls use ``template``)."""
 
 
 def template_path(options: ScorecardOptions) -> Path:
     """The template file the options name."""
     return Path(options.template) if options.template else DEFAULT_SCORECARD
+
+
+def template_for(options: ScorecardOptions, channel_templates: dict[str, str | None], channel: str,
+                 queue: str | None = None) -> Path:
+    """The template an interaction is scored with: its queue's (``by_queue``), else its written
+    channel's (``channel_templates``, by channel: the configured one or the default), else
+    ``template``."""
+    if queue and queue in options.by_queue:
+        return Path(options.by_queue[queue])
+    if channel in DEFAULT_CHANNEL_SCORECARDS:
+        configured = channel_templates.get(channel)
+        return Path(configured) if configured else DEFAULT_CHANNEL_SCORECARDS[channel]
+    return template_path(options)
+
+
+def templates_in_use(options: ScorecardOptions, channel_templates: dict[str, str | None]) -> list[Path]:
+    """Every template a run may score with (checked before the run, hashed into its config)."""
+    paths = [template_path(options), *(template_for(options, channel_templates, c) for c in DEFAULT_CHANNEL_SCORECARDS),
+             *(Path(p) for p in options.by_queue.values())]
+    return list(dict.fromkeys(paths))
 
 
 _TOP_KEYS = {"name", "version", "description", "sections"}

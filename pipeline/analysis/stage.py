@@ -12,6 +12,7 @@ sentences in one batch, shared by every detector and the sentiment model.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +22,8 @@ from pipeline.analysis.detectors.base import Evidence
 from pipeline.analysis.detectors.context import AGENT, CUSTOMER, CallContext, CallFacts
 from pipeline.interaction.utterances import Utterance
 from pipeline.analysis.card import Scorecard, score_answers
-from pipeline.analysis.scorecard import ScorecardOptions, load_scorecard
+from pipeline.analysis.scorecard import ScorecardOptions, load_scorecard, template_for, template_path
+from pipeline.interaction.record import AUDIO_SOURCES, CHANNEL_OF
 
 QUARTERS = 4
 
@@ -76,6 +78,12 @@ class AnalysisModels:
 
         return conversation_metrics(utterances, facts.duration_s, facts.stereo, self.config.conversation)
 
+    def written(self, facts: CallFacts) -> dict[str, Any]:
+        """The metrics block of a written conversation (pipeline/analysis/written.py)."""
+        from pipeline.analysis.written import written_metrics
+
+        return written_metrics(facts.messages or [], facts.source, self.config.channels)
+
     def language(self, texts: list[str]) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:
         """spaCy entities and proper nouns of each text (one batch)."""
         from models.ner import parse
@@ -115,6 +123,29 @@ def quote(utterance: Utterance | None, start: float, end: float) -> str:
     return " ".join(words) if words else utterance.text
 
 
+def message_number(utterance_id: str | None) -> int | None:
+    """The message number of a written conversation's utterance id (``m007`` -> 7), else None."""
+    if not utterance_id or utterance_id[0] != "m" or not utterance_id[1:].isdigit():
+        return None
+    return int(utterance_id[1:])
+
+
+def quote_span(utterance: Utterance, start: float, end: float) -> tuple[int, int] | None:
+    """The character span, in the utterance's text, of the words ``quote`` takes (a written
+    message's text is its words joined by single spaces)."""
+    if not utterance.words or utterance.text != " ".join(w.word for w in utterance.words):
+        return None
+    offset, first, last = 0, None, None
+    for w in utterance.words:
+        inside = (start - 1e-3 <= w.start <= end + 1e-3) if w.end - w.start <= 1e-3 else (
+            w.end > start + 1e-3 and w.start < end - 1e-3)
+        if inside:
+            first = offset if first is None else first
+            last = offset + len(w.word)
+        offset += len(w.word) + 1
+    return (first, last) if first is not None and last is not None else None
+
+
 def sentiment_block(ctx: CallContext) -> dict[str, Any]:
     """Sentiment per turn, per role, per quarter of the call, and the customer's start and end."""
     if not ctx.units:
@@ -152,14 +183,31 @@ def sentiment_block(ctx: CallContext) -> dict[str, Any]:
 
 
 class AnalysisStage:
-    """Loads the scorecard template and its detectors once; ``run`` analyses one call."""
+    """Loads the scorecard templates and their detectors once (each on first use); ``run``
+    analyses one interaction with the template of its channel and queue."""
 
     def __init__(self, config: Any, threads: int):
         self.config = config
         self.options: ScorecardOptions = config.scorecard
         self.card: Scorecard | None = load_scorecard(self.options.template) if self.options.enabled else None
+        """The default template (calls)."""
         self.detectors = [make_detector(item) for item in self.card.items] if self.card else []
+        self._cards: dict[Path, tuple[Scorecard, list[Any]]] = {}
+        if self.card is not None:
+            self._cards[template_path(self.options)] = (self.card, self.detectors)
         self.models = AnalysisModels(config, threads)
+
+    def card_for(self, facts: CallFacts) -> tuple[Scorecard, list[Any]] | None:
+        """The template (and its detectors) an interaction is scored with; None when off."""
+        if self.card is None:
+            return None
+        channel_templates = self.config.channel_templates() if hasattr(self.config, "channel_templates") else {}
+        path = template_for(self.options, channel_templates, CHANNEL_OF.get(facts.source, "voice"),
+                            facts.metadata.get("queue"))
+        if path not in self._cards:
+            card = load_scorecard(str(path))
+            self._cards[path] = (card, [make_detector(item) for item in card.items])
+        return self._cards[path]
 
     def describe(self) -> dict[str, Any]:
         return self.models.describe()
@@ -172,14 +220,16 @@ class AnalysisStage:
         spans = find_pii(utterances, pii_options, facts.company) if pii_options.enabled else []
         written = redact_utterances(utterances, spans) if pii_options.enabled and pii_options.redact else utterances
         blocks: dict[str, Any] = {}
-        if self.card is None:
+        chosen = self.card_for(facts)
+        if chosen is None:
             blocks["pii"] = self._pii_block(spans)
             return blocks, written, spans
+        card, detectors = chosen
         ctx = CallContext(utterances, facts, self.models)
         by_id = {u.id: u for u in written}
         items = []
         answers = {}
-        for item, detector in zip(self.card.items, self.detectors):
+        for item, detector in zip(card.items, detectors):
             d = detector(ctx)
             answers[item.id] = d.answer
             items.append({
@@ -193,19 +243,27 @@ class AnalysisStage:
             })
         if written is not utterances:  # the detectors' rule texts may name what the quotes mask
             items = redact_strings(items, pii_texts(utterances, spans))
-        blocks["scorecard"] = {"template": self.card.describe(), "items": items, "score": score_answers(self.card, answers)}
+        blocks["scorecard"] = {"template": card.describe(), "items": items, "score": score_answers(card, answers)}
         blocks["sentiment"] = sentiment_block(ctx)
-        blocks["metrics"] = ctx.metrics.to_dict()
+        blocks["metrics"] = ctx.metrics.to_dict() if facts.source in AUDIO_SOURCES else ctx.written_metrics
         blocks["pii"] = self._pii_block(spans)
         return blocks, written, spans
 
     @staticmethod
     def _evidence(e: Evidence, by_id: dict[str, Utterance], duration_s: float) -> dict[str, Any]:
         """The evidence as written: its times inside the recording, its quote from the written
-        (redacted) words."""
+        (redacted) words; in a written conversation also the message's number and the quote's
+        character span in its written text (``message``, ``chars``)."""
         d = e.to_dict()
         d["start"], d["end"] = (round(min(max(t, 0.0), duration_s), 3) for t in (e.start, e.end))
-        d["quote"] = quote(by_id.get(e.utterance_id), e.start, e.end) if e.utterance_id else ""
+        utterance = by_id.get(e.utterance_id) if e.utterance_id else None
+        d["quote"] = quote(utterance, e.start, e.end) if e.utterance_id else ""
+        number = message_number(e.utterance_id)
+        if number is not None and utterance is not None:
+            d["message"] = number
+            span = quote_span(utterance, e.start, e.end)
+            if span is not None:
+                d["chars"] = list(span)
         return d
 
     def _pii_block(self, spans: list[Any]) -> dict[str, Any]:

@@ -17,21 +17,18 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-import re
-import stat
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pipeline.errors import CallError, InputError, ManifestRowError, NotRegularFileError
+from pipeline.ingest.paths import MAX_CALL_ID_LEN, file_kind, safe_call_id  # noqa: F401  (re-exported)
 
 
 AUDIO_EXTENSIONS = frozenset(
     ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .mp4 .aac .wma .au .aif .aiff .caf .webm .amr".split()
 )
 MANIFEST_REQUIRED = ("path",)
-MAX_CALL_ID_LEN = 100
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -47,45 +44,20 @@ class CallInput:
     """A manual role decision for this call from the speaker overrides file (see
     pipeline/speakers/stage.py), set by the runner."""
     kind: str = "recording"
-    """The source kind that reads it (pipeline/ingest/sources.py): a ``recording`` today."""
-
-
-def safe_call_id(name: str) -> str:
-    """A call id usable as a folder name on every OS: ASCII letters, digits, ``._-``.
-
-    Accents are folded (``café`` -> ``cafe``), other characters become ``_``; the id never
-    starts with a dot or a dash. A name that keeps nothing becomes a hash of the name.
-    """
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    cid = _UNSAFE.sub("_", folded).strip("._-")
-    if len(cid) > MAX_CALL_ID_LEN:
-        cid = cid[: MAX_CALL_ID_LEN - 9] + "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return cid or "call_" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    """The source kind that reads it (pipeline/ingest/sources.py): ``recording``, ``email``,
+    ``chat``."""
+    locator: Any = None
+    """Where a written conversation's messages are (its reader's own form, picklable): the
+    e-mail messages of a thread across files, a chat's file and conversation id."""
+    content_sha256: str | None = None
+    """The hash of a written conversation's content, found when it was discovered (its
+    messages may be spread over files or share one with others); None: the file's hash."""
+    size: int | None = None
+    """Bytes of a written conversation's content (for the order of work); None: the file's."""
 
 
 def _is_hidden(name: str) -> bool:
     return name.startswith(".")
-
-
-def file_kind(path: Path) -> str | None:
-    """None for a regular file (or a link to one); otherwise what the path is ("a FIFO (named
-    pipe)", "a socket", "a device", "a folder"), or None when it does not exist (the reader
-    reports that). Decided by ``stat`` alone: the file is never opened."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    return "not a regular file"
 
 
 def not_regular(path: Path) -> NotRegularFileError | None:
@@ -108,17 +80,26 @@ def _unique_id(base: str, salt: str, taken: set[str]) -> str:
 
 
 def discover_folder(root: Path) -> list[CallInput]:
-    """Every audio file under ``root``, in a stable order, with unique call ids from the stems.
+    """Every interaction under ``root``, in a stable order, with unique ids: each audio file
+    (ids from the stems), the e-mail threads of its ``.eml`` files and ``.mbox`` archives
+    (threaded across files), and its chats (``.json`` files in the chat format, ``.csv`` files
+    with the chat columns; other JSON and CSV files are not interactions and are left alone).
 
     A FIFO, socket or device with an audio extension is listed as a failed call
     (:class:`NotRegularFileError`) and never opened; links to regular files are followed.
     """
     paths: list[Path] = []
+    written: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root, onerror=None, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
         for name in sorted(filenames):
-            if not _is_hidden(name) and Path(name).suffix.lower() in AUDIO_EXTENSIONS:
+            if _is_hidden(name):
+                continue
+            suffix = Path(name).suffix.lower()
+            if suffix in AUDIO_EXTENSIONS:
                 paths.append(Path(dirpath) / name)
+            elif suffix in WRITTEN_EXTENSIONS:
+                written.append(Path(dirpath) / name)
     stems = {safe_call_id(p.stem) for p in paths}
     calls: list[CallInput] = []
     taken: set[str] = set()
@@ -129,7 +110,59 @@ def discover_folder(root: Path) -> list[CallInput]:
         cid = base if base not in taken else _unique_id(base, str(p.relative_to(root)), taken | stems)
         taken.add(cid)
         calls.append(CallInput(call_id=cid, path=p, problem=not_regular(p)))
+    calls.extend(written_conversations(written, taken, root))
     return calls
+
+
+WRITTEN_EXTENSIONS = frozenset({".eml", ".mbox", ".json", ".csv"})
+"""Files that may hold written conversations: e-mail (``.eml``, ``.mbox``) and chats (``.json``,
+``.csv``; only those in the chat format)."""
+
+
+def written_conversations(paths: list[Path], taken: set[str], root: Path | None = None) -> list[CallInput]:
+    """The e-mail threads and chats held by ``paths`` (e-mail threaded across all of them), each
+    with an id not in ``taken`` (which receives them). A file that cannot be read is one failed
+    interaction naming it; JSON and CSV files not in the chat format are left out."""
+    from pipeline.ingest.chat import is_chat_csv, is_chat_json, scan_chat_csv
+    from pipeline.ingest.email import scan_email_files, thread_refs
+
+    out: list[CallInput] = []
+
+    def add(base: str, salt: str, path: Path, **kw: Any) -> None:
+        cid = _unique_id(safe_call_id(base), salt, taken)
+        taken.add(cid)
+        out.append(CallInput(call_id=cid, path=path, **kw))
+
+    def where(p: Path) -> str:
+        return str(p.relative_to(root)) if root is not None and p.is_relative_to(root) else str(p)
+
+    refused = {p: not_regular(p) for p in paths}
+    for p, problem in refused.items():
+        if problem is not None:
+            kind = "email" if p.suffix.lower() in (".eml", ".mbox") else "chat"
+            add(p.stem, where(p), p, problem=problem, kind=kind)
+    readable = [p for p in paths if refused[p] is None]
+    mail = [p for p in readable if p.suffix.lower() in (".eml", ".mbox")]
+    if mail:
+        refs, errors = scan_email_files(mail)
+        for thread in thread_refs(refs):
+            first = Path(thread.refs[0].path)
+            add(thread.conversation_id, f"{where(first)}:{thread.conversation_id}", first, kind="email",
+                locator=thread, content_sha256=thread.sha256, size=thread.size)
+        for error in errors:
+            add(Path(error.path).stem, f"{error.path}:{error}", Path(error.path), problem=error, kind="email")
+    for p in readable:
+        suffix = p.suffix.lower()
+        if suffix == ".json" and is_chat_json(p):
+            add(p.stem, where(p), p, kind="chat")
+        elif suffix == ".csv" and is_chat_csv(p):
+            refs, errors = scan_chat_csv(p)
+            for ref in refs:
+                add(ref.conversation_id, f"{where(p)}:{ref.conversation_id}", p, kind="chat", locator=ref,
+                    content_sha256=ref.sha256, size=ref.size)
+            for error in errors:
+                add(f"{p.stem}-error", f"{where(p)}:{error}", p, problem=error, kind="chat")
+    return out
 
 
 def read_manifest(manifest: Path) -> list[CallInput]:
@@ -190,16 +223,46 @@ def read_manifest(manifest: Path) -> list[CallInput]:
         if wanted in owners and call.call_id != wanted:
             why += f"; its result folder {wanted!r} belongs to line {owners[wanted]}"
         call.problem = ManifestRowError(path, why)
-    return calls
+    return [found for call in calls for found in _written_row(call, taken)]
+
+
+def _written_row(call: CallInput, taken: set[str]) -> list[CallInput]:
+    """A manifest row naming an e-mail file, mbox archive or chat file: the conversations it
+    holds, with the row's columns (the row's call_id for the first); any other row as it is."""
+    if call.problem is not None or call.path.suffix.lower() not in WRITTEN_EXTENSIONS:
+        return [call]
+    taken.discard(call.call_id)
+    found = written_conversations([call.path], taken)
+    if not found:
+        taken.add(call.call_id)
+        return [call]
+    if found[0].call_id != call.call_id and call.call_id not in taken:
+        taken.discard(found[0].call_id)
+        found[0].call_id = call.call_id
+        taken.add(call.call_id)
+    for conversation in found:
+        conversation.metadata = {**call.metadata, **conversation.metadata}
+    return found
 
 
 def discover(source: str | Path) -> list[CallInput]:
-    """Calls from a folder, a manifest (``.csv``) or a single recording."""
+    """Interactions from a folder, a manifest (``.csv``), a chat CSV, or a single recording,
+    e-mail file, mbox archive or chat file."""
     src = Path(source).expanduser().absolute()  # recorded paths stay valid from any working folder
     if src.is_dir():
         return discover_folder(src)
-    if src.is_file() and src.suffix.lower() == ".csv":
-        return read_manifest(src)
+    suffix = src.suffix.lower()
+    if src.is_file() and suffix == ".csv":
+        from pipeline.ingest.chat import is_chat_csv
+
+        return written_conversations([src], set()) if is_chat_csv(src) else read_manifest(src)
+    if src.is_file() and suffix in WRITTEN_EXTENSIONS:
+        from pipeline.ingest.written import ChatFormatError
+
+        return written_conversations([src], set()) or [
+            CallInput(call_id=safe_call_id(src.stem), path=src, kind="chat",
+                      problem=ChatFormatError(src, "not a chat: a JSON chat is a list of messages with time, "
+                                              "sender, role and text (or an object with such a 'messages' list)"))]
     if src.is_file():
         return [CallInput(call_id=safe_call_id(src.stem), path=src)]
     kind = file_kind(src)

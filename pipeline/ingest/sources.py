@@ -8,8 +8,8 @@ its source, so a detector or a scorecard item is written once for every channel;
 need timing say which sources they apply to (``Detector.sources``).
 
 Source kinds (pipeline/interaction/record.py): ``recording`` (a file: decoded, transcribed,
-diarized; pipeline/run/recording.py), and next a live ``stream`` and the written ``email`` and
-``chat`` threads. :data:`SOURCES` names the class of each; the call processor builds one of
+diarized; pipeline/run/recording.py), the written ``email`` and ``chat`` conversations
+(pipeline/run/written.py), and next a live ``stream``. :data:`SOURCES` names the class of each; the call processor builds one of
 each kind it meets, once per worker, and it keeps its models for the worker's life.
 """
 
@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from models.backends import Registry
 from pipeline.ingest.discover import CallInput
-from pipeline.interaction.record import AUDIO_SOURCES, RECORDING, SourceInfo
+from pipeline.interaction.record import AUDIO_SOURCES, CHAT, EMAIL, RECORDING, SourceInfo
 from pipeline.interaction.utterances import Utterance
 
 
@@ -50,6 +50,9 @@ class Conversation:
     audio: Callable[[], Any] | None = None
     """The decoded audio (channels x samples at 16 kHz), read when called (for the redacted
     copy a reviewer plays); None for a source without audio."""
+    messages: list[Any] | None = None
+    """A written conversation's messages (pipeline/ingest/written.py), message n being
+    utterance ``m{n:03d}``; None for a source without messages."""
 
     @property
     def duration_s(self) -> float:
@@ -76,6 +79,10 @@ class Source(ABC):
         return {}
 
 
-SOURCES = Registry("source kind", {RECORDING: "pipeline.run.recording:RecordingSource"})
+SOURCES = Registry("source kind", {
+    RECORDING: "pipeline.run.recording:RecordingSource",
+    EMAIL: "pipeline.run.written:EmailSource",
+    CHAT: "pipeline.run.written:ChatSource",
+})
 """The class reading each source kind (a Source subclass taking ``(config, work_dir, threads)``)."""
 

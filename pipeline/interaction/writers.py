@@ -116,7 +116,36 @@ def to_rttm(utterances: Iterable[Utterance], call_id: str, speakers: dict[str, A
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-TRANSCRIPT_FILES = ("transcript.txt", "transcript.srt", "transcript.vtt", "diarization.rttm")
+TRANSCRIPT_FILES = ("transcript.txt", "transcript.srt", "transcript.vtt", "diarization.rttm", "thread.txt")
+
+
+def to_thread_txt(utterances: Iterable[Utterance], messages: list[dict[str, Any]]) -> str:
+    """A written conversation as its messages: number, time, who wrote it, subject,
+    attachments, then the text (as written: PII masked)."""
+    text_of = {u.id: u.text for u in utterances}
+    parts = []
+    for m in messages:
+        who = m["role"] + (f" ({m['name']})" if m.get("name") else "") + (", automatic reply" if m.get("auto_reply") else "")
+        lines = [f"[{m['n']}] {m['time']}  {who}"]
+        if m.get("subject"):
+            lines.append(f"Subject: {m['subject']}")
+        for a in m.get("attachments", []):
+            lines.append(f"Attachment: {a['name']} ({a['size']} bytes)")
+        lines.append(text_of.get(m["utterance_id"], ""))
+        if m.get("signature"):
+            lines.append(m["signature"])
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + ("\n" if parts else "")
+
+
+def write_thread(folder: Path, utterances: list[Utterance], messages: list[dict[str, Any]], call_id: str) -> None:
+    """thread.txt and transcript.txt beside call.json for a written conversation (no subtitle
+    or RTTM file: it has no audio)."""
+    for name in TRANSCRIPT_FILES[1:4]:
+        (folder / name).unlink(missing_ok=True)  # from an earlier run of another kind
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(folder / "transcript.txt", to_txt(utterances, 1))
+    write_atomic(folder / "thread.txt", to_thread_txt(utterances, messages))
 
 
 def write_transcripts(folder: Path, utterances: list[Utterance], channels: int, call_id: str,
@@ -127,6 +156,7 @@ def write_transcripts(folder: Path, utterances: list[Utterance], channels: int, 
     write_atomic(folder / "transcript.srt", to_srt(utterances, channels))
     write_atomic(folder / "transcript.vtt", to_vtt(utterances, channels))
     write_atomic(folder / "diarization.rttm", to_rttm(utterances, call_id, speakers))
+    (folder / "thread.txt").unlink(missing_ok=True)
 
 
 def remove_transcripts(folder: Path) -> None:

@@ -5,7 +5,10 @@ calibration), their shared dependencies in
 :mod:`pipeline.review.web`, the audio rule in :mod:`pipeline.review.audio_access`.
 
 Pages: ``/login``, ``/`` (the queue, with filters), ``/calls/{call_id}`` (audio, transcript,
-scorecard suggestions with evidence, the reviewer's answers). JSON API under ``/api``. Nothing
+scorecard suggestions with evidence, the reviewer's answers; for a written conversation, an
+e-mail thread or a chat, its messages instead of audio and transcript). JSON API under ``/api``.
+Calls and written conversations share the queue, the review and the dashboards; ``channel``
+(``voice``, ``email``, ``chat``) filters each of them. Nothing
 but the log-in page is served without a session; a reviewer sees only the calls assigned to
 them, leads and admins see all.
 

@@ -1,4 +1,7 @@
-"""Figures for the dashboards: per-agent KPIs, trends over time, automatic-vs-human agreement.
+"""Figures for the dashboards: per-agent and per-channel KPIs, trends over time (per team and per
+channel too), automatic-vs-human agreement. Calls and written conversations (e-mail threads,
+chats) count alike; every figure can be limited to one channel (``voice``, ``email``, ``chat``)
+as it can to a team or an agent.
 
 A call is *reviewed* when it has a submitted review; when it has several (a calibration call, a
 lead's second opinion, an upheld dispute), the one that counts is chosen by one rule,
@@ -30,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
 from pipeline.evaluation.measures import item_agreement
-from pipeline.review.db import Call, CallItem, ItemTally
+from pipeline.review.db import CHANNELS, Call, CallItem, ItemTally
 from pipeline.review.history import counted_reviews
 from pipeline.review.scoring import default_card
 
@@ -45,10 +48,10 @@ is one, else the automatic one) is at least this."""
 
 
 def _scope(query: Select, start: str | None, end: str | None, team: str | None = None,
-           agent_id: str | None = None, table: Any = Call) -> Select:
+           agent_id: str | None = None, table: Any = Call, channel: str | None = None) -> Select:
     """``query`` limited to calls started in [start, end) (ISO text; either optional) of queue
-    ``team`` and agent ``agent_id`` (any if None); over ``table``'s ``started_at`` (or, for the
-    item tallies, ``day``), ``queue`` and ``agent_id``."""
+    ``team``, agent ``agent_id`` and channel ``channel`` (any if None); over ``table``'s
+    ``started_at`` (or, for the item tallies, ``day``), ``queue``, ``agent_id`` and ``channel``."""
     time = table.day if table is ItemTally else table.started_at
     if start:
         query = query.where(time >= start)
@@ -58,6 +61,8 @@ def _scope(query: Select, start: str | None, end: str | None, team: str | None =
         query = query.where(table.queue == team)
     if agent_id is not None:
         query = query.where(table.agent_id == agent_id)
+    if channel is not None:
+        query = query.where(table.channel == channel)
     return query
 
 
@@ -95,9 +100,11 @@ def _effective_answer() -> Any:
 
 
 def agent_kpis(session: Session, start: str | None = None, end: str | None = None,
-               team: str | None = None, pass_mark: float = PASS_MARK) -> list[dict[str, Any]]:
+               team: str | None = None, pass_mark: float = PASS_MARK, *,
+               channel: str | None = None) -> list[dict[str, Any]]:
     """One row per agent_id (sorted; calls without one last, agent_id None) over the calls
-    started in [start, end) (ISO text, either optional) of queue ``team`` (any queue if None):
+    started in [start, end) (ISO text, either optional) of queue ``team`` (any queue if None)
+    and channel ``channel`` (``voice``, ``email``, ``chat``; any if None):
     ``{"agent_id", "calls", "mean_score" (automatic), "reviewed_calls", "mean_reviewed_score",
     "pass_rate" (calls whose effective score reaches ``pass_mark``, of those with a score),
     "auto_fails" (automatic), "mean_customer_sentiment_end", "pass_rates": {item_id: yes / (yes
@@ -106,27 +113,49 @@ def agent_kpis(session: Session, start: str | None = None, end: str | None = Non
     scorecard order. Computed in SQL: one pass over the calls, and the item pass rates from the
     item tallies per day (:mod:`pipeline.review.tallies`; ``start`` and ``end`` are whole days,
     YYYY-MM-DD, as every window of the app is)."""
+    grouped = _kpis(session, "agent_id", start, end, team, None, channel, pass_mark)
+    return [{"agent_id": agent, **row} for agent, row in sorted(grouped, key=lambda r: (r[0] is None, r[0] or ""))]
+
+
+def channel_kpis(session: Session, start: str | None = None, end: str | None = None, team: str | None = None,
+                 agent_id: str | None = None, pass_mark: float = PASS_MARK, *,
+                 channel: str | None = None) -> list[dict[str, Any]]:
+    """The KPIs of :func:`agent_kpis` split by channel instead of agent: one row per channel
+    with calls (``voice``, ``email``, ``chat`` in that order, then any other), ``{"channel",
+    "calls", ...}``, over the calls started in [start, end) of queue ``team``, agent
+    ``agent_id`` and channel ``channel`` (any if None)."""
+    order = {c: n for n, c in enumerate(CHANNELS)}
+    grouped = _kpis(session, "channel", start, end, team, agent_id, channel, pass_mark)
+    return [{"channel": name, **row}
+            for name, row in sorted(grouped, key=lambda r: (order.get(r[0], len(order)), r[0] or ""))]
+
+
+def _kpis(session: Session, by: str, start: str | None, end: str | None, team: str | None,
+          agent_id: str | None, channel: str | None, pass_mark: float) -> list[tuple[Any, dict[str, Any]]]:
+    """(group value, KPIs) per value of the column ``by`` (``agent_id`` or ``channel``) of the
+    calls in scope (see :func:`agent_kpis`): one pass over the calls, the item pass rates from
+    the item tallies. Every group's ``pass_rates`` has the same items, in scorecard order."""
     passing = _passing(pass_mark)
+    group, tally_group = getattr(Call, by), getattr(ItemTally, by)
     calls = _scope(select(
-        Call.agent_id, func.count(), func.avg(Call.score), func.count(Call.counted_review_id),
+        group, func.count(), func.avg(Call.score), func.count(Call.counted_review_id),
         func.avg(Call.reviewed_score), func.sum(passing), func.count(passing),
         func.sum(case((Call.auto_fail.is_(True), 1), else_=0)), func.avg(Call.customer_sentiment_end),
-    ), start, end, team).group_by(Call.agent_id)
-    tallies = _scope(select(ItemTally.agent_id, ItemTally.item_id, func.min(ItemTally.position),
+    ), start, end, team, agent_id, channel=channel).group_by(group)
+    tallies = _scope(select(tally_group, ItemTally.item_id, func.min(ItemTally.position),
                             func.sum(ItemTally.yes), func.sum(ItemTally.decided)),
-                     start, end, team, table=ItemTally).group_by(ItemTally.agent_id, ItemTally.item_id)
-    per_agent: dict[str | None, dict[str, tuple[int, int]]] = {}
+                     start, end, team, agent_id, table=ItemTally, channel=channel).group_by(tally_group,
+                                                                                          ItemTally.item_id)
+    per_group: dict[Any, dict[str, tuple[int, int]]] = {}
     first: dict[str, int] = {}
-    for agent, item, position, yes, decided in session.execute(tallies):
-        per_agent.setdefault(agent, {})[item] = (int(yes or 0), int(decided or 0))
+    for value, item, position, yes, decided in session.execute(tallies):
+        per_group.setdefault(value, {})[item] = (int(yes or 0), int(decided or 0))
         first[item] = min(first.get(item, position), position)
     items = _order_items(first)
     rows = []
-    for agent, n, mean, reviewed, mean_reviewed, passed, scored, fails, sentiment in sorted(
-            session.execute(calls), key=lambda r: (r[0] is None, r[0] or "")):
-        got = per_agent.get(agent, {})
-        rows.append({
-            "agent_id": agent,
+    for value, n, mean, reviewed, mean_reviewed, passed, scored, fails, sentiment in session.execute(calls):
+        got = per_group.get(value, {})
+        rows.append((value, {
             "calls": n,
             "mean_score": _round(mean),
             "reviewed_calls": reviewed,
@@ -135,7 +164,7 @@ def agent_kpis(session: Session, start: str | None = None, end: str | None = Non
             "auto_fails": int(fails or 0),
             "mean_customer_sentiment_end": _round(sentiment),
             "pass_rates": {item: _rate(*got.get(item, (0, 0))) for item in items},
-        })
+        }))
     return rows
 
 
@@ -165,7 +194,7 @@ TREND_SUMS = ("calls", "score_sum", "scored", "reviewed_calls", "reviewed_sum", 
 
 
 def _daily(session: Session, group: Any, start: str | None, end: str | None, team: str | None,
-           agent_id: str | None, pass_mark: float) -> list[Sequence[Any]]:
+           agent_id: str | None, pass_mark: float, channel: str | None = None) -> list[Sequence[Any]]:
     """Per (group value, day written in started_at): the sums a trend row is made of; with
     ``group`` None, per day (group value None)."""
     day = func.substr(Call.started_at, 1, 10)
@@ -173,9 +202,9 @@ def _daily(session: Session, group: Any, start: str | None, end: str | None, tea
     sums = (func.count(), func.sum(Call.score), func.count(Call.score), func.count(Call.counted_review_id),
             func.sum(Call.reviewed_score), func.count(Call.reviewed_score), func.sum(passing), func.count(passing))
     if group is None:
-        query = _scope(select(day, *sums), start, end, team, agent_id).group_by(day)
+        query = _scope(select(day, *sums), start, end, team, agent_id, channel=channel).group_by(day)
         return [(None, *row) for row in session.execute(query)]
-    query = _scope(select(group, day, *sums), start, end, team, agent_id).group_by(group, day)
+    query = _scope(select(group, day, *sums), start, end, team, agent_id, channel=channel).group_by(group, day)
     return list(session.execute(query))
 
 
@@ -200,39 +229,56 @@ def _fold(daily: Iterable[Sequence[Any]], bucket: str) -> dict[Any, list[dict[st
 
 
 def trend(session: Session, agent_id: str | None = None, bucket: str = "week", start: str | None = None,
-          end: str | None = None, team: str | None = None, pass_mark: float = PASS_MARK) -> list[dict[str, Any]]:
+          end: str | None = None, team: str | None = None, pass_mark: float = PASS_MARK, *,
+          channel: str | None = None) -> list[dict[str, Any]]:
     """Per period (see :func:`period_of`; only periods with calls, in time order):
     ``{"period", "start" (first day), "calls", "mean_score", "reviewed_calls",
     "mean_reviewed_score", "pass_rate"}`` over the calls of ``agent_id`` (all agents if None),
-    optionally of a period [start, end) and a queue. Calls without a readable start date are
-    left out. ConfigError for an unknown bucket. Summed per day in SQL, folded here."""
+    optionally of a period [start, end), a queue and a channel. Calls without a readable start
+    date are left out. ConfigError for an unknown bucket. Summed per day in SQL, folded here."""
     if bucket not in BUCKETS:
         raise ConfigError(f"trend: bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
-    return _fold(_daily(session, None, start, end, team, agent_id, pass_mark), bucket).get(None, [])
+    return _fold(_daily(session, None, start, end, team, agent_id, pass_mark, channel), bucket).get(None, [])
 
 
 def team_trends(session: Session, bucket: str = "week", start: str | None = None, end: str | None = None,
-                agent_id: str | None = None, pass_mark: float = PASS_MARK) -> dict[str, list[dict[str, Any]]]:
+                agent_id: str | None = None, pass_mark: float = PASS_MARK, *,
+                channel: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """{team (queue): its :func:`trend` rows}, teams sorted; calls without a queue are left out."""
     if bucket not in BUCKETS:
         raise ConfigError(f"trend: bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
-    folded = _fold(_daily(session, Call.queue, start, end, None, agent_id, pass_mark), bucket)
+    folded = _fold(_daily(session, Call.queue, start, end, None, agent_id, pass_mark, channel), bucket)
     return {team: folded[team] for team in sorted(t for t in folded if t is not None)}
 
 
+def channel_trends(session: Session, bucket: str = "week", start: str | None = None, end: str | None = None,
+                   team: str | None = None, agent_id: str | None = None, pass_mark: float = PASS_MARK, *,
+                   channel: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """{channel: its :func:`trend` rows}, channels in the order of :data:`CHANNELS` (only those
+    with calls), of a queue ``team`` and agent (any if None)."""
+    if bucket not in BUCKETS:
+        raise ConfigError(f"trend: bucket {bucket!r} is not one of {', '.join(BUCKETS)}")
+    folded = _fold(_daily(session, Call.channel, start, end, team, agent_id, pass_mark, channel), bucket)
+    order = {c: n for n, c in enumerate(CHANNELS)}
+    return {name: folded[name] for name in sorted((c for c in folded if c is not None),
+                                                  key=lambda c: (order.get(c, len(order)), c))}
+
+
 def agreement_by_item(session: Session, start: str | None = None, end: str | None = None,
-                      team: str | None = None, agent_id: str | None = None) -> dict[str, dict[str, Any]]:
+                      team: str | None = None, agent_id: str | None = None, *,
+                      channel: str | None = None) -> dict[str, dict[str, Any]]:
     """{item_id: :func:`pipeline.evaluation.measures.item_agreement` result} of the current
     automatic suggestions against the human answers (gold), one pair per reviewed call and item
-    that has both, calls started in [start, end) (optional); items in scorecard order, only those
-    with at least one pair. Counted in SQL per (item, human answer, suggestion)."""
+    that has both, calls started in [start, end) (optional) of a queue, agent and channel; items
+    in scorecard order, only those with at least one pair. Counted in SQL per (item, human answer, suggestion)."""
     query = _scope(select(CallItem.item_id, CallItem.human_answer, CallItem.answer, func.count(),
                           func.min(CallItem.position))
                    .join(Call, Call.call_id == CallItem.call_id)
                    # only the counted review's answers are kept on the items: no condition on the
                    # calls, so the plan starts from the (partial) index of the reviewed answers
                    .where(CallItem.human_answer.is_not(None)),
-                   start, end, team, agent_id).group_by(CallItem.item_id, CallItem.human_answer, CallItem.answer)
+                   start, end, team, agent_id, channel=channel).group_by(CallItem.item_id, CallItem.human_answer,
+                                                                          CallItem.answer)
     pairs: dict[str, tuple[list[str], list[str]]] = {}
     first: dict[str, int] = {}
     for item, human, auto, n, position in session.execute(query):

@@ -27,6 +27,13 @@ from pipeline.errors import ConfigError
 
 ROLES = ("reviewer", "lead", "admin", "agent")
 REVIEW_STATES = ("draft", "submitted")
+CHANNELS = ("voice", "email", "chat")
+"""The contact channels a call row may have (``calls.channel``): a recorded or streamed call,
+an e-mail thread, a chat (pipeline/interaction/record.py ``CHANNEL_OF``)."""
+WRITTEN_CHANNELS = ("email", "chat")
+"""The channels of written conversations: no audio, one utterance per message."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -50,12 +57,14 @@ class User(Base):
 
 
 class Call(Base):
-    """A processed call as the pipeline wrote it (the automatic side only)."""
+    """A processed interaction as the pipeline wrote it (the automatic side only): a call, or a
+    written conversation (an e-mail thread, a chat; ``channel``)."""
 
     __tablename__ = "calls"
     __table_args__ = (Index("ix_calls_started_call", "started_at", "call_id"),
                       Index("ix_calls_agent_started", "agent_id", "started_at"),
                       Index("ix_calls_queue_started", "queue", "started_at"),
+                      Index("ix_calls_channel_started", "channel", "started_at"),
                       Index("ix_calls_score", "score"))
 
     call_id: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -64,8 +73,14 @@ class Call(Base):
     agent_id: Mapped[str | None] = mapped_column(String(200), index=True)
     queue: Mapped[str | None] = mapped_column(String(200), index=True)
     started_at: Mapped[str | None] = mapped_column(String(40), index=True)
+    channel: Mapped[str] = mapped_column(String(20), default="voice", server_default="voice")
+    """The contact channel (:data:`CHANNELS`): ``voice`` for a call, ``email`` or ``chat`` for a
+    written conversation (the record's ``channel``)."""
     duration_s: Mapped[float | None] = mapped_column(Float)
+    """A call's length; a written conversation's span, from its first message to its last."""
     channels: Mapped[int | None] = mapped_column(Integer)
+    messages: Mapped[int | None] = mapped_column(Integer)
+    """A written conversation's number of messages (None for a call)."""
     score: Mapped[float | None] = mapped_column(Float)
     auto_fail: Mapped[bool] = mapped_column(Boolean, default=False)
     low_confidence_items: Mapped[int] = mapped_column(Integer, default=0)
@@ -166,7 +181,7 @@ class ReviewAnswer(Base):
 
 
 class ItemTally(Base):
-    """How a day's calls of one agent and queue answered one item (see
+    """How a day's calls of one agent, queue and channel answered one item (see
     :mod:`pipeline.review.tallies`): derived from ``calls`` and ``call_items``, never edited."""
 
     __tablename__ = "item_tallies"
@@ -176,6 +191,7 @@ class ItemTally(Base):
     day: Mapped[str | None] = mapped_column(String(10))
     agent_id: Mapped[str | None] = mapped_column(String(200))
     queue: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(20), default="voice", server_default="voice")
     item_id: Mapped[str] = mapped_column(String(200))
     position: Mapped[int] = mapped_column(Integer)
     yes: Mapped[int] = mapped_column(Integer)

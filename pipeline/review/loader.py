@@ -46,7 +46,7 @@ from sqlalchemy.orm import Session
 from pipeline.errors import InputError
 from pipeline.interaction.record import AUDIO_SOURCES, RECORD_FILE, Interaction, RecordError
 from pipeline.review import tallies
-from pipeline.review.db import Call, CallItem, Review, utcnow
+from pipeline.review.db import CHANNELS, WRITTEN_CHANNELS, Call, CallItem, Review, utcnow
 from pipeline.review.history import refresh_counted
 
 log = logging.getLogger("callqa")
@@ -79,8 +79,39 @@ def _pii_redacted(record: Interaction) -> bool | None:
     return bool(record.pii.get("redacted")) if isinstance(record.pii, dict) else None
 
 
+def _channel(record: Interaction) -> str:
+    """The record's contact channel (ValueError for one the review app does not know)."""
+    if record.channel not in CHANNELS:
+        raise ValueError(f"channel {record.channel!r} is not one of {', '.join(CHANNELS)}")
+    return record.channel
+
+
+def _messages(record: Interaction) -> int | None:
+    """A written conversation's number of messages (its ``messages`` list, else what its
+    source says); None for a call."""
+    if record.channel not in WRITTEN_CHANNELS:
+        return None
+    listed = record.extra.get("messages")
+    if isinstance(listed, list):
+        return len(listed)
+    said = record.source.extra.get("messages")
+    return said if isinstance(said, int) and not isinstance(said, bool) and said >= 0 else None
+
+
+def _started_at(record: Interaction) -> str | None:
+    """When the interaction started: the manifest's ``started_at``, else (a written
+    conversation) its first message's time."""
+    given = record.metadata.get("started_at")
+    if given:
+        return given
+    first = record.source.extra.get("started_at") if record.channel in WRITTEN_CHANNELS else None
+    return first if isinstance(first, str) and first else None
+
+
 def _call_fields(record: Interaction, out_dir: Path, sha: str) -> dict[str, Any]:
-    """The call row's columns from its record (``out_dir``: the run folder, absolute)."""
+    """The call row's columns from its record (``out_dir``: the run folder, absolute). A
+    written conversation (an e-mail thread, a chat) loads as a call does, with its channel and
+    number of messages and no audio."""
     meta = record.metadata
     card = record.scorecard or {}
     score = card.get("score") or {}
@@ -89,9 +120,11 @@ def _call_fields(record: Interaction, out_dir: Path, sha: str) -> dict[str, Any]
         "out_dir": str(out_dir),
         "agent_id": record.agent_id,
         "queue": meta.get("queue") or None,
-        "started_at": meta.get("started_at") or None,
+        "started_at": _started_at(record),
+        "channel": _channel(record),
         "duration_s": record.source.duration_s,
         "channels": record.source.channels,
+        "messages": _messages(record),
         "score": score.get("normalized"),
         "auto_fail": bool(score.get("auto_fail")),
         "low_confidence_items": sum(1 for i in record.items if i.get("confidence", 1.0) < 0.6),
@@ -131,7 +164,8 @@ TASK_FILES = 250
 
 _CALLS = Call.__table__
 _ITEMS = CallItem.__table__
-CALL_COLUMNS = ("call_id", "out_dir", "agent_id", "queue", "started_at", "duration_s", "channels", "score",
+CALL_COLUMNS = ("call_id", "out_dir", "agent_id", "queue", "started_at", "channel", "duration_s", "channels",
+                "messages", "score",
                 "auto_fail", "low_confidence_items", "customer_sentiment_end", "template", "config_hash",
                 "result_sha256", "metadata_json", "audio_path", "pii_redacted", "input_roots", "loaded_at")
 """The columns a load writes of a call (the counted ones are :func:`refresh_counted`'s)."""

@@ -2,6 +2,12 @@
 and the trail of submitted reviews and disputes), its masked audio, saving a review, the
 speaker-role swap and its undo, disputes and a lead's decision on them.
 
+A written conversation (an e-mail thread or a chat, ``calls.channel`` ``email`` / ``chat``) has
+the same page and JSON without audio: its messages (number, time, role and agent name, subject,
+attachments, auto-reply mark, and the text of the utterance of the same number) take the
+place of the transcript and the player, and a piece of evidence points at its message and the
+characters it quotes there (``message``, ``chars``) instead of a time to play from.
+
 An agent (role ``agent``) opens only their own reviewed calls (:func:`pipeline.review.web.visible_calls`):
 they read the transcript, listen to the masked audio, see the review that counts with its
 comments, and dispute its answers; they never get a review form, and saving a review or
@@ -24,8 +30,9 @@ from sqlalchemy.orm import Session
 from pipeline.interaction.record import Interaction, RecordError, record_path
 from pipeline.review import reviews
 from pipeline.review.audio_access import MEDIA_TYPES, REDACTED_AUDIO, playable_audio
-from pipeline.review.db import Assignment, Call, Review, User
+from pipeline.review.db import WRITTEN_CHANNELS, Assignment, Call, Review, User
 from pipeline.review.hardening import MAX_INT, json_object, text, whole_number
+from pipeline.review.threads import thread_messages, thread_summary
 from pipeline.review.web import Who, call_for, check_csrf, current, db_session, lead_csrf, templates
 
 SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
@@ -130,10 +137,14 @@ def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, An
     if is_blind:  # no suggestion, no confidence, no evidence pointing at one
         for item in items:
             item.update(answer=None, confidence=None, looked_for=None, evidence=[])
+    written = call.channel in WRITTEN_CHANNELS
     return {
-        "call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
+        "call_id": call.call_id, "channel": call.channel, "written": written,
+        "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
         "duration_s": call.duration_s, "score": call.score, "auto_fail": call.auto_fail,
         "pii_redacted": bool(call.pii_redacted), "audio": audio_state(call, state),
+        "messages": thread_messages(record) if written else [],
+        "thread": thread_summary(record) if written else None,
         "speakers": {k: (record.speakers or {}).get(k) for k in ("method", "roles", "override", "confidence")},
         "utterances": [{k: u.get(k) for k in ("id", "role", "speaker", "start", "end", "text")}
                        for u in record.utterance_dicts()],
@@ -149,8 +160,11 @@ def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, An
         "speaker_swap": current_swap(s, call),
     }
 
-def audio_state(call: Call, state: Any) -> dict[str, Any]:
-    """Whether the audio route will play something, what, and if not why."""
+def audio_state(call: Call, state: Any) -> dict[str, Any] | None:
+    """Whether the audio route will play something, what, and if not why; None for a written
+    conversation (it has no audio at all)."""
+    if call.channel in WRITTEN_CHANNELS:
+        return None
     try:
         path = playable_audio(call, state.options, state.protected)
     except HTTPException as e:
@@ -171,8 +185,12 @@ def call_page(request: Request, call_id: str, who: Who = Depends(current),
 
 @router.get("/calls/{call_id}/audio")
 def audio(request: Request, call_id: str, who: Who = Depends(current), s: Session = Depends(db_session)) -> Response:
-    """The call's masked audio (see :func:`playable_audio`); range requests work."""
-    path = playable_audio(call_for(s, who[0], call_id), request.app.state.options, request.app.state.protected)
+    """The call's masked audio (see :func:`playable_audio`); range requests work. A written
+    conversation has none (404)."""
+    call = call_for(s, who[0], call_id)
+    if call.channel in WRITTEN_CHANNELS:
+        raise HTTPException(404, "a written conversation has no audio")
+    path = playable_audio(call, request.app.state.options, request.app.state.protected)
     media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, no-store"})
 

@@ -1,4 +1,7 @@
-"""For leads and admins: the dashboards (agents, trends, automatic-vs-human agreement, CSV).
+"""For leads and admins: the dashboards (agents, channels, trends, automatic-vs-human agreement,
+CSV), over calls and written conversations alike: ``channel`` (``voice``, ``email``, ``chat``)
+filters every figure as ``team`` and ``agent`` do, and the KPIs and trends are also split by
+channel (``channels``, ``channel_trends``).
 
 The dashboard page draws its charts in the browser with plotly.js, the copy that the installed
 ``plotly`` Python package ships (``plotly/package_data/plotly.min.js``), served from here at
@@ -24,18 +27,22 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import Call
+from pipeline.review.db import CHANNELS, Call
 from pipeline.review.web import Who, db_session, lead, templates
 
 router = APIRouter()
 
-FILTER_KEYS = ("start", "end", "team", "agent", "bucket", "period", "sort", "order")
+FILTER_KEYS = ("start", "end", "team", "agent", "channel", "bucket", "period", "sort", "order")
 PERIODS = (("30d", "last 30 days"), ("90d", "last 90 days"), ("365d", "last 365 days"), ("all", "all time"))
 SORT_KEYS = ("agent", "calls", "mean_score", "reviewed_calls", "mean_reviewed_score", "pass_rate", "auto_fails",
              "sentiment")
 """The agents table's columns a lead can sort by (``sort``, see :func:`dashboard_data`)."""
 JS_TYPE = "text/javascript; charset=utf-8"
 YEAR = "public, max-age=31536000, immutable"
+
+
+CHANNEL_TITLES = {"voice": "calls", "email": "e-mail", "chat": "chat"}
+"""How the dashboard names each channel."""
 
 
 def period(request: Request) -> dict[str, str]:
@@ -147,8 +154,9 @@ def _bucket_last_day(row: dict[str, Any], bucket: str) -> date | None:
 
 
 def period_url(row: dict[str, Any], win: dict[str, Any], bucket: str, agent: str | None,
-               team: str | None) -> str | None:
-    """The queue of one trend row's calls: its days (cut to the window shown), agent and team."""
+               team: str | None, channel: str | None = None) -> str | None:
+    """The queue of one trend row's calls: its days (cut to the window shown), agent, team and
+    channel."""
     first, last = _day(row.get("start")), _bucket_last_day(row, bucket)
     if first is None or last is None:
         return None
@@ -156,7 +164,8 @@ def period_url(row: dict[str, Any], win: dict[str, Any], bucket: str, agent: str
         first = date.fromisoformat(win["date_from"])
     if win["date_to"] and last.isoformat() > win["date_to"]:
         last = date.fromisoformat(win["date_to"])
-    return queue_url(agent=agent, queue=team, date_from=first.isoformat(), date_to=last.isoformat())
+    return queue_url(agent=agent, queue=team, channel=channel, date_from=first.isoformat(),
+                     date_to=last.isoformat())
 
 
 def dashboard_url(f: dict[str, str], **changes: str) -> str:
@@ -175,9 +184,9 @@ def _finite(value: Any) -> Any:
 
 
 def _series(rows: list[dict[str, Any]], win: dict[str, Any], bucket: str, agent: str | None,
-            team: str | None) -> list[dict[str, Any]]:
+            team: str | None, channel: str | None = None) -> list[dict[str, Any]]:
     keys = ("period", "start", "calls", "mean_score", "reviewed_calls", "mean_reviewed_score", "pass_rate")
-    return [{**{k: r.get(k) for k in keys}, "url": period_url(r, win, bucket, agent, team)} for r in rows]
+    return [{**{k: r.get(k) for k in keys}, "url": period_url(r, win, bucket, agent, team, channel)} for r in rows]
 
 
 def dashboard_view(s: Session, data: dict[str, Any], f: dict[str, str]) -> dict[str, Any]:
@@ -185,32 +194,43 @@ def dashboard_view(s: Session, data: dict[str, Any], f: dict[str, str]) -> dict[
     the drill-down URLs, and the charts' data (``charts``, sent to the page as JSON)."""
     win = window(data, f)
     bucket = f.get("bucket") or "week"
-    agent, team = f.get("agent") or None, f.get("team") or None
+    agent, team, channel = f.get("agent") or None, f.get("team") or None, f.get("channel") or None
     teams = [q for q in s.scalars(select(Call.queue).where(Call.queue.is_not(None)).distinct().order_by(Call.queue))]
     agents = [a for a in s.scalars(select(Call.agent_id).where(Call.agent_id.is_not(None)).distinct()
                                    .order_by(Call.agent_id))]
     dates = {"date_from": win["date_from"], "date_to": win["date_to"]}
-    agent_links = {a["agent_id"]: {"calls": queue_url(agent=a["agent_id"], queue=team, **dates),
+    agent_links = {a["agent_id"]: {"calls": queue_url(agent=a["agent_id"], queue=team, channel=channel, **dates),
                                    "trend": dashboard_url(f, agent=a["agent_id"])}
                    for a in data.get("agents", []) if a.get("agent_id") is not None}
     items = list(data["agents"][0]["pass_rates"]) if data.get("agents") else []
-    item_links = {item: queue_url(queue=team, **dates, item=item, answer="no") for item in items}
-    cell_links = {a["agent_id"]: {item: queue_url(agent=a["agent_id"], queue=team, **dates, item=item, answer="no")
+    item_links = {item: queue_url(queue=team, channel=channel, **dates, item=item, answer="no") for item in items}
+    cell_links = {a["agent_id"]: {item: queue_url(agent=a["agent_id"], queue=team, channel=channel, **dates,
+                                                  item=item, answer="no")
                                   for item in items}
                   for a in data.get("agents", []) if a.get("agent_id") is not None}
-    agreement_links = {item: queue_url(agent=agent, queue=team, **dates, item=item, answer="no")
+    agreement_links = {item: queue_url(agent=agent, queue=team, channel=channel, **dates, item=item, answer="no")
                        for item in data.get("agreement", {})}
-    trend_rows = _series(data.get("trend", []), win, bucket, agent, team)
-    by_team = {name: _series(rows, win, bucket, agent, name)
+    channel_links = {c["channel"]: {"calls": queue_url(agent=agent, queue=team, channel=c["channel"], **dates),
+                                    "dashboard": dashboard_url(f, channel=c["channel"]),
+                                    "items": {item: queue_url(agent=agent, queue=team, channel=c["channel"], **dates,
+                                                              item=item, answer="no")
+                                              for item in c.get("pass_rates", {})}}
+                     for c in data.get("channels", [])}
+    trend_rows = _series(data.get("trend", []), win, bucket, agent, team, channel)
+    by_team = {name: _series(rows, win, bucket, agent, name, channel)
                for name, rows in (data.get("team_trends") or {}).items() if name is not None}
     team_measure = ("pass_rate" if any(r.get("pass_rate") is not None for rows in by_team.values() for r in rows)
                     else "mean_score")
-    scope = " · ".join(p for p in (f"agent {agent}" if agent else "all agents", f"team {team}" if team else "")
+    by_channel = {name: _series(rows, win, bucket, agent, team, name)
+                  for name, rows in (data.get("channel_trends") or {}).items() if name is not None}
+    scope = " · ".join(p for p in (f"agent {agent}" if agent else "all agents", f"team {team}" if team else "",
+                                   CHANNEL_TITLES.get(channel, channel) if channel else "")
                        if p)
     charts = _finite({
         "window": win, "scope": scope, "bucket": bucket,
         "trend": trend_rows,
         "teams": by_team, "team_measure": team_measure,
+        "channels": by_channel, "channel_titles": CHANNEL_TITLES,
         "agreement": [{"item": item, "n": a.get("n"), "accuracy": a.get("accuracy"), "kappa": a.get("kappa"),
                        "url": agreement_links[item]} for item, a in data.get("agreement", {}).items()],
     })
@@ -218,7 +238,8 @@ def dashboard_view(s: Session, data: dict[str, Any], f: dict[str, str]) -> dict[
     flip = "asc" if f.get("order") == "desc" else "desc"
     sort_links = {key: dashboard_url(f, sort=key, order=flip if key == current else "asc") for key in SORT_KEYS}
     return {"window": win, "teams": teams, "agents": agents, "periods": PERIODS, "sort_links": sort_links,
-            "agent_links": agent_links,
+            "agent_links": agent_links, "channel_choices": [(c, CHANNEL_TITLES[c]) for c in CHANNELS],
+            "channel_links": channel_links, "channel_titles": CHANNEL_TITLES,
             "item_links": item_links, "cell_links": cell_links, "agreement_links": agreement_links,
             "trend": trend_rows, "charts": charts, "bucket": bucket}
 
@@ -233,11 +254,15 @@ def api_dashboard(request: Request, who: Who = Depends(lead),
 @router.get("/dashboard.csv")
 def dashboard_csv(request: Request, who: Who = Depends(lead),
                   s: Session = Depends(db_session)) -> Response:
+    """The agents' KPIs as CSV (``agents.csv``); ``rows=channels``: the channels' (``channels.csv``)."""
     from pipeline.review.dashboards import to_csv
 
-    rows = dashboard_data(s, period(request))["agents"]
+    rows_of = request.query_params.get("rows") or "agents"
+    if rows_of not in ("agents", "channels"):
+        raise HTTPException(422, "rows: agents or channels")
+    rows = dashboard_data(s, period(request))[rows_of]
     return Response(to_csv(rows), media_type="text/csv",
-                    headers={"Content-Disposition": 'attachment; filename="agents.csv"'})
+                    headers={"Content-Disposition": f'attachment; filename="{rows_of}.csv"'})
 
 @router.get("/dashboard", response_class=HTMLResponse)
 def dashboard_page(request: Request, who: Who = Depends(lead),
@@ -253,27 +278,37 @@ def dashboard_page(request: Request, who: Who = Depends(lead),
 
 
 def dashboard_data(s: Session, f: dict[str, str], pass_mark: float = 0.8) -> dict[str, Any]:
-    """Agent KPIs, the trends (of the scope, and per team) and automatic-vs-human agreement for
-    a window (``start``/``end``, else ``period``: the last 30 days with calls by default; see
-    :mod:`pipeline.review.periods`), team (queue) and agent. ``agents`` sorted by ``sort``
-    (``agent``, ``calls``, ``mean_score``, ``reviewed_calls``, ``mean_reviewed_score``,
-    ``pass_rate``, ``auto_fails``, ``sentiment``) and ``order`` (``asc``/``desc``)."""
+    """Agent KPIs, the same KPIs per channel, the trends (of the scope, per team and per
+    channel) and automatic-vs-human agreement for a window (``start``/``end``, else ``period``:
+    the last 30 days with calls by default; see :mod:`pipeline.review.periods`), team (queue),
+    agent and channel (``voice``, ``email``, ``chat``; 422 for another). ``agents`` sorted by
+    ``sort`` (``agent``, ``calls``, ``mean_score``, ``reviewed_calls``, ``mean_reviewed_score``,
+    ``pass_rate``, ``auto_fails``, ``sentiment``) and ``order`` (``asc``/``desc``); ``channels``
+    (the KPIs of each channel, of the agent when one is chosen) in the order voice, email, chat."""
     from pipeline.errors import ConfigError
     from pipeline.review import periods
-    from pipeline.review.dashboards import agent_kpis, agreement_by_item, team_trends, trend
+    from pipeline.review.dashboards import (
+        agent_kpis, agreement_by_item, channel_kpis, channel_trends, team_trends, trend,
+    )
 
     team, agent, bucket = f.get("team") or None, f.get("agent") or None, f.get("bucket") or "week"
+    channel = f.get("channel") or None
+    if channel is not None and channel not in CHANNELS:
+        raise HTTPException(422, f"channel: one of {', '.join(CHANNELS)}")
     try:
         window = periods.resolve(s, f.get("period") or None, f.get("start") or None, f.get("end") or None)
         start, end = window.start, window.end
-        agents = agent_kpis(s, start, end, team, pass_mark)
+        agents = agent_kpis(s, start, end, team, pass_mark, channel=channel)
         return {
             "period": window.to_dict(),
             "pass_mark": pass_mark,
+            "channel": channel,
             "agents": sort_agents(agents, f.get("sort") or "agent", f.get("order") or "asc"),
-            "trend": trend(s, agent, bucket, start, end, team, pass_mark),
-            "team_trends": team_trends(s, bucket, start, end, agent, pass_mark),
-            "agreement": agreement_by_item(s, start, end, team, agent),
+            "channels": channel_kpis(s, start, end, team, agent, pass_mark, channel=channel),
+            "trend": trend(s, agent, bucket, start, end, team, pass_mark, channel=channel),
+            "team_trends": team_trends(s, bucket, start, end, agent, pass_mark, channel=channel),
+            "channel_trends": channel_trends(s, bucket, start, end, team, agent, pass_mark, channel=channel),
+            "agreement": agreement_by_item(s, start, end, team, agent, channel=channel),
         }
     except ConfigError as e:
         raise HTTPException(422, str(e)) from None

@@ -7,6 +7,10 @@ same with a year of calls as with a day's. Leads and admins open on the last 30 
 queue hold only their own calls, so they open on all dates. A call is *reviewed* when it has a
 review that counts (``calls.counted_review_id``); a calibration call only once this user
 submitted theirs.
+
+Calls and written conversations (e-mail threads, chats) share the one queue: ``channel``
+(``voice``, ``email`` or ``chat``) filters it, and every row says its channel (and, for a
+written conversation, its number of messages).
 """
 
 from __future__ import annotations
@@ -22,17 +26,20 @@ from sqlalchemy.orm import Session, aliased
 
 from pipeline.errors import ConfigError
 from pipeline.review import periods
-from pipeline.review.db import Assignment, Call, CallItem, Review, User
+from pipeline.review.db import CHANNELS, Assignment, Call, CallItem, Review, User
 from pipeline.review.web import Who, current, db_session, templates, visible_calls
 
 router = APIRouter()
 
-FILTERS = ("agent", "queue", "date_from", "date_to", "score_min", "score_max", "auto_fail", "low_confidence",
-           "negative", "reviewed", "item", "answer", "period", "sort", "order", "page", "per_page")
+FILTERS = ("agent", "queue", "channel", "date_from", "date_to", "score_min", "score_max", "auto_fail",
+           "low_confidence", "negative", "reviewed", "item", "answer", "period", "sort", "order", "page", "per_page")
 SORTS = {"started_at": Call.started_at, "score": Call.score, "duration": Call.duration_s, "agent": Call.agent_id,
-         "queue": Call.queue, "sentiment": Call.customer_sentiment_end, "call_id": Call.call_id}
+         "queue": Call.queue, "channel": Call.channel, "sentiment": Call.customer_sentiment_end,
+         "call_id": Call.call_id}
 """Columns the queue sorts by (``sort``), ties broken by call id."""
 PER_PAGE, MAX_PER_PAGE = 50, 200
+CHANNEL_TITLES = {"voice": "call", "email": "e-mail", "chat": "chat"}
+"""How the queue names each channel (``calls.channel``)."""
 YES = ("1", "true", "yes", "on")
 
 
@@ -83,6 +90,10 @@ def filtered(s: Session, user: User, f: dict[str, str]) -> tuple[Select, periods
         q = q.where(Call.agent_id == f["agent"])
     if f.get("queue"):
         q = q.where(Call.queue == f["queue"])
+    if f.get("channel"):
+        if f["channel"] not in CHANNELS:
+            raise HTTPException(422, f"channel: one of {', '.join(CHANNELS)}")
+        q = q.where(Call.channel == f["channel"])
     try:
         if f.get("date_from") or f.get("date_to"):
             window = periods.between(f.get("date_from") or None, f.get("date_to") or None)
@@ -149,8 +160,9 @@ def queue_page(s: Session, user: User, f: dict[str, str]) -> QueuePage:
             reviewed = review is not None and review.state == "submitted"
         else:
             reviewed = call.counted_review_id is not None
-        rows.append({"call_id": call.call_id, "agent_id": call.agent_id, "queue": call.queue,
-                     "started_at": call.started_at, "duration_s": call.duration_s, "score": call.score,
+        rows.append({"call_id": call.call_id, "channel": call.channel, "messages": call.messages,
+                     "agent_id": call.agent_id, "queue": call.queue, "started_at": call.started_at,
+                     "duration_s": call.duration_s, "score": call.score,
                      "auto_fail": call.auto_fail, "low_confidence_items": call.low_confidence_items,
                      "reviewed_score": None if call.call_id in calibrating else call.reviewed_score,
                      "customer_sentiment_end": call.customer_sentiment_end, "reviewed": reviewed,
@@ -191,4 +203,5 @@ def queue_view(request: Request, who: Who = Depends(current), s: Session = Depen
 
     return templates.TemplateResponse(request, "queue.html", {
         "user": who[0], "csrf": who[1].csrf_token, "rows": page.rows, "f": f, "page": page,
-        "to_do": to_do(s, who[0].id), "link": link, "sort_link": sort_link, "periods": list(periods.PERIODS)})
+        "to_do": to_do(s, who[0].id), "link": link, "sort_link": sort_link, "periods": list(periods.PERIODS),
+        "channels": CHANNEL_TITLES})

@@ -1,8 +1,8 @@
 """Item tallies per day and agent: what the dashboards' item pass rates add up, kept so a year
 of calls is read as a few hundred thousand sums rather than 1.5 million answers.
 
-One row per (day written in ``started_at``, agent, queue, item): how many of the day's calls of
-that agent and queue answered the item ``yes`` and how many ``yes`` or ``no``, by the effective
+One row per (day written in ``started_at``, agent, queue, channel, item): how many of the day's
+calls of that agent, queue and channel answered the item ``yes`` and how many ``yes`` or ``no``, by the effective
 answer (the counted review's where it gave one, else the suggestion), and the item's first
 position. The rows of a day and agent are computed again from the calls whenever one of their
 calls changes: on load (:mod:`pipeline.review.loader`), on every change of what counts
@@ -35,14 +35,14 @@ def _day() -> Any:
 
 def _aggregate() -> Any:
     answer = func.coalesce(CallItem.human_answer, CallItem.answer)
-    return (select(_day(), Call.agent_id, Call.queue, CallItem.item_id, func.min(CallItem.position),
+    return (select(_day(), Call.agent_id, Call.queue, Call.channel, CallItem.item_id, func.min(CallItem.position),
                    func.sum(case((answer == "yes", 1), else_=0)),
                    func.sum(case((answer.in_(("yes", "no")), 1), else_=0)))
             .join(Call, Call.call_id == CallItem.call_id)
-            .group_by(_day(), Call.agent_id, Call.queue, CallItem.item_id))
+            .group_by(_day(), Call.agent_id, Call.queue, Call.channel, CallItem.item_id))
 
 
-COLUMNS = ("day", "agent_id", "queue", "item_id", "position", "yes", "decided")
+COLUMNS = ("day", "agent_id", "queue", "channel", "item_id", "position", "yes", "decided")
 
 
 def rebuild(session: Session) -> None:

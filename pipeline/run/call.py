@@ -20,16 +20,17 @@ from models.asr import default_threads
 from models.base import fixed_numerics
 from pipeline import __version__
 from pipeline.analysis.detectors.context import CallFacts
-from pipeline.analysis.stage import AnalysisStage, redact_speaker_evidence
+from pipeline.analysis.stage import AnalysisStage, pii_texts, redact_speaker_evidence, redact_strings
 from pipeline.config import Config
 from pipeline.errors import CallError, DiskFullError, is_disk_full
 from pipeline.ingest.discover import CallInput
 from pipeline.ingest.sources import SOURCES, Source
 from pipeline.interaction.record import RECORDING, Interaction, SourceInfo
 from pipeline.interaction.utterances import Utterance
-from pipeline.interaction.writers import remove_stale_temps, remove_transcripts, write_transcripts
+from pipeline.interaction.writers import remove_stale_temps, remove_transcripts, write_thread, write_transcripts
 from pipeline.pii.text import masks_audio, redact_audio
 from pipeline.run.stage_cache import SpeechResult
+from pipeline.run.written import message_block
 from pipeline.speakers.stage import relabel_record, with_override
 
 REDACTED_AUDIO = "audio_redacted.wav"
@@ -152,7 +153,7 @@ class CallProcessor:
                                                      call.speaker_override)
                 facts = CallFacts(conversation.duration_s, stereo=conversation.separate_channels,
                                   metadata=call.metadata, company=call.metadata.get("company") or self.config.roles.company,
-                                  source=source.kind)
+                                  source=source.kind, messages=conversation.messages)
                 t_analysis = time.perf_counter()
                 blocks, written, spans = self.analysis.run(utterances, facts)
                 t_mask = time.perf_counter()
@@ -164,7 +165,14 @@ class CallProcessor:
                 mask_s = time.perf_counter() - t_mask
                 analysis_s = t_mask - t_analysis
             t_write = time.perf_counter()
-            write_transcripts(folder, written, source.channels or 1, call.call_id, speakers)
+            messages = None
+            if conversation.messages is not None:
+                messages = message_block(conversation.messages)
+                if written is not utterances:  # subjects, names and signatures masked as the text is
+                    messages = redact_strings(messages, pii_texts(utterances, spans))
+                write_thread(folder, written, messages, call.call_id)
+            else:
+                write_transcripts(folder, written, source.channels or 1, call.call_id, speakers)
             stages = {**conversation.stages, "analysis": analysis_s, "mask_audio": mask_s,
                       "write": time.perf_counter() - t_write}
             elapsed = time.perf_counter() - t0
@@ -176,6 +184,8 @@ class CallProcessor:
             record.speakers = redact_speaker_evidence(speakers, written) if written is not utterances else speakers
             record.utterances = written
             record.blocks = blocks
+            if messages is not None:
+                record.extra["messages"] = messages
             record.save(folder)
             return Outcome(call.call_id, str(call.path), "ok", source.duration_s or 0.0, elapsed)
         except (DiskFullError, OSError) as e:

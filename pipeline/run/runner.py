@@ -20,7 +20,7 @@ from typing import Any
 
 from models.asr import preflight as prepare_asr_model
 from pipeline import __version__
-from pipeline.interaction.record import Interaction, RecordError, record_path
+from pipeline.interaction.record import CHANNEL_OF, Interaction, RecordError, record_path
 from pipeline.run.call import WORK_DIR, CallProcessor, Outcome, sha256_file, utc_now
 from pipeline.config import Config
 from pipeline.errors import (
@@ -32,13 +32,13 @@ from pipeline.run.preflight import preflight as check_settings
 from pipeline.ingest.discover import CallInput, discover, not_regular
 from pipeline.speakers.stage import overrides_path, read_overrides
 from pipeline.run.agents import AGENT_COLUMNS, agent_rows
-from pipeline.analysis.scorecard import load_scorecard, template_path
+from pipeline.analysis.scorecard import load_scorecard, templates_in_use
 from pipeline.interaction.writers import write_csv, write_json
 
 log = logging.getLogger("callqa")
 
 SUMMARY_COLUMNS = [
-    "call_id", "status", "path", "duration_s", "channels", "sample_rate", "format",
+    "call_id", "status", "channel", "path", "duration_s", "channels", "sample_rate", "format",
     "utterances", "words", "speaker_method", "role_confidence", "processing_s", "error_type", "error",
 ]
 SCORE_COLUMNS = ["score", "points", "potential", "auto_fail", "low_confidence_items", "customer_sentiment_end"]
@@ -113,7 +113,8 @@ def is_done(prev: Interaction | None, sha256: str, config_hash: str) -> bool:
 
 def summary_row(call: CallInput, outcome: Outcome, record: Interaction | None) -> dict[str, Any]:
     row: dict[str, Any] = {
-        "call_id": call.call_id, "status": outcome.status, "path": str(call.path),
+        "call_id": call.call_id, "status": outcome.status, "channel": CHANNEL_OF.get(call.kind, "voice"),
+        "path": str(call.path),
         "duration_s": round(outcome.duration_s, 3) or None, "processing_s": round(outcome.processing_s, 3),
         "error_type": outcome.error_type, "error": outcome.error,
     }
@@ -121,7 +122,7 @@ def summary_row(call: CallInput, outcome: Outcome, record: Interaction | None) -
         src = record.source
         utts = record.utterance_dicts()
         row.update(
-            duration_s=src.duration_s, channels=src.channels, sample_rate=src.sample_rate,
+            channel=record.channel, duration_s=src.duration_s, channels=src.channels, sample_rate=src.sample_rate,
             format=src.format, utterances=len(utts), words=sum(len(u.get("words", [])) for u in utts),
             speaker_method=(record.speakers or {}).get("method"),
             role_confidence=(record.speakers or {}).get("confidence"),
@@ -306,12 +307,18 @@ class BatchRunner:
                 entry = self._index.get(call.call_id) if self._index else None
                 same_file = (entry is not None and not self.config.run.rehash and entry.path == str(call.path)
                              and entry.size == st.st_size and entry.mtime_ns == st.st_mtime_ns)
-                sha = entry.sha256 if same_file and entry else sha256_file(call.path)
+                if call.content_sha256 is not None:  # a written conversation: hashed when it was found
+                    sha = call.content_sha256
+                    same_file = (entry is not None and not self.config.run.rehash and entry.path == str(call.path)
+                                 and entry.sha256 == sha)
+                else:
+                    sha = entry.sha256 if same_file and entry else sha256_file(call.path)
             except OSError as e:
                 self._record(local._fail(call, "", None, utc_now(), time.perf_counter(), self.out_dir / "calls" / call.call_id,
                                          "AudioError", f"{call.path}: cannot read file: {e.strerror or e}"))
                 continue
-            self._files[call.call_id] = (str(call.path), st.st_size, st.st_mtime_ns, sha)
+            self._files[call.call_id] = (str(call.path), call.size if call.size is not None else st.st_size,
+                                         st.st_mtime_ns, sha)
             if (not self.force and same_file and entry and entry.status == "ok" and entry.config_hash == config_hash
                     and (entry.override or None) == call.speaker_override
                     and record_path(self.out_dir, call.call_id).is_file()):
@@ -422,6 +429,8 @@ class BatchRunner:
         """The scorecard's item ids (from the template this run scores with), or none."""
         if not self.config.scorecard.enabled:
             return []
-        if self._items is None:
-            self._items = [i.id for i in load_scorecard(template_path(self.config.scorecard)).items]
+        if self._items is None:  # every template the run may score with, the default's items first
+            ids = [i.id for path in templates_in_use(self.config.scorecard, self.config.channel_templates())
+                   for i in load_scorecard(str(path)).items]
+            self._items = list(dict.fromkeys(ids))
         return self._items

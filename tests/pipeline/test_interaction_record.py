@@ -136,7 +136,9 @@ def test_a_written_conversation_enters_the_same_analysis(tmp_path: Path, monkeyp
                       "customer: It works now, thank you so much for your help!\n"
                       "agent: Is there anything else I can help you with today? Thanks for contacting us.\n")
     out = tmp_path / "out"
-    processor = CallProcessor(load_config(None, ["pii.redact_audio=false"]), out)
+    # scored with the call scorecard (a chat's own has no timing item), to see those items say na
+    call_card = Path(__file__).resolve().parents[2] / "configs" / "scorecards" / "inbound_support.yaml"
+    processor = CallProcessor(load_config(None, ["pii.redact_audio=false", f"channels.chat.scorecard={call_card}"]), out)
     outcome = processor.process(CallInput("t1", thread, {"agent_id": "A1"}, kind=CHAT), "cd" * 32)
     assert outcome.status == "ok", outcome.error
     record = Interaction.load(record_path(out, "t1"))

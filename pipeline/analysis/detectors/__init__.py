@@ -2,12 +2,13 @@
 
 Importing this package registers the built-in detectors: ``phrase`` (phrases.py),
 ``agent_name`` and ``customer_name`` (names.py), ``dead_air``, ``interruptions`` and
-``hold_etiquette`` (timing.py), ``sentiment_end`` (experience.py), and the not-applicable
+``hold_etiquette`` (timing.py), ``sentiment_end`` (experience.py), ``response_time``,
+``questions_answered``, ``concise``, ``spelling`` and ``signature`` (writing.py), and the not-applicable
 conditions ``no_customer_problem`` and ``no_customer_speech``. Other packages add detectors
 and conditions by entry point (``callqa.detectors``, ``callqa.na_conditions``; plugins.py).
 """
 
-from pipeline.analysis.detectors import experience, names, phrases, timing  # noqa: F401 - they register themselves
+from pipeline.analysis.detectors import experience, names, phrases, timing, writing  # noqa: F401 - they register themselves
 from pipeline.analysis.card import ItemSpec
 from pipeline.analysis.detectors.base import CONDITIONS, DETECTORS, Detection, Detector, Evidence, register
 from pipeline.errors import ConfigError

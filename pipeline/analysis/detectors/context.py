@@ -85,6 +85,9 @@ class CallFacts:
     source: str = RECORDING
     """The source kind (pipeline/interaction/record.py): detectors that need timing state which
     they apply to (``Detector.sources``)."""
+    messages: list[Any] | None = None
+    """A written conversation's messages (pipeline/ingest/written.py Message, in order: message
+    n is utterance ``m{n:03d}``), with their times, senders and roles."""
 
 
 class CallContext:
@@ -122,6 +125,17 @@ class CallContext:
             out.append(u)
         return out
 
+    def utterance_ids(self, role: str | None, first: int | None = None, last: int | None = None) -> set[str]:
+        """Ids of the role's first ``first`` and (or) last ``last`` utterances that have words
+        (a written conversation's messages), in time order."""
+        ids = [u.id for u in self.utterances if (role is None or u.role == role) and u.text.strip()]
+        keep = set(ids) if first is None and last is None else set()
+        if first is not None:
+            keep |= set(ids[:first])
+        if last is not None:
+            keep |= set(ids[-last:] if last > 0 else [])
+        return keep
+
     @functools.cached_property
     def start_of_speech(self) -> float:
         """Where the conversation starts: windows such as "the first 30 s" count from here, so
@@ -157,6 +171,12 @@ class CallContext:
     def metrics(self) -> Any:
         """pipeline.analysis.conversation.ConversationMetrics of the call."""
         return self.models.conversation(self.utterances, self.facts)
+
+    @functools.cached_property
+    def written_metrics(self) -> dict[str, Any]:
+        """A written conversation's metrics block: messages per role and response times against
+        the channel's policy (pipeline/analysis/written.py)."""
+        return self.models.written(self.facts)
 
     @functools.cached_property
     def _language(self) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:

@@ -115,6 +115,25 @@ def person_entities(ctx: CallContext, units: list[Unit]) -> list[NameMention]:
     return out
 
 
+_LABEL_WORDS = frozenset("customer client agent support team service care desk help helpdesk bot system "
+                         "mr mrs ms miss dr".split())
+
+
+def header_name_tokens(ctx: CallContext, role: str) -> set[str]:
+    """The name words a written conversation's messages give for ``role``'s writers (the
+    From display name of an e-mail, a chat's sender name), without words like "Agent" or
+    "Support" that label rather than name."""
+    out: set[str] = set()
+    for m in ctx.facts.messages or []:
+        if m.role != role or m.auto_reply:
+            continue
+        for text in (m.name, m.sender if "@" not in (m.sender or "") else None):
+            for w in re.findall(r"[A-Za-z][A-Za-z'-]+", re.sub(r"\(.*?\)", " ", text or "")):
+                if w.lower() not in _LABEL_WORDS and w.lower() not in NOT_NAMES and len(w) >= 2:
+                    out.add(w.lower())
+    return out
+
+
 def name_tokens(names: list[NameMention]) -> set[str]:
     return {w.lower().strip("'") for n in names for w in n.name.split() if w.lower() not in NOT_NAMES}
 
@@ -174,7 +193,8 @@ class CustomerNameDetector(Detector):
         given = introductions(ctx, customer_units, speaking_form=False) + person_entities(ctx, customer_units)
         own = name_tokens(introductions(ctx, agent_units, speaking_form=True))
         asked = [n for n in person_entities(ctx, agent_units) if not name_tokens([n]) <= own]
-        tokens = name_tokens(given) - own
+        header = header_name_tokens(ctx, CUSTOMER) - own  # a written conversation: the From name, the chat name
+        tokens = (name_tokens(given) | header) - own
         looked_for = "the customer's name (as they gave it) in the agent's words"
         details = {"customer_name_given": bool(given)}  # never the name itself: details are not redacted
         if not tokens:
@@ -183,7 +203,7 @@ class CustomerNameDetector(Detector):
                 ev = [Evidence.of_unit(n.unit, n.how) for n in asked[:2]]
                 return Detection(YES, 0.6, ev, looked_for, details)
             return Detection(NO, 0.7, [], looked_for + " (the customer gave no name that was recognised)", details)
-        first_said = min(n.unit.start for n in given)
+        first_said = min(n.unit.start for n in given) if given and not header else float("-inf")
         hits = []
         for u in agent_units:
             if u.end < first_said:
@@ -196,5 +216,5 @@ class CustomerNameDetector(Detector):
         if hits:
             hits.sort(key=lambda e: e.start)
             return Detection(YES, 0.9, hits[:3], looked_for, details)
-        ev = [Evidence.of_unit(given[0].unit, f"the customer's name: {given[0].how}")]
+        ev = [Evidence.of_unit(given[0].unit, f"the customer's name: {given[0].how}")] if given else []
         return Detection(NO, 0.8, ev, looked_for, details)

@@ -54,6 +54,10 @@ class PhraseParams:
     after_fraction: float | None = None
     """Only after this fraction of the conversation (0.5: its second half), so that on a short
     call a closing window does not reach back into the opening."""
+    first_messages: int | None = None
+    """Only the role's first this many messages (a written conversation; a call's utterances)."""
+    last_messages: int | None = None
+    """Only the role's last this many messages (a written conversation; a call's utterances)."""
     words: list[str] = field(default_factory=list)
     """Whole words, or stems ending in ``*``."""
     phrases: list[str] = field(default_factory=list)
@@ -167,6 +171,10 @@ def describe_rules(p: PhraseParams, ctx: CallContext) -> str:
         where += f" in the last {p.last_s:g} s"
     if p.after_fraction is not None:
         where += f" after {p.after_fraction:.0%} of the call"
+    if p.first_messages is not None:
+        where += f" in their first {p.first_messages} message" + ("s" if p.first_messages > 1 else "")
+    if p.last_messages is not None:
+        where += f" in their last {p.last_messages} message" + ("s" if p.last_messages > 1 else "")
     what = []
     if p.words:
         what.append("the words " + ", ".join(f"'{w}'" for w in p.words[:6]))
@@ -186,6 +194,9 @@ def select_units(p: PhraseParams, ctx: CallContext) -> list[Unit]:
     if p.after_fraction is not None:
         after = ctx.start_of_speech + p.after_fraction * (ctx.end_of_speech - ctx.start_of_speech)
     units = ctx.select(None if p.role == "any" else p.role, p.first_s, p.last_s)
+    if p.first_messages is not None or p.last_messages is not None:
+        keep = ctx.utterance_ids(None if p.role == "any" else p.role, p.first_messages, p.last_messages)
+        units = [u for u in units if u.utterance_id in keep]
     return units if after is None else [u for u in units if u.start >= after]
 
 

@@ -138,16 +138,26 @@
 
   // (2) the pass rate (or, without one, the mean score) of each team per period, one line a team
   function teamChart(div) {
-    var teams = data.teams || {};
-    var names = Object.keys(teams).filter(function (t) { return (teams[t] || []).length; });
-    if (!names.length) return empty(div, "No calls of any team in this period.");
+    return groupChart(div, data.teams || {}, null, "No calls of any team in this period.");
+  }
+
+  // (2b) the same per channel (calls, e-mail, chat), one line a channel
+  function channelChart(div) {
+    return groupChart(div, data.channels || {}, data.channel_titles || {}, "No calls in this period.");
+  }
+
+  // one line per group (a team, a channel) of its trend rows; `titles`: a group's name as shown
+  function groupChart(div, groups, titles, nothing) {
+    var names = Object.keys(groups).filter(function (t) { return (groups[t] || []).length; });
+    if (!names.length) return empty(div, nothing);
     var key = data.team_measure || "mean_score";
     var label = key === "pass_rate" ? "pass rate" : "mean score";
-    var traces = names.map(function (team, n) {
-      var rows = teams[team];
+    var traces = names.map(function (group, n) {
+      var rows = groups[group];
       var color = TEAM_COLORS[n % TEAM_COLORS.length];
+      var title = titles && titles[group] ? titles[group] : group;
       return {
-        type: "scatter", mode: "lines+markers", name: plain(team), x: middles(rows), y: column(rows, key),
+        type: "scatter", mode: "lines+markers", name: plain(title), x: middles(rows), y: column(rows, key),
         customdata: rows.map(function (r) { return [r.period, r.calls, r.url]; }),
         line: { color: color, width: 2 }, marker: { color: color, size: 8 }, connectgaps: true,
         hovertemplate: "%{fullData.name} · %{customdata[0]}: " + label +
@@ -155,7 +165,7 @@
       };
     });
     var layout = baseLayout();
-    layout.xaxis = timeAxis([].concat.apply([], names.map(function (t) { return teams[t]; })));
+    layout.xaxis = timeAxis([].concat.apply([], names.map(function (t) { return groups[t]; })));
     layout.yaxis = { title: { text: label }, range: [0, 1.05], tickformat: ".0%", fixedrange: true,
                      automargin: true, gridcolor: "#eceff3" };
     layout.showlegend = true;
@@ -204,7 +214,8 @@
     document.querySelectorAll(".chart").forEach(function (div) { empty(div, "The charts could not be loaded."); });
     return;
   }
-  [["chart-trend", trendChart], ["chart-teams", teamChart], ["chart-agreement", agreementChart]].forEach(function (c) {
+  [["chart-trend", trendChart], ["chart-teams", teamChart], ["chart-channels", channelChart],
+   ["chart-agreement", agreementChart]].forEach(function (c) {
     var div = document.getElementById(c[0]);
     if (div) c[1](div);
   });

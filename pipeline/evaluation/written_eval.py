@@ -1,0 +1,158 @@
+"""``callqa eval`` on labelled written conversations (e-mail threads and chats).
+
+A folder of e-mail files, mbox archives and chat files with ``labels/<id>.json`` beside them
+(the format in interactions_sample/README.md: the channel, each message's role, the gold
+scorecard answers). Every conversation is read by its source and analysed by the one analysis
+stage with its channel's scorecard, in this process; measured per channel: role accuracy per
+message, and per item accuracy, macro F1 and Cohen's kappa against the gold answers, all
+answers pooled, and the total score against the score the gold answers give; every
+disagreement comes with the detector's evidence.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.config import Config
+from pipeline.errors import CallError, InputError
+
+REPORT_FORMAT = "callqa-eval-written/1"
+WRITTEN_CHANNELS = ("email", "chat")
+
+
+def written_labels(data: Path) -> dict[str, dict[str, Any]]:
+    """The labels of written conversations in ``data/labels`` by id (empty when none)."""
+    out = {}
+    folder = data / "labels"
+    if not folder.is_dir():
+        return out
+    for path in sorted(folder.glob("*.json")):
+        try:
+            label = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: cannot read the label file: {e}") from e
+        if isinstance(label, dict) and label.get("channel") in WRITTEN_CHANNELS:
+            out[str(label.get("conversation_id") or path.stem)] = label
+    return out
+
+
+def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
+    """The report (see the module docstring) of ``config`` on the written conversations of ``data``."""
+    from pipeline.analysis.card import score_answers
+    from pipeline.analysis.detectors.context import CallFacts
+    from pipeline.analysis.stage import AnalysisStage
+    from pipeline.evaluation.measures import item_agreement, pooled_agreement, score_agreement
+    from pipeline.ingest.discover import discover
+    from pipeline.ingest.sources import SOURCES
+    from pipeline.run.call import scratch_folder
+
+    data = Path(data)
+    labels = written_labels(data)
+    if not labels:
+        raise InputError(f"{data}: no labelled e-mail or chat conversation (labels/<id>.json with channel email or chat)")
+    stage = AnalysisStage(config, 1)
+    found = {c.call_id: c for c in discover(data) if c.kind in WRITTEN_CHANNELS}
+    per_channel: dict[str, dict[str, Any]] = {}
+    failed: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="callqa-eval-") as tmp:
+        sources = {kind: SOURCES.get(kind)(config, Path(tmp), 1) for kind in WRITTEN_CHANNELS}
+        for cid, label in labels.items():
+            call = found.get(cid)
+            if call is None:
+                failed[cid] = "no conversation with this id was found in the data"
+                continue
+            if call.problem is not None:
+                failed[cid] = f"{type(call.problem).__name__}: {call.problem}"
+                continue
+            channel = per_channel.setdefault(label["channel"], {"answers": {}, "roles": [], "scores": {}, "disagreements": [],
+                                                                 "cards": {}})
+            try:
+                with scratch_folder(Path(tmp) / cid) as scratch, \
+                        sources[call.kind].open(call, call.content_sha256 or "", scratch) as conversation:
+                    facts = CallFacts(conversation.duration_s, stereo=False, metadata=call.metadata,
+                                      company=label.get("company") or call.metadata.get("company") or config.roles.company,
+                                      source=call.kind, messages=conversation.messages)
+                    blocks, _, _ = stage.run(conversation.utterances, facts)
+                    card, _ = stage.card_for(facts)
+                    roles = [m.role for m in conversation.messages or []]
+            except CallError as e:
+                failed[cid] = f"{type(e).__name__}: {e}"
+                continue
+            gold_roles = label.get("roles") or []
+            channel["roles"].append((cid, gold_roles, roles))
+            gold = label.get("scorecard") or {}
+            answers = {}
+            for item in blocks["scorecard"]["items"]:
+                if item["id"] not in gold:
+                    continue
+                answers[item["id"]] = {"auto": item["answer"], "gold": gold[item["id"]]}
+                if item["answer"] != gold[item["id"]]:
+                    channel["disagreements"].append({
+                        "conversation_id": cid, "item": item["id"], "auto": item["answer"], "gold": gold[item["id"]],
+                        "confidence": item["confidence"], "looked_for": item.get("looked_for"), "evidence": item["evidence"],
+                        **({"details": item["details"]} if item.get("details") else {})})
+            channel["answers"][cid] = answers
+            channel["cards"][card.name] = card
+            if all(i.id in gold for i in card.items):
+                truth = score_answers(card, gold)
+                channel["scores"][cid] = {"auto": blocks["scorecard"]["score"]["normalized"], "gold": truth["normalized"]}
+    report: dict[str, Any] = {"format": REPORT_FORMAT, "data": {"path": str(data), "labelled": len(labels),
+                                                                 "evaluated": len(labels) - len(failed), "failed": failed},
+                              "channels": {}}
+    all_pairs: list[tuple[str, str]] = []
+    for name, ch in sorted(per_channel.items()):
+        item_ids = list(dict.fromkeys(i for a in ch["answers"].values() for i in a))
+        items = {}
+        for item in item_ids:
+            pairs = [a[item] for a in ch["answers"].values() if item in a]
+            items[item] = item_agreement([p["gold"] for p in pairs], [p["auto"] for p in pairs])
+        pairs = [(p["gold"], p["auto"]) for a in ch["answers"].values() for p in a.values()]
+        all_pairs += pairs
+        judged = [(g, a) for _, gold, auto in ch["roles"] for g, a in zip(gold, auto) if g in ("agent", "customer")]
+        kappas = [v["kappa"] for v in items.values() if v["kappa"] is not None]
+        scored = list(ch["scores"].values())
+        report["channels"][name] = {
+            "conversations": len(ch["answers"]),
+            "role_accuracy": round(sum(g == a for g, a in judged) / len(judged), 4) if judged else None,
+            "role_messages": len(judged),
+            "scorecard": {"overall": {**pooled_agreement(pairs), "mean_kappa": sum(kappas) / len(kappas) if kappas else None},
+                          "items": items,
+                          "scores": score_agreement([s["gold"] or 0.0 for s in scored], [s["auto"] or 0.0 for s in scored]),
+                          "answers": ch["answers"], "disagreements": ch["disagreements"]},
+        }
+    report["overall"] = pooled_agreement(all_pairs)
+    return report
+
+
+def write_written_report(report: dict[str, Any], out_dir: str | Path) -> Path:
+    """``written_report.json`` in ``out_dir``."""
+    from pipeline.interaction.writers import write_atomic
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "written_report.json"
+    write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    return path
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A few lines for the terminal."""
+    lines = [f"{report['data']['evaluated']} of {report['data']['labelled']} labelled written conversations evaluated"]
+    for name, ch in report["channels"].items():
+        sc = ch["scorecard"]["overall"]
+        kappa = sc.get("mean_kappa")
+        lines.append(f"{name}: {ch['conversations']} conversations, scorecard agreement {sc['accuracy']:.3f} "
+                     f"({sc['answers']} answers), mean kappa {kappa:.3f}" if kappa is not None else
+                     f"{name}: {ch['conversations']} conversations, scorecard agreement {sc['accuracy']:.3f} ({sc['answers']} answers)")
+        if ch["role_accuracy"] is not None:
+            lines.append(f"  role accuracy {ch['role_accuracy']:.3f} over {ch['role_messages']} messages")
+        worst = sorted(ch["scorecard"]["items"].items(), key=lambda kv: kv[1]["accuracy"] or 0)[:3]
+        lines.append("  weakest items: " + ", ".join(f"{k} {v['accuracy']:.2f}" for k, v in worst))
+    if report["data"]["failed"]:
+        lines.append("failed: " + "; ".join(f"{k}: {v}" for k, v in report["data"]["failed"].items()))
+    if report["overall"]["accuracy"] is not None:
+        lines.append(f"all written answers: agreement {report['overall']['accuracy']:.3f} ({report['overall']['answers']} answers)")
+    return lines

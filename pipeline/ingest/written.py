@@ -1,0 +1,112 @@
+"""Written conversations (e-mail threads and chats) as their readers give them to the source.
+
+An e-mail thread (pipeline/ingest/email.py) and a chat (pipeline/ingest/chat.py) both become a
+:class:`WrittenThread`: its messages in time order, each with its sender, role (when known),
+time, and the text the message adds (quoted history and signature set apart). The written
+source (pipeline/run/written.py) turns a thread into the Conversation the one analysis stage
+reads, one utterance per message.
+
+Errors name the file and, where it is one message that is wrong, the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pipeline.errors import CallError
+
+AGENT, CUSTOMER, SYSTEM = "agent", "customer", "system"
+WRITTEN_ROLES = (AGENT, CUSTOMER, SYSTEM)
+
+
+class WrittenInputError(CallError):
+    """A written conversation that cannot be read as one (names the file, and the message)."""
+
+
+class MalformedEmailError(WrittenInputError):
+    """An e-mail file or mbox archive that is not e-mail (or holds no message with a body)."""
+
+
+class ChatFormatError(WrittenInputError):
+    """A chat file that is not in the chat format (JSON messages or the chat CSV columns)."""
+
+
+class EmptyConversationError(WrittenInputError):
+    """A conversation without a single message that says anything."""
+
+
+@dataclass
+class Attachment:
+    """An attachment as listed (never stored): its name, size in bytes and type."""
+
+    name: str
+    size: int
+    content_type: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "size": self.size, "content_type": self.content_type}
+
+
+@dataclass
+class Message:
+    """One message of a written conversation."""
+
+    time: datetime
+    """When it was sent (timezone-aware)."""
+    sender: str
+    """The e-mail address (lowercase) or the chat sender's name."""
+    text: str
+    """What this message adds: the quoted history and the signature are not in it."""
+    role: str | None = None
+    """agent / customer / system; None when the reader cannot tell (decided by the source)."""
+    name: str | None = None
+    """The sender's display name (``From: "Anna Lee" <...>``; a chat sender), when known."""
+    subject: str = ""
+    signature: str = ""
+    """The signature block the sender closed with (kept apart from ``text``)."""
+    quoted: str = ""
+    """The earlier messages quoted in this one (not analysed: they are their own messages)."""
+    attachments: list[Attachment] = field(default_factory=list)
+    auto_reply: bool = False
+    """An automatic reply (out of office, ticket acknowledgement): no one answered."""
+    message_id: str | None = None
+    origin: str = ""
+    """Where it was read: ``mail/x.eml``, ``archive.mbox message 17``, ``chats.csv line 12``."""
+    notes: list[str] = field(default_factory=list)
+    """Defined behaviours applied to it (e.g. an unknown charset read as latin-1)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"time": self.time.isoformat(), "sender": self.sender, "role": self.role,
+                             "name": self.name, "subject": self.subject, "text": self.text}
+        if self.signature:
+            d["signature"] = self.signature
+        if self.quoted:
+            d["quoted_chars"] = len(self.quoted)
+        if self.attachments:
+            d["attachments"] = [a.to_dict() for a in self.attachments]
+        if self.auto_reply:
+            d["auto_reply"] = True
+        if self.message_id:
+            d["message_id"] = self.message_id
+        if self.origin:
+            d["origin"] = self.origin
+        if self.notes:
+            d["notes"] = list(self.notes)
+        return d
+
+
+@dataclass
+class WrittenThread:
+    """One written conversation: an e-mail thread or a chat."""
+
+    kind: str
+    """``email`` or ``chat`` (pipeline/interaction/record.py)."""
+    conversation_id: str
+    messages: list[Message]
+    """In time order."""
+    origins: list[str] = field(default_factory=list)
+    """The files its messages came from."""
+    notes: list[str] = field(default_factory=list)
+    """Defined behaviours applied to the conversation (duplicate Message-IDs, reply loops, ...)."""

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Benchmark the written channels: e-mail conversations per second, and memory on a large mbox.
+
+From the sample e-mail threads (interactions_sample/email) the script makes copies with fresh
+Message-IDs, so that every copy is a thread of its own:
+
+1. ``--conversations N``: N threads as one mbox, through ``callqa run`` with one worker and one
+   thread (reading, threading, the analysis stage with its models, PII, writing; start-up and
+   model loading included, and reported apart): conversations per second per core, whole run
+   and after start-up;
+2. ``--mbox-mb M``: an mbox of about M MB scanned and threaded (discovery: the headers of every
+   message, the bodies never held) with the peak resident memory of the process, to show it
+   stays flat in the archive's size.
+
+    .venv/bin/python scripts/benchmark_written.py --conversations 500 --mbox-mb 1000 --json out/written.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import mailbox
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "interactions_sample" / "email"
+
+_ID = re.compile(rb"<([^<>@\s]+)@")
+
+
+def sample_messages() -> list[bytes]:
+    """The raw sample messages (.eml files and the archive's)."""
+    out = [p.read_bytes() for p in sorted(SAMPLE.glob("*.eml"))]
+    for path in sorted(SAMPLE.glob("*.mbox")):
+        out += [m.as_bytes() for m in mailbox.mbox(str(path))]
+    return out
+
+
+def copy_of(message: bytes, n: int) -> bytes:
+    """The message with every Message-ID it names made unique to copy ``n``."""
+    head, sep, body = message.partition(b"\n\n")
+    return _ID.sub(lambda m: b"<c" + str(n).encode() + b"." + m.group(1) + b"@", head) + sep + body
+
+
+def write_mbox(path: Path, messages: list[bytes], copies: int | None = None, size_mb: float | None = None) -> int:
+    """Copies of ``messages`` into an mbox until ``copies`` sets or ``size_mb`` MB; the sets written."""
+    n = 0
+    with open(path, "wb") as f:
+        while (copies is not None and n < copies) or (size_mb is not None and f.tell() < size_mb * 1e6):
+            for m in messages:
+                body = copy_of(m, n).replace(b"\r\n", b"\n")
+                body = re.sub(rb"(?m)^(>*From )", rb">\1", body.split(b"\n", 1)[1]) if body.startswith(b"From ") else \
+                    re.sub(rb"(?m)^(>*From )", rb">\1", body)
+                f.write(b"From bench@example.com Mon Mar  3 10:00:00 2025\n" + body.rstrip(b"\n") + b"\n\n")
+            n += 1
+    return n
+
+
+def scan(path: str) -> None:
+    """Child: discovery of the mbox (scan and thread), then its peak memory as JSON."""
+    from pipeline.ingest.email import scan_email_files, thread_refs
+
+    t0 = time.perf_counter()
+    refs, errors = scan_email_files([Path(path)])
+    threads = thread_refs(refs)
+    print(json.dumps({"messages": len(refs), "threads": len(threads), "errors": len(errors),
+                      "seconds": round(time.perf_counter() - t0, 2),
+                      "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--conversations", type=int, default=300, help="threads through callqa run (0: skip)")
+    p.add_argument("--mbox-mb", type=float, default=0, help="size of the mbox to scan for memory (0: skip)")
+    p.add_argument("--json", type=Path, help="write the figures here too")
+    p.add_argument("--scan-child", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.scan_child:
+        scan(args.scan_child)
+        return
+    messages = sample_messages()
+    result: dict = {"sample_messages": len(messages)}
+    with tempfile.TemporaryDirectory(prefix="callqa-written-") as tmp:
+        tmp_path = Path(tmp)
+        if args.conversations:
+            from pipeline.ingest.email import scan_email_files, thread_refs
+
+            probe = tmp_path / "probe.mbox"
+            write_mbox(probe, messages, copies=1)
+            per_copy = len(thread_refs(scan_email_files([probe])[0]))
+            copies = max(1, -(-args.conversations // per_copy))
+            data = tmp_path / "data"
+            data.mkdir()
+            write_mbox(data / "mail.mbox", messages, copies=copies)
+            out = tmp_path / "out"
+            t0 = time.perf_counter()
+            run = subprocess.run([sys.executable, "-m", "pipeline.cli", "run", str(data), "--out", str(out), "--quiet",
+                                  "--set", "run.workers=1", "--set", "asr.threads=1"],
+                                 cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            wall = time.perf_counter() - t0
+            rows = [json.loads(p.read_text()) for p in (out / "calls").glob("*/call.json")]
+            ok = [r for r in rows if r["status"] == "ok"]
+            busy = sum(r["processing"]["seconds"] for r in ok)
+            result["run"] = {"conversations": len(rows), "ok": len(ok), "exit_code": run.returncode, "wall_s": round(wall, 2),
+                             "per_second_whole_run": round(len(ok) / wall, 1),
+                             "per_second_processing": round(len(ok) / busy, 1) if busy else None,
+                             "mean_ms_per_conversation": round(1000 * busy / len(ok), 1) if ok else None}
+            print(f"callqa run, 1 worker x 1 thread: {len(ok)} of {len(rows)} e-mail conversations in {wall:.1f} s = "
+                  f"{len(ok) / wall:.1f}/s whole run (start-up and model loading included); "
+                  f"{result['run']['per_second_processing']}/s per core once loaded "
+                  f"({result['run']['mean_ms_per_conversation']} ms each)")
+        if args.mbox_mb:
+            big = tmp_path / "big.mbox"
+            sets = write_mbox(big, messages, size_mb=args.mbox_mb)
+            size = big.stat().st_size / 1e6
+            child = subprocess.run([sys.executable, __file__, "--scan-child", str(big)], capture_output=True, text=True,
+                                   cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            if child.returncode != 0:
+                raise SystemExit(child.stderr[-2000:])
+            figures = json.loads(child.stdout.strip().splitlines()[-1])
+            result["mbox"] = {"size_mb": round(size), "copies": sets, **figures}
+            print(f"mbox of {size:.0f} MB: {figures['messages']} messages, {figures['threads']} threads found in "
+                  f"{figures['seconds']} s; peak memory {figures['peak_rss_mb']} MB")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
