@@ -77,25 +77,6 @@ class Message:
     notes: list[str] = field(default_factory=list)
     """Defined behaviours applied to it (e.g. an unknown charset read as latin-1)."""
 
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"time": self.time.isoformat(), "sender": self.sender, "role": self.role,
-                             "name": self.name, "subject": self.subject, "text": self.text}
-        if self.signature:
-            d["signature"] = self.signature
-        if self.quoted:
-            d["quoted_chars"] = len(self.quoted)
-        if self.attachments:
-            d["attachments"] = [a.to_dict() for a in self.attachments]
-        if self.auto_reply:
-            d["auto_reply"] = True
-        if self.message_id:
-            d["message_id"] = self.message_id
-        if self.origin:
-            d["origin"] = self.origin
-        if self.notes:
-            d["notes"] = list(self.notes)
-        return d
-
 
 @dataclass
 class WrittenThread:

@@ -133,7 +133,7 @@ def test_attachments_are_listed_by_name_and_size_not_kept():
     assert msg.text == "Invoice attached."
     assert [(a.name, a.size, a.content_type) for a in msg.attachments] == [
         ("invoice-2024.pdf", 2560, "application/pdf")]
-    assert "PNG" not in str(msg.to_dict()) and not hasattr(msg.attachments[0], "data")
+    assert "PNG" not in repr(msg) and not hasattr(msg.attachments[0], "data")
 
 
 # --------------------------------------------------------------------------- quotes and signatures
