@@ -214,10 +214,12 @@ class AnalysisStage:
 
     def run(self, utterances: list[Utterance], facts: CallFacts) -> tuple[dict[str, Any], list[Utterance], list[Any]]:
         """(blocks for call.json, the utterances as written (redacted), the PII spans)."""
+        from pipeline.ingest.written import person_names
         from pipeline.pii.text import find_pii, redact_utterances
 
         pii_options = self.config.pii
-        spans = find_pii(utterances, pii_options, facts.company) if pii_options.enabled else []
+        names = set().union(*person_names(facts.messages).values()) if facts.messages else set()
+        spans = find_pii(utterances, pii_options, facts.company, names) if pii_options.enabled else []
         written = redact_utterances(utterances, spans) if pii_options.enabled and pii_options.redact else utterances
         blocks: dict[str, Any] = {}
         chosen = self.card_for(facts)

@@ -11,6 +11,7 @@ Errors name the file and, where it is one message that is wrong, the message.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -91,3 +92,40 @@ class WrittenThread:
     """The files its messages came from."""
     notes: list[str] = field(default_factory=list)
     """Defined behaviours applied to the conversation (duplicate Message-IDs, reply loops, ...)."""
+
+
+NAME_LABEL_WORDS = frozenset("customer client agent support team service services care desk help helpdesk bot system "
+                             "admin info sales billing accounts noreply no-reply reply mr mrs ms miss dr the of and".split())
+"""Words of a display name that label a mailbox or a role rather than name a person."""
+
+
+_SIGN_OFF = re.compile(r"^(kind |best |warm |many )?(regards|wishes|thanks|thank you|cheers|sincerely|yours( sincerely| truly)?|"
+                       r"all the best|take care|warmly|speak soon)\W*$", re.IGNORECASE)
+
+
+def signature_name(signature: str) -> str | None:
+    """The name a signature is signed with: the line after its sign-off ("Best wishes," then
+    "Jess"), or its first line when that is all a name (one to three capitalised words)."""
+    lines = [ln.strip() for ln in signature.splitlines() if ln.strip()]
+    for i, line in enumerate(lines):
+        if _SIGN_OFF.match(line):
+            return lines[i + 1] if i + 1 < len(lines) else None
+    if lines and re.fullmatch(r"(-\s*)?[A-Z][a-z'-]+( [A-Z][a-z'-]+){0,2}", lines[0]):
+        return lines[0].lstrip("- ")
+    return None
+
+
+def person_names(messages: list[Message]) -> dict[str, set[str]]:
+    """Per role, the words of the writers' display names (the From name of an e-mail, a chat's
+    sender name, the name a signature is signed with) that name a person: a name of one to three words, none a label such as
+    "Support" or "Customer Care" (a mailbox's name names no one), lowercase."""
+    out: dict[str, set[str]] = {}
+    for m in messages:
+        if m.auto_reply or not m.role:
+            continue
+        for text in (m.name, m.sender if "@" not in (m.sender or "") else None, signature_name(m.signature)):
+            words = re.findall(r"[A-Za-z][A-Za-z'-]+", re.sub(r"\(.*?\)", " ", text or ""))
+            if 1 <= len(words) <= 3 and not any(w.lower() in NAME_LABEL_WORDS for w in words):
+                out.setdefault(m.role, set()).update(w.lower() for w in words if len(w) >= 2)
+    return out
+

@@ -19,7 +19,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -406,10 +406,12 @@ def _nlp_docs(utts: list[_Utt], options: PiiOptions) -> list[Any]:
 # -- the detector ------------------------------------------------------------------------------
 
 def find_pii(utterances: Sequence[Utterance], options: PiiOptions | None = None,
-             organisation: str | None = None) -> list[PiiSpan]:
+             organisation: str | None = None, known_names: Iterable[str] = ()) -> list[PiiSpan]:
     """Every span of personal data in the utterances of one call (ids unique), non-overlapping,
     in the order the utterances were said. ``organisation`` is the company the agent speaks
-    for: its name is no person's (NER often takes "Keystone" or "Orbit" for one)."""
+    for: its name is no person's (NER often takes "Keystone" or "Orbit" for one).
+    ``known_names``: words that name the people of the conversation (a written conversation's
+    From names), masked wherever they are written."""
     options = options or PiiOptions()
     if not options.enabled or not options.entities:
         return []
@@ -419,6 +421,7 @@ def find_pii(utterances: Sequence[Utterance], options: PiiOptions | None = None,
     org = {clean_word(w) for w in (organisation or "").split()} - {""}
     spans = _number_spans(utts, options)
     want_names = "PERSON" in options.entities
+    known = {clean_word(w) for w in known_names} - org - {""}
     docs = _nlp_docs(utts, options) if want_names else [None] * len(utts)
     for u, doc in zip(utts, docs):
         found: list[tuple[str, int, int, str]] = [("EMAIL", a, b, det) for a, b, det in _emails(u)]
@@ -432,6 +435,7 @@ def find_pii(utterances: Sequence[Utterance], options: PiiOptions | None = None,
         if want_names:
             found += [("PERSON", a, b, det) for a, b, det in _names(u, doc)
                       if not (org and set(u.clean[a : b + 1]) <= org)]
+            found += [("PERSON", i, i, "known name") for i, w in enumerate(u.clean) if w in known]
         spans += [PiiSpan(t, u.utt.id, a, b, *u.times(a, b), det) for t, a, b, det in found]
     spans = _resolve(spans, options)
     if want_names:

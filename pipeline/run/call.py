@@ -30,7 +30,7 @@ from pipeline.interaction.utterances import Utterance
 from pipeline.interaction.writers import remove_stale_temps, remove_transcripts, write_thread, write_transcripts
 from pipeline.pii.text import masks_audio, redact_audio
 from pipeline.run.stage_cache import SpeechResult
-from pipeline.run.written import message_block
+from pipeline.run.written import message_block, redacted_signatures
 from pipeline.speakers.stage import relabel_record, with_override
 
 REDACTED_AUDIO = "audio_redacted.wav"
@@ -167,7 +167,8 @@ class CallProcessor:
             t_write = time.perf_counter()
             messages = None
             if conversation.messages is not None:
-                messages = message_block(conversation.messages)
+                messages = message_block(conversation.messages, redacted_signatures(
+                    conversation.messages, self.config.pii, facts.company))
                 if written is not utterances:  # subjects, names and signatures masked as the text is
                     messages = redact_strings(messages, pii_texts(utterances, spans))
                 write_thread(folder, written, messages, call.call_id)

@@ -92,9 +92,34 @@ def thread_conversation(thread: WrittenThread, path: str, sha256: str, fmt: str,
     return Conversation(source, utterances, block, separate_channels=False, stages=dict(stages or {})), messages
 
 
-def message_block(messages: list[Message]) -> list[dict[str, Any]]:
+def redacted_signatures(messages: list[Message], options: Any, company: str | None) -> list[str]:
+    """Each message's signature with its personal data masked as the text is (names, phone
+    numbers, addresses; the writers' From names wherever they are)."""
+    from pipeline.ingest.written import person_names
+    from pipeline.pii.text import find_pii, redact_utterances
+
+    signed = [(n, m.signature) for n, m in enumerate(messages) if m.signature.strip()]
+    out = [""] * len(messages)
+    if not signed:
+        return out
+    if not options.enabled or not options.redact:
+        for n, text in signed:
+            out[n] = text
+        return out
+    lines = [(n, line) for n, text in signed for line in text.splitlines() if line.strip()]
+    pieces = [Utterance(f"s{k:04d}", 0, 0.0, 0.0, " ".join(line.split()),
+                        [Word(w, 0.0, 0.0, 1.0) for w in line.split()]) for k, (_, line) in enumerate(lines)]
+    names = set().union(*person_names(messages).values())
+    masked = redact_utterances(pieces, find_pii(pieces, options, company, names))
+    for (n, _), piece in zip(lines, masked):
+        out[n] = f"{out[n]}\n{piece.text}" if out[n] else piece.text
+    return out
+
+
+def message_block(messages: list[Message], signatures: list[str] | None = None) -> list[dict[str, Any]]:
     """The record's ``messages``: each message's number, time, role, subject, attachments and
-    flags (its text is the utterance of the same number; no address is written)."""
+    flags (its text is the utterance of the same number; no address is written), and its
+    signature as ``signatures`` gives it (masked: ``redacted_signatures``)."""
     out = []
     for n, m in enumerate(messages, 1):
         d: dict[str, Any] = {"n": n, "utterance_id": utterance_id(n), "time": m.time.isoformat(), "role": analysed_role(m)}
@@ -106,8 +131,8 @@ def message_block(messages: list[Message]) -> list[dict[str, Any]]:
             d["attachments"] = [a.to_dict() for a in m.attachments]
         if m.auto_reply:
             d["auto_reply"] = True
-        if m.signature:
-            d["signature"] = m.signature
+        if signatures and signatures[n - 1]:
+            d["signature"] = signatures[n - 1]
         if m.notes:
             d["notes"] = list(m.notes)
         out.append(d)

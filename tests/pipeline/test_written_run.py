@@ -138,3 +138,23 @@ def test_a_second_run_redoes_nothing(mixed_run: Path):
     rows = list(csv.DictReader(open(mixed_run / "summary.csv")))
     assert result.returncode in (0, 3)
     assert {r["status"] for r in rows} <= {"skipped", "failed"} and any(r["status"] == "skipped" for r in rows)
+
+
+@pytest.mark.slow
+def test_the_peoples_names_and_numbers_are_masked_in_written_outputs(mixed_run: Path):
+    """The customer's name (known from the labels) appears in no record, thread or transcript,
+    signatures included; nor does a phone number of a signature."""
+    import re
+
+    labels = {p.stem: json.loads(p.read_text()) for p in (WRITTEN / "labels").glob("*.json")}
+    leaks = []
+    for cid, label in labels.items():
+        folder = mixed_run / "calls" / cid
+        texts = {name: (folder / name).read_text() for name in ("call.json", "thread.txt", "transcript.txt")}
+        record = json.loads(texts["call.json"])
+        texts["call.json"] = json.dumps({k: record[k] for k in ("utterances", "messages", "scorecard")})
+        for word in re.findall(r"[^\W\d_]{2,}", label.get("customer_name") or ""):
+            leaks += [(cid, name, word) for name, text in texts.items() if re.search(rf"\b{word}\b", text)]
+        for m in record["messages"]:
+            assert not re.search(r"\d{4} ?\d{3} ?\d{4}", m.get("signature", "")), (cid, m["signature"])
+    assert not leaks, leaks[:10]

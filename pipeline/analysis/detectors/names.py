@@ -115,23 +115,12 @@ def person_entities(ctx: CallContext, units: list[Unit]) -> list[NameMention]:
     return out
 
 
-_LABEL_WORDS = frozenset("customer client agent support team service care desk help helpdesk bot system "
-                         "mr mrs ms miss dr".split())
-
-
 def header_name_tokens(ctx: CallContext, role: str) -> set[str]:
     """The name words a written conversation's messages give for ``role``'s writers (the
-    From display name of an e-mail, a chat's sender name), without words like "Agent" or
-    "Support" that label rather than name."""
-    out: set[str] = set()
-    for m in ctx.facts.messages or []:
-        if m.role != role or m.auto_reply:
-            continue
-        for text in (m.name, m.sender if "@" not in (m.sender or "") else None):
-            for w in re.findall(r"[A-Za-z][A-Za-z'-]+", re.sub(r"\(.*?\)", " ", text or "")):
-                if w.lower() not in _LABEL_WORDS and w.lower() not in NOT_NAMES and len(w) >= 2:
-                    out.add(w.lower())
-    return out
+    From display name of an e-mail, a chat's sender name; pipeline/ingest/written.py)."""
+    from pipeline.ingest.written import person_names
+
+    return {w for w in person_names(ctx.facts.messages or []).get(role, set()) if w not in NOT_NAMES}
 
 
 def name_tokens(names: list[NameMention]) -> set[str]:
