@@ -52,16 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser(
         "run",
-        help="process a folder, manifest or file of recordings",
+        help="process a folder, manifest or file of recordings, e-mails and chats",
         description=(
-            "Transcribe every recording of INPUT (a folder searched recursively, a manifest CSV "
-            "with call_id,path,agent_id,queue,started_at, or one file) into OUT. Re-running skips "
-            "calls already done with the same file and config, and resumes after a crash."
+            "Process every recording, e-mail thread (.eml, .mbox) and chat (.json, .csv) of INPUT (a folder "
+            "searched recursively, a manifest CSV with call_id,path,agent_id,queue,started_at, or one file) into "
+            "OUT. Re-running skips interactions already done with the same content and config, and resumes "
+            "after a crash."
         ),
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    run.add_argument("input", metavar="INPUT", help="folder of recordings, manifest .csv, or one recording")
+    run.add_argument("input", metavar="INPUT", help="folder of recordings, e-mails and chats, manifest .csv, or one file")
     run.add_argument("--out", required=True, metavar="OUT", help="output folder (created if missing)")
     _add_config_args(run)
     run.add_argument("--workers", type=int, metavar="N",

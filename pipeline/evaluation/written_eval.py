@@ -4,9 +4,10 @@ A folder of e-mail files, mbox archives and chat files with ``labels/<id>.json``
 (the format in interactions_sample/README.md: the channel, each message's role, the gold
 scorecard answers). Every conversation is read by its source and analysed by the one analysis
 stage with its channel's scorecard, in this process; measured per channel: role accuracy per
-message, and per item accuracy, macro F1 and Cohen's kappa against the gold answers, all
-answers pooled, and the total score against the score the gold answers give; every
-disagreement comes with the detector's evidence.
+message, and the scorecard as the calls' is measured (pipeline/evaluation/harness.py): per
+item accuracy, macro F1 and Cohen's kappa against the gold answers, all answers pooled, and
+the total score against the score the gold answers give; every disagreement comes with the
+detector's evidence.
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ def written_labels(data: Path) -> dict[str, dict[str, Any]]:
 
 def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
     """The report (see the module docstring) of ``config`` on the written conversations of ``data``."""
-    from pipeline.analysis.card import score_answers
     from pipeline.analysis.detectors.context import CallFacts
     from pipeline.analysis.stage import AnalysisStage
-    from pipeline.evaluation.measures import item_agreement, pooled_agreement, score_agreement
+    from pipeline.evaluation.harness import _Measured
+    from pipeline.evaluation.measures import pooled_agreement
     from pipeline.ingest.discover import discover
     from pipeline.ingest.sources import SOURCES
     from pipeline.run.call import scratch_folder
@@ -67,8 +68,6 @@ def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
             if call.problem is not None:
                 failed[cid] = f"{type(call.problem).__name__}: {call.problem}"
                 continue
-            channel = per_channel.setdefault(label["channel"], {"answers": {}, "roles": [], "scores": {}, "disagreements": [],
-                                                                 "cards": {}})
             try:
                 with scratch_folder(Path(tmp) / cid) as scratch, \
                         sources[call.kind].open(call, call.content_sha256 or "", scratch) as conversation:
@@ -81,47 +80,23 @@ def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
             except CallError as e:
                 failed[cid] = f"{type(e).__name__}: {e}"
                 continue
-            gold_roles = label.get("roles") or []
-            channel["roles"].append((cid, gold_roles, roles))
-            gold = label.get("scorecard") or {}
-            answers = {}
-            for item in blocks["scorecard"]["items"]:
-                if item["id"] not in gold:
-                    continue
-                answers[item["id"]] = {"auto": item["answer"], "gold": gold[item["id"]]}
-                if item["answer"] != gold[item["id"]]:
-                    channel["disagreements"].append({
-                        "conversation_id": cid, "item": item["id"], "auto": item["answer"], "gold": gold[item["id"]],
-                        "confidence": item["confidence"], "looked_for": item.get("looked_for"), "evidence": item["evidence"],
-                        **({"details": item["details"]} if item.get("details") else {})})
-            channel["answers"][cid] = answers
-            channel["cards"][card.name] = card
-            if all(i.id in gold for i in card.items):
-                truth = score_answers(card, gold)
-                channel["scores"][cid] = {"auto": blocks["scorecard"]["score"]["normalized"], "gold": truth["normalized"]}
+            # the channel's answers are measured as the calls' are (pipeline/evaluation/harness.py)
+            channel = per_channel.setdefault(label["channel"], {"measured": _Measured(card), "roles": []})
+            channel["roles"].append((label.get("roles") or [], roles))
+            channel["measured"]._scorecard(cid, blocks["scorecard"], label.get("scorecard") or {})
     report: dict[str, Any] = {"format": REPORT_FORMAT, "data": {"path": str(data), "labelled": len(labels),
                                                                  "evaluated": len(labels) - len(failed), "failed": failed},
                               "channels": {}}
     all_pairs: list[tuple[str, str]] = []
     for name, ch in sorted(per_channel.items()):
-        item_ids = list(dict.fromkeys(i for a in ch["answers"].values() for i in a))
-        items = {}
-        for item in item_ids:
-            pairs = [a[item] for a in ch["answers"].values() if item in a]
-            items[item] = item_agreement([p["gold"] for p in pairs], [p["auto"] for p in pairs])
-        pairs = [(p["gold"], p["auto"]) for a in ch["answers"].values() for p in a.values()]
-        all_pairs += pairs
-        judged = [(g, a) for _, gold, auto in ch["roles"] for g, a in zip(gold, auto) if g in ("agent", "customer")]
-        kappas = [v["kappa"] for v in items.values() if v["kappa"] is not None]
-        scored = list(ch["scores"].values())
+        measured = ch["measured"]
+        all_pairs += [(p["gold"], p["auto"]) for a in measured.answers.values() for p in a.values()]
+        judged = [(g, a) for gold, auto in ch["roles"] for g, a in zip(gold, auto) if g in ("agent", "customer")]
         report["channels"][name] = {
-            "conversations": len(ch["answers"]),
+            "conversations": len(measured.answers),
             "role_accuracy": round(sum(g == a for g, a in judged) / len(judged), 4) if judged else None,
             "role_messages": len(judged),
-            "scorecard": {"overall": {**pooled_agreement(pairs), "mean_kappa": sum(kappas) / len(kappas) if kappas else None},
-                          "items": items,
-                          "scores": score_agreement([s["gold"] or 0.0 for s in scored], [s["auto"] or 0.0 for s in scored]),
-                          "answers": ch["answers"], "disagreements": ch["disagreements"]},
+            "scorecard": measured._scorecard_report(),
         }
     report["overall"] = pooled_agreement(all_pairs)
     return report

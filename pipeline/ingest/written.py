@@ -99,8 +99,16 @@ NAME_LABEL_WORDS = frozenset("customer client agent support team service service
 """Words of a display name that label a mailbox or a role rather than name a person."""
 
 
-_SIGN_OFF = re.compile(r"^(kind |best |warm |many )?(regards|wishes|thanks|thank you|cheers|sincerely|yours( sincerely| truly)?|"
-                       r"all the best|take care|warmly|speak soon)\W*$", re.IGNORECASE)
+SIGN_OFF = re.compile(
+    r"\b(regards|kind regards|best regards|warm regards|best wishes|all the best|best|sincerely|yours|cheers|"
+    r"thanks|thank you|many thanks|take care|warmly|speak soon|talk soon|have a (great|good|nice|lovely) (day|week|weekend))\W*$",
+    re.IGNORECASE)
+"""A line closing a message ("Kind regards,", "Cheers", "Have a great day!"), read on lines of
+at most eight words."""
+
+
+def is_sign_off(line: str) -> bool:
+    return bool(SIGN_OFF.search(line)) and len(line.split()) <= 8
 
 
 def signature_name(signature: str) -> str | None:
@@ -108,7 +116,7 @@ def signature_name(signature: str) -> str | None:
     "Jess"), or its first line when that is all a name (one to three capitalised words)."""
     lines = [ln.strip() for ln in signature.splitlines() if ln.strip()]
     for i, line in enumerate(lines):
-        if _SIGN_OFF.match(line):
+        if is_sign_off(line):
             return lines[i + 1] if i + 1 < len(lines) else None
     if lines and re.fullmatch(r"(-\s*)?[A-Z][a-z'-]+( [A-Z][a-z'-]+){0,2}", lines[0]):
         return lines[0].lstrip("- ")

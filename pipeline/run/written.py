@@ -48,7 +48,7 @@ def analysed_role(message: Message) -> str:
 def thread_conversation(thread: WrittenThread, path: str, sha256: str, fmt: str,
                         stages: dict[str, float] | None = None) -> tuple[Conversation, list[Message]]:
     """A written thread as the Conversation the analysis stage reads, and its messages."""
-    messages = [m for m in thread.messages]
+    messages = list(thread.messages)
     if not messages:
         raise EmptyConversationError(path, "holds no message")
     t0 = messages[0].time

@@ -158,3 +158,18 @@ def test_the_peoples_names_and_numbers_are_masked_in_written_outputs(mixed_run: 
         for m in record["messages"]:
             assert not re.search(r"\d{4} ?\d{3} ?\d{4}", m.get("signature", "")), (cid, m["signature"])
     assert not leaks, leaks[:10]
+
+
+@pytest.mark.slow
+def test_eval_measures_the_labelled_written_conversations(tmp_path: Path):
+    result = run_cli("eval", str(WRITTEN), "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "written_report.json").read_text())
+    assert report["data"]["failed"] == {} and report["data"]["evaluated"] == report["data"]["labelled"] == 30
+    assert set(report["channels"]) == {"email", "chat"}
+    for channel in report["channels"].values():
+        assert channel["role_accuracy"] == 1.0
+        # a floor well under what the samples give (0.91-0.93): a detector that breaks shows here
+        assert channel["scorecard"]["overall"]["accuracy"] >= 0.85
+        assert "sla.first_response" in channel["scorecard"]["items"]
+    assert "scorecard agreement" in result.stdout

@@ -20,6 +20,7 @@ from pipeline.analysis.detectors.base import (
 )
 from pipeline.analysis.detectors.context import AGENT, CUSTOMER, Unit, normalise
 from pipeline.errors import ConfigError
+from pipeline.ingest.written import is_sign_off
 from pipeline.interaction.record import CHAT, EMAIL
 
 WRITTEN = frozenset({EMAIL, CHAT})
@@ -369,12 +370,6 @@ class SpellingDetector(Detector):
 
 # -- signature ---------------------------------------------------------------------------------
 
-_SIGN_OFF = re.compile(
-    r"\b(regards|kind regards|best regards|warm regards|best wishes|all the best|best|sincerely|yours|cheers|"
-    r"thanks|thank you|many thanks|take care|warmly|speak soon|talk soon|have a (great|good|nice|lovely) (day|week|weekend))\W*$",
-    re.IGNORECASE)
-
-
 @dataclass
 class SignatureParams:
     """Parameters of ``signature``."""
@@ -404,7 +399,7 @@ class SignatureDetector(Detector):
         names |= {"team", "support", "care", "service", "desk", "customer"}
         lines = [ln.strip() for ln in (m.text.strip() + "\n" + (m.signature or "")).splitlines() if ln.strip()]
         tail = lines[-6:]
-        sign_off = next((i for i, ln in enumerate(tail) if _SIGN_OFF.search(ln) and len(ln.split()) <= 8), None)
+        sign_off = next((i for i, ln in enumerate(tail) if is_sign_off(ln)), None)
         after = tail[sign_off + 1:] if sign_off is not None else []
         sign_line = tail[sign_off] if sign_off is not None else ""
         named = any(w.lower() in names or (w[:1].isupper() and len(w) > 1) for ln in after for w in _WORD.findall(ln))
