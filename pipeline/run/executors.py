@@ -13,7 +13,7 @@ per item as each finishes (in the order they finish). Two tasks use them:
 
 Crash isolation is the same everywhere: a worker that dies (a crash in native code, the
 out-of-memory killer, a lost node) takes the items it was running with it; each of them is
-retried alone on a fresh worker, and only an item that kills its worker again fails: its result
+retried alone, and only an item that kills its worker again fails: its result
 is the task's :meth:`Task.failed` with ``WorkerCrashed``.
 
 :data:`EXECUTORS` names the executors (config key ``run.executor``). This module imports
@@ -30,10 +30,9 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -139,17 +138,16 @@ def _first_line(error: BaseException) -> str:
 
 # -- local: this process, or a pool of worker processes ---------------------------------------
 
-# One handler per worker process, built by the task once: its models serve every item sent there.
-_handler: Callable[[Any], Any] | None = None
-
-
 PARENT_CHECK_S = 1.0
 """How often a worker process checks that the process that started it is alive."""
+
+STOP_WAIT_S = 10.0
+"""How long a worker is given to end by itself once told to stop, before it is killed."""
 
 
 def _exit_with_parent(parent: int) -> None:
     """End this worker when the process that started it dies (``kill -9``, the out-of-memory
-    killer): orphaned, it would wait forever on the pool's queue, holding its models' memory."""
+    killer): orphaned, it would wait forever for its next item, holding its models' memory."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_S)
@@ -158,21 +156,69 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="callqa-parent-watch", daemon=True).start()
 
 
-def _init_worker(task: Task[Any, Any], parent: int) -> None:
-    global _handler
+def _serve(conn: Connection, task: Task[Any, Any], parent: int) -> None:
+    """A worker process: build the task's handler once, then handle the items the parent sends
+    over ``conn`` one at a time, answering each with ``("ok", result)`` or ``("error",
+    exception)``, until it is sent None or the parent goes."""
     _exit_with_parent(parent)
-    _handler = task.start(WorkerSite())
+    handle = task.start(WorkerSite())
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):
+            return
+        if item is None:
+            return
+        try:
+            answer: tuple[str, Any] = ("ok", handle(item))
+        except Exception as e:  # the handler's own error: raised again in the parent
+            answer = ("error", e)
+        try:
+            conn.send(answer)
+        except Exception as e:  # an answer that cannot be sent (not picklable)
+            conn.send(("error", RuntimeError(f"{type(e).__name__}: {_first_line(e)}")))
 
 
-def _work(item: Any) -> Any:
-    if _handler is None:
-        raise RuntimeError("worker not initialised")
-    return _handler(item)
+@dataclass(eq=False)
+class _Worker:
+    """A worker process of :class:`LocalExecutor`, the parent's end of its pipe, and the item it
+    holds (if any)."""
+
+    process: Any
+    conn: Connection
+    item: Any = None
+    busy: bool = False
+    retry: bool = False
+    """The item it holds is a retry (it killed a worker before)."""
+
+    def give(self, item: Any, retry: bool = False) -> None:
+        self.conn.send(item)
+        self.item, self.busy, self.retry = item, True, retry
+
+    def stop(self) -> None:
+        """Ask it to end, wait a little, then kill it if it has not."""
+        if self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(STOP_WAIT_S)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
 
 
 class LocalExecutor:
     """``workers`` 1 (or a single item to do): every item in this process. More: that many
-    spawned worker processes, each with its own handler (its own models)."""
+    spawned worker processes, each with its own handler (its own models), each sent one item at
+    a time over its own pipe.
+
+    Because each worker holds at most one item, a worker that dies is known to have died with
+    that item: the other workers carry on untouched, a fresh worker takes its place, and the
+    item is retried once, alone (when no other item is running: a call that ran out of memory
+    beside others may fit alone); only if it kills that worker too does it fail (``WorkerCrashed``).
+    """
 
     def __init__(self, workers: int = 1):
         self.workers = max(1, workers)
@@ -191,51 +237,99 @@ class LocalExecutor:
             for item in todo:
                 yield handle(item)
             return
+        yield from self._pool(task, todo)
+
+    def _pool(self, task: Task[T, R], todo: list[T]) -> Iterator[R]:
+        ctx = multiprocessing.get_context("spawn")
         queue = list(reversed(todo))
         suspects: list[T] = []
-        while queue or suspects:
-            if suspects:
-                item = suspects.pop()
-                for lost in (yield from self._pool_pass(task, [item], 1)):
-                    yield crashed(task, lost)
-            else:
-                suspects.extend((yield from self._pool_pass(task, queue, self.workers)))
+        workers: list[_Worker] = []
 
-    def _pool_pass(self, task: Task[T, R], items: list[T], workers: int) -> Generator[R, None, list[T]]:
-        """Run ``items`` (popped from the end) in one pool until done or the pool breaks.
+        def spawn() -> _Worker:
+            mine, theirs = ctx.Pipe()
+            process = ctx.Process(target=_serve, args=(theirs, task, os.getpid()), name="callqa-worker", daemon=True)
+            process.start()
+            theirs.close()
+            worker = _Worker(process, mine)
+            workers.append(worker)
+            return worker
 
-        Returns the items that were in flight when the pool broke.
-        """
-        ctx = multiprocessing.get_context("spawn")
-        workers = max(1, min(workers, len(items)))
-        running: dict[Future[R], T] = {}
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(task, os.getpid())) as pool:
-            while items or running:
-                while items and len(running) < workers * 2:
+        def hand(item: T, retry: bool = False) -> None:
+            """Give ``item`` to an idle live worker, or to a new one."""
+            for w in [w for w in workers if not w.busy]:
+                if w.process.is_alive():
                     try:
-                        running[pool.submit(_work, items[-1])] = items[-1]
-                    except BrokenProcessPool:  # a worker died between two submissions
-                        return self._broken(running)
-                    items.pop()
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    try:
-                        result = fut.result()
-                    except BrokenProcessPool:
-                        return self._broken(running)
-                    running.pop(fut)
-                    yield result
-        return []
+                        w.give(item, retry)
+                        return
+                    except OSError:  # it died since
+                        pass
+                workers.remove(w)
+                w.stop()
+            spawn().give(item, retry)
+
+        try:
+            while queue or suspects or any(w.busy for w in workers):
+                running = sum(w.busy for w in workers)
+                while queue and running < self.workers:
+                    hand(queue.pop())
+                    running += 1
+                if not queue and suspects and not running:
+                    hand(suspects.pop(), retry=True)
+                busy = [w for w in workers if w.busy]
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy]))
+                for w in busy:
+                    if w.conn in ready or w.process.sentinel in ready:
+                        answer = self._answer(w)
+                        if answer is not None:
+                            kind, value = answer
+                            w.item, w.busy = None, False
+                            if kind == "error":
+                                raise value
+                            yield value
+                            continue
+                        workers.remove(w)
+                        w.stop()
+                        if w.retry:
+                            yield crashed(task, w.item)
+                        else:
+                            log.warning("a worker process died; its call in flight is retried alone")
+                            suspects.append(w.item)
+        finally:
+            for w in workers:
+                w.stop()
 
     @staticmethod
-    def _broken(running: dict[Future[R], T]) -> list[T]:
-        """The items in flight when the pool broke (the items not yet submitted stay queued)."""
-        log.warning("a worker process died; its %d calls in flight are retried one at a time", len(running))
-        return list(running.values())
+    def _answer(worker: _Worker) -> tuple[str, Any] | None:
+        """The worker's answer to its item, or None when it died without one."""
+        try:
+            if worker.conn.poll():
+                answer: tuple[str, Any] = worker.conn.recv()
+                return answer
+        except (EOFError, OSError):
+            pass
+        return None
 
 
 # -- Ray: actors on a cluster ------------------------------------------------------------------
+
+
+SCRATCH_PREFIX = "callqa-work-"
+"""Scratch folders of Ray actors: ``callqa-work-<pid>-<random>`` in the node's temporary folder."""
+
+
+def _remove_orphan_scratch() -> None:
+    """Remove the scratch folders that actors killed on this node left behind (their process
+    is gone: a killed actor never runs its clean-up)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError:  # another user's live process
+            pass
 
 
 class TaskActor:
@@ -247,7 +341,8 @@ class TaskActor:
     """
 
     def __init__(self, task: Task[Any, Any], threads: int):
-        self.scratch = Path(tempfile.mkdtemp(prefix="callqa-work-"))
+        _remove_orphan_scratch()
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-"))
         self.handle = task.start(WorkerSite(scratch=self.scratch, threads=threads, node=socket.gethostname()))
 
     def process(self, item: Any) -> Any:

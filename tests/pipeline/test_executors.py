@@ -203,11 +203,13 @@ def _kill_a_worker_mid_run(tmp_path: Path, extra: list[str], worker_match: str) 
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(manifest), "--out", str(out),
                              "--workers", "2", "--set", "asr.threads=1", *extra],
                             cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True)
+    scratch = set(Path(tempfile.gettempdir()).glob("callqa-work-*"))  # other runs' (a killed actor's)
     victim = None
     deadline = time.time() + 300
     while victim is None and time.time() < deadline and proc.poll() is None:
         workers = descendants(proc.pid, worker_match)
-        busy = list(out.glob(".work/*")) + list(Path(tempfile.gettempdir()).glob("callqa-work-*/*"))
+        busy = list(out.glob(".work/*")) + [p for d in Path(tempfile.gettempdir()).glob("callqa-work-*")
+                                            if d not in scratch for p in d.iterdir()]
         if workers and busy:
             victim = workers[0]
             os.kill(victim, signal.SIGKILL)
@@ -233,46 +235,46 @@ def test_a_killed_ray_actor_loses_no_call(tmp_path: Path) -> None:
     assert run["counts"]["ok"] == 3 and run["counts"]["failed"] == 0
 
 
-def test_a_worker_dying_between_two_submissions_loses_no_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The pool can break while calls are being handed out (not only while one is awaited): the
-    calls in flight are retried alone and the calls not yet handed out still run."""
-    from concurrent.futures import Future
-    from concurrent.futures.process import BrokenProcessPool
+@dataclass(frozen=True)
+class DiesStarting:
+    """A task whose first worker to start dies while loading (before it answers anything); the
+    others square numbers, and a negative number is an error of the handler itself."""
 
-    from pipeline.run import executors
-    from pipeline.run.call import Outcome
-    from pipeline.ingest.discover import CallInput
+    marker: str
 
-    pools: list[int] = []
+    def start(self, site: WorkerSite):
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            pass
+        else:
+            os._exit(1)
 
-    class Pool:
-        """Runs each call at once; the first pool breaks at its second submission."""
+        def handle(n: int) -> int:
+            if n < 0:
+                raise ValueError(f"no square for {n}")
+            time.sleep(0.05)
+            return n * n
 
-        def __init__(self, workers: int, **kwargs: object) -> None:
-            pools.append(workers)
-            self.submitted = 0
-            self.broken = len(pools) == 1
+        return handle
 
-        def __enter__(self) -> "Pool":
-            return self
+    def failed(self, item: int, error_type: str, message: str) -> str:
+        return f"{error_type}: {message}"
 
-        def __exit__(self, *exc: object) -> None:
-            return None
 
-        def submit(self, fn, item: tuple[CallInput, str]) -> Future:
-            self.submitted += 1
-            future: Future = Future()
-            if self.broken and self.submitted >= 2:
-                raise BrokenProcessPool("a child process terminated abruptly")
-            if self.broken:  # the call in flight when the worker died
-                future.set_exception(BrokenProcessPool("a child process terminated abruptly"))
-            else:
-                future.set_result(Outcome(item[0].call_id, str(item[0].path), "ok"))
-            return future
+@pytest.mark.slow
+def test_a_worker_dying_while_it_starts_loses_no_item(tmp_path: Path) -> None:
+    """The item handed to a worker that dies before answering is retried, the other workers
+    carry on, and every item gets its own result."""
+    results = list(LocalExecutor(2).run(DiesStarting(str(tmp_path / "died")), list(range(8))))
+    assert (tmp_path / "died").exists()  # a worker did die
+    assert sorted(results) == sorted(n * n for n in range(8))
+    assert descendants(os.getpid(), "multiprocessing.spawn") == []  # the workers are gone
 
-    monkeypatch.setattr(executors, "ProcessPoolExecutor", Pool)
-    calls = [(CallInput(f"c{i}", Path(f"/in/c{i}.wav")), "0" * 64) for i in range(5)]
-    config = load_config(None, ["run.workers=2"])
-    outcomes = list(executors.LocalExecutor(config.run.workers).run(CallTask(config, Path("/out")), calls))
-    assert sorted(o.call_id for o in outcomes) == [f"c{i}" for i in range(5)]
-    assert all(o.status == "ok" for o in outcomes)
+
+@pytest.mark.slow
+def test_a_handler_error_reaches_the_caller_and_no_worker_is_left(tmp_path: Path) -> None:
+    (tmp_path / "died").touch()  # no worker dies here
+    with pytest.raises(ValueError, match="no square for -1"):
+        list(LocalExecutor(2).run(DiesStarting(str(tmp_path / "died")), [1, 2, -1, 3]))
+    assert descendants(os.getpid(), "multiprocessing.spawn") == []
