@@ -124,7 +124,7 @@ def written_conversations(paths: list[Path], taken: set[str], root: Path | None 
     with an id not in ``taken`` (which receives them). A file that cannot be read is one failed
     interaction naming it; JSON and CSV files not in the chat format are left out."""
     from pipeline.ingest.chat import is_chat_csv, is_chat_json, scan_chat_csv
-    from pipeline.ingest.email import scan_email_files, thread_refs
+    from pipeline.ingest.email_index import thread_email_files
 
     out: list[CallInput] = []
 
@@ -144,9 +144,9 @@ def written_conversations(paths: list[Path], taken: set[str], root: Path | None 
     readable = [p for p in paths if refused[p] is None]
     mail = [p for p in readable if p.suffix.lower() in (".eml", ".mbox")]
     if mail:
-        refs, errors = scan_email_files(mail)
-        for thread in thread_refs(refs):
-            first = Path(thread.refs[0].path)
+        threads, errors = thread_email_files(mail)
+        for thread in threads:
+            first = Path(thread.path)
             add(thread.conversation_id, f"{where(first)}:{thread.conversation_id}", first, kind="email",
                 locator=thread, content_sha256=thread.sha256, size=thread.size)
         for error in errors:

@@ -12,7 +12,10 @@ Three steps, each usable alone:
    (JWZ-style: every linked id joins, so replies whose parent is missing still join the
    siblings that name the same root); the normalised subject joins only a message with no link
    at all, to a thread sharing a participant within 30 days. Each :class:`EmailThreadRef` has a
-   stable, unique conversation id, the hash of its content and its size.
+   stable, unique conversation id, the hash of its content and its size, and its messages'
+   places packed in 32 bytes each. :func:`~pipeline.ingest.email_index.thread_email_files` does steps 1 and 2 for an input of
+   any size with the same result: the headers go to an on-disk index, threading works on
+   integer columns (:mod:`pipeline.ingest.email_index`).
 3. :func:`read_email_thread` parses the messages of one thread into a
    :class:`~pipeline.ingest.written.WrittenThread`: the body (text/plain preferred, HTML turned
    into text), charsets, attachments listed by name and size (never kept), the quoted history
@@ -37,11 +40,12 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import io
 import os
 import re
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import struct
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email import policy as email_policy
 from email.message import EmailMessage
@@ -51,6 +55,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, BinaryIO
+
+import numpy as np
 
 from pipeline.ingest.paths import file_kind, safe_call_id
 from pipeline.ingest.written import (
@@ -122,20 +128,64 @@ class EmailRef:
         return self.path if self.number is None else f"{self.path} message {self.number}"
 
 
-@dataclass(frozen=True)
+_RECORD = struct.Struct("<IQQIi4s")
+"""One message of an :class:`EmailThreadRef` (32 bytes): the index of its file in the thread's
+``paths``, its offset and length there, its mbox number (0: an ``.eml`` file), the index in the
+thread of the message it answers (-1: not known) and the first 4 bytes of its sha256."""
+
+
+@dataclass(frozen=True, slots=True)
 class EmailThreadRef:
-    """One e-mail conversation: its messages' refs in time order (picklable, no text)."""
+    """One e-mail conversation: where its messages are, in time order (picklable, small, no text).
+
+    The messages are packed records of 32 bytes (:data:`_RECORD`), not :class:`EmailRef` objects,
+    so that the hundreds of thousands of threads of a big archive take little memory wherever they
+    are kept or sent; :attr:`refs` reads the messages' headers back from their files when a thread
+    was not made from refs in memory.
+    """
 
     conversation_id: str
-    refs: tuple[EmailRef, ...]
-    """In time order; messages without a date after the dated ones, in file order."""
     sha256: str
     """Of the concatenated message hashes: the content hash of the conversation."""
     size: int
     """Bytes of its messages."""
-    notes: tuple[str, ...] = ()
-    parents: tuple[int | None, ...] = ()
-    """For each ref, the index in ``refs`` of the message it answers (None: not known)."""
+    notes: tuple[str, ...]
+    paths: tuple[str, ...]
+    """The files of its messages, in the order their first message comes in the thread."""
+    records: bytes = field(repr=False)
+    """Its messages in time order (messages without a date after the dated ones, in file order),
+    packed as :data:`_RECORD`."""
+    cached: tuple[EmailRef, ...] | None = field(default=None, compare=False, repr=False)
+    """The refs it was made from (:func:`thread_refs`); None when threaded from an index."""
+
+    @property
+    def path(self) -> str:
+        """The file of its first message."""
+        return self.paths[0]
+
+    @property
+    def count(self) -> int:
+        """Its number of messages."""
+        return len(self.records) // _RECORD.size
+
+    @property
+    def locations(self) -> list[tuple[str, int, int, int | None]]:
+        """(path, offset, length, mbox number or None) of each message, in time order."""
+        return [(self.paths[p], offset, length, number or None)
+                for p, offset, length, number, _, _ in _RECORD.iter_unpack(self.records)]
+
+    @property
+    def parents(self) -> tuple[int | None, ...]:
+        """For each message, the index of the message it answers (None: not known)."""
+        return tuple(None if parent < 0 else parent for *_, parent, _ in _RECORD.iter_unpack(self.records))
+
+    @property
+    def refs(self) -> tuple[EmailRef, ...]:
+        """Its messages' refs, in time order (read again from the files when not cached: raises
+        :class:`WrittenInputError` when a file changed since it was scanned)."""
+        if self.cached is not None:
+            return self.cached
+        return tuple(ref for ref, _ in _read_thread(self))
 
 
 class _Span:
@@ -423,19 +473,13 @@ def is_mbox(path: str | Path) -> bool:
     return str(path).lower().endswith(".mbox")
 
 
-def scan_email_files(paths: list[Path]) -> tuple[list[EmailRef], list[WrittenInputError]]:
-    """Every message of ``.eml`` files (one message each) and ``.mbox`` archives: its ref, or a
-    :class:`MalformedEmailError` naming the file (and for an mbox the message number) when it
-    is not e-mail. Only header blocks are parsed; files are streamed line by line, so memory
-    stays flat whatever an archive's size. A file that cannot be read is an error too; the
-    scan carries on with the next."""
-    refs: list[EmailRef] = []
-    errors: list[WrittenInputError] = []
+def iter_email_files(paths: Sequence[Path]) -> Iterator[EmailRef | WrittenInputError]:
+    """What :func:`scan_email_files` finds, one message or error at a time (nothing kept)."""
     for p in paths:
         path = str(p)
         kind = file_kind(Path(p))
         if kind:
-            errors.append(WrittenInputError(path, f"is {kind}, not an e-mail file; it is not read"))
+            yield WrittenInputError(path, f"is {kind}, not an e-mail file; it is not read")
             continue
         mbox = is_mbox(path)
         found = 0
@@ -443,16 +487,28 @@ def scan_email_files(paths: list[Path]) -> tuple[list[EmailRef], list[WrittenInp
             with open(p, "rb") as f:
                 for span in _spans(f, mbox):
                     found += 1
-                    ref = _ref(path, span, mbox)
-                    if isinstance(ref, EmailRef):
-                        refs.append(ref)
-                    else:
-                        errors.append(ref)
+                    yield _ref(path, span, mbox)
         except OSError as e:
-            errors.append(WrittenInputError(path, f"cannot be read: {e}"))
+            yield WrittenInputError(path, f"cannot be read: {e}")
             continue
         if not found:
-            errors.append(MalformedEmailError(path, "is empty" if _size(p) == 0 else "holds no message"))
+            yield MalformedEmailError(path, "is empty" if _size(p) == 0 else "holds no message")
+
+
+def scan_email_files(paths: list[Path]) -> tuple[list[EmailRef], list[WrittenInputError]]:
+    """Every message of ``.eml`` files (one message each) and ``.mbox`` archives: its ref, or a
+    :class:`MalformedEmailError` naming the file (and for an mbox the message number) when it
+    is not e-mail. Only header blocks are parsed; files are streamed line by line, so memory
+    stays flat whatever an archive's size (the refs themselves aside: see
+    :func:`~pipeline.ingest.email_index.thread_email_files` for a big archive). A file that cannot be read is an error too;
+    the scan carries on with the next."""
+    refs: list[EmailRef] = []
+    errors: list[WrittenInputError] = []
+    for found in iter_email_files(paths):
+        if isinstance(found, EmailRef):
+            refs.append(found)
+        else:
+            errors.append(found)
     return refs, errors
 
 
@@ -466,34 +522,159 @@ def _size(p: Path) -> int:
 # --------------------------------------------------------------------------- threading
 
 
-class _Union:
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, x: str) -> str:
-        root = self.parent.setdefault(x, x)
-        while root != self.parent[root]:
-            root = self.parent[root]
-        while x != root:
-            self.parent[x], x = root, self.parent[x]
-        return root
-
-    def union(self, a: str, b: str) -> str:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[rb] = ra
-        return ra
+_NO_DATE = -(1 << 63)
+"""The date column's value for a message without a usable Date."""
+_MICROSECOND = timedelta(microseconds=1)
+_WINDOW = SUBJECT_WINDOW // _MICROSECOND
 
 
-def _time_order(refs: list[EmailRef], ks: list[int]) -> list[int]:
-    dated = sorted((k for k in ks if refs[k].date is not None), key=lambda k: (refs[k].date, k))
-    return dated + sorted(k for k in ks if refs[k].date is None)
+@dataclass
+class _Columns:
+    """Messages to thread as integer columns, in file order (path, then offset; a path given twice:
+    in scan order). Message-ids, subjects and addresses are ids (>= 1) of an interned table, 0
+    for none (no Message-ID, an empty subject or sender); a message's References and To/Cc
+    addresses are the slices ``ref_ids[ref_start[i]:ref_start[i + 1]]`` and ``to_ids[...]``.
+    ``text`` gives back an id's string (only for the few notes that quote one)."""
+
+    paths: list[str]
+    path: np.ndarray
+    """int32: the index of the message's file in ``paths``."""
+    offset: np.ndarray
+    length: np.ndarray
+    number: np.ndarray
+    """int32: its mbox number, 0 for an ``.eml`` file."""
+    sha: np.ndarray
+    """uint8 (n, 32): the sha256 of each message."""
+    message_id: np.ndarray
+    in_reply_to: np.ndarray
+    ref_start: np.ndarray
+    ref_ids: np.ndarray
+    subject: np.ndarray
+    date: np.ndarray
+    """int64: microseconds since 1970 UTC, :data:`_NO_DATE` for none."""
+    sender: np.ndarray
+    to_start: np.ndarray
+    to_ids: np.ndarray
+    auto_reply: np.ndarray
+    strings: int
+    """One more than the largest string id."""
+    text: Callable[[int], str]
+
+    def __len__(self) -> int:
+        return len(self.offset)
+
+    def origin(self, i: int) -> str:
+        """``mail/e001.eml`` or ``archive.mbox message 17`` (as :attr:`EmailRef.origin`)."""
+        path, number = self.paths[int(self.path[i])], int(self.number[i])
+        return f"{path} message {number}" if number else path
+
+    def subset(self, keep: np.ndarray) -> _Columns:
+        """The messages where ``keep`` (a boolean mask) is true."""
+        def sliced(start: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            counts = np.diff(start)[keep]
+            return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64), ids[np.repeat(keep, np.diff(start))]
+
+        ref_start, ref_ids = sliced(self.ref_start, self.ref_ids)
+        to_start, to_ids = sliced(self.to_start, self.to_ids)
+        return _Columns(self.paths, self.path[keep], self.offset[keep], self.length[keep], self.number[keep],
+                        self.sha[keep], self.message_id[keep], self.in_reply_to[keep], ref_start, ref_ids,
+                        self.subject[keep], self.date[keep], self.sender[keep], to_start, to_ids,
+                        self.auto_reply[keep], self.strings, self.text)
 
 
-def _parents(refs: Sequence[EmailRef]) -> list[int | None]:
-    """For each ref, the index of the one it answers (In-Reply-To, else the last of its
-    References present), None when that message is not among ``refs``."""
-    index: dict[str, int] = {}
+def _columns_of(refs: Sequence[EmailRef]) -> tuple[_Columns, list[EmailRef]]:
+    """The columns of refs held in memory (strings interned in a dict), and the refs in their order."""
+    items = sorted(refs, key=lambda r: (r.path, r.offset))
+    ids: dict[str, int] = {}
+    names: list[str] = [""]
+    path_ids: dict[str, int] = {}
+
+    def intern(value: str | None) -> int:
+        if not value:
+            return 0
+        i = ids.get(value)
+        if i is None:
+            i = ids[value] = len(names)
+            names.append(value)
+        return i
+
+    ref_ids = [intern(x) for r in items for x in r.references]
+    to_ids = [intern(x) for r in items for x in r.to_addrs]
+    columns = _Columns(
+        paths=list(dict.fromkeys(r.path for r in items)),
+        path=np.array([path_ids.setdefault(r.path, len(path_ids)) for r in items], np.int32),
+        offset=np.array([r.offset for r in items], np.int64),
+        length=np.array([r.length for r in items], np.int64),
+        number=np.array([r.number or 0 for r in items], np.int32),
+        sha=np.frombuffer(b"".join(bytes.fromhex(r.sha256) for r in items), np.uint8).reshape(len(items), 32),
+        message_id=np.array([intern(r.message_id) for r in items], np.int32),
+        in_reply_to=np.array([intern(r.in_reply_to) for r in items], np.int32),
+        ref_start=np.concatenate([[0], np.cumsum([len(r.references) for r in items])]).astype(np.int64),
+        ref_ids=np.array(ref_ids, np.int32),
+        subject=np.array([intern(r.subject) for r in items], np.int32),
+        date=np.array([_NO_DATE if r.date is None else (r.date - _EPOCH) // _MICROSECOND for r in items], np.int64),
+        sender=np.array([intern(r.from_addr) for r in items], np.int32),
+        to_start=np.concatenate([[0], np.cumsum([len(r.to_addrs) for r in items])]).astype(np.int64),
+        to_ids=np.array(to_ids, np.int32),
+        auto_reply=np.array([r.auto_reply for r in items], bool),
+        strings=len(names), text=names.__getitem__,
+    )
+    return columns, items
+
+
+def _first_equal(keys: list[np.ndarray]) -> np.ndarray:
+    """For each row, the first row (lowest index) whose ``keys`` are all equal to its own."""
+    n = len(keys[0])
+    index = np.arange(n)
+    order = np.lexsort([index, *reversed(keys)])
+    new = np.ones(n, bool)
+    if n > 1:
+        same = np.ones(n - 1, bool)
+        for key in keys:
+            ordered = key[order]
+            same &= ordered[1:] == ordered[:-1]
+        new[1:] = ~same
+    first = np.empty(n, np.int64)
+    first[order] = order[new][np.cumsum(new) - 1]
+    return first
+
+
+class _Node:
+    """One message of a thread being built: its threading fields as Python values (ids, not strings)."""
+
+    __slots__ = ("k", "message_id", "in_reply_to", "references", "date", "from_addr", "auto_reply", "_columns")
+
+    def __init__(self, c: _Columns, k: int):
+        self.k = k
+        self.message_id = int(c.message_id[k]) or None
+        self.in_reply_to = int(c.in_reply_to[k]) or None
+        self.references = tuple(c.ref_ids[c.ref_start[k]:c.ref_start[k + 1]].tolist())
+        date = int(c.date[k])
+        self.date = None if date == _NO_DATE else date
+        self.from_addr = int(c.sender[k])
+        self.auto_reply = bool(c.auto_reply[k])
+        self._columns = c
+
+    @property
+    def origin(self) -> str:
+        return self._columns.origin(self.k)
+
+    @property
+    def name(self) -> str:
+        """Its Message-ID, else its origin (for notes)."""
+        return self._columns.text(self.message_id) if self.message_id else self.origin
+
+
+def _time_order(nodes: Sequence[_Node]) -> list[_Node]:
+    dated = sorted((x for x in nodes if x.date is not None), key=lambda x: (x.date, x.k))
+    return dated + sorted((x for x in nodes if x.date is None), key=lambda x: x.k)
+
+
+def _parents(refs: Sequence[Any]) -> list[int | None]:
+    """For each ref (an :class:`EmailRef`, or a :class:`_Node`), the index of the one it answers
+    (In-Reply-To, else the last of its References present), None when that message is not among
+    ``refs``."""
+    index: dict[Any, int] = {}
     for i, r in enumerate(refs):
         if r.message_id:
             index.setdefault(r.message_id, i)
@@ -509,7 +690,7 @@ def _parents(refs: Sequence[EmailRef]) -> list[int | None]:
     return out
 
 
-def _cut_cycles(refs: Sequence[EmailRef], parents: list[int | None], notes: list[str]) -> None:
+def _cut_cycles(nodes: Sequence[_Node], parents: list[int | None], notes: list[str]) -> None:
     state = [0] * len(parents)
     for s in range(len(parents)):
         path: list[int] = []
@@ -521,16 +702,18 @@ def _cut_cycles(refs: Sequence[EmailRef], parents: list[int | None], notes: list
         if v is not None and state[v] == 1:
             cycle = path[path.index(v):]
             child = min(cycle)
-            ids = " -> ".join(refs[i].message_id or refs[i].origin for i in cycle + [cycle[0]])
-            notes.append(f"reply loop: References cycle {ids}; the link of {refs[child].origin} "
-                         f"to {refs[parents[child]].origin} is cut")  # type: ignore[index]
+            ids = " -> ".join(nodes[i].name for i in cycle + [cycle[0]])
+            notes.append(f"reply loop: References cycle {ids}; the link of {nodes[child].origin} "
+                         f"to {nodes[parents[child]].origin} is cut")  # type: ignore[index]
             parents[child] = None
         for u in path:
             state[u] = 2
 
 
-def _build_thread(refs: list[EmailRef], ks: list[int], notes: list[str]) -> tuple[list[EmailRef], list[int | None]]:
-    ordered = [refs[k] for k in _time_order(refs, ks)]
+def _build_thread(nodes: list[_Node], notes: list[str]) -> tuple[list[_Node], list[int | None]]:
+    """A thread's messages in time order with their parents; References cycles cut and automatic
+    replies answering automatic replies left out (both noted)."""
+    ordered = _time_order(nodes)
     parents = _parents(ordered)
     _cut_cycles(ordered, parents, notes)
     drop: set[int] = set()
@@ -571,6 +754,207 @@ def _suffixed(base: str, salt: str, taken: set[str]) -> str:
     return cid
 
 
+def _deduplicate(c: _Columns, notes_of: dict[int, list[str]]) -> np.ndarray:
+    """The mask of the messages kept: an identical copy (same sha256) of an earlier message is
+    left out, noted on that message; a different message with an earlier one's Message-ID is
+    kept, noted on the earlier one (``notes_of`` is keyed by index among the kept)."""
+    n = len(c)
+    words = np.ascontiguousarray(c.sha).view("<u8").reshape(n, 4)
+    same_sha = _first_equal([words[:, j] for j in range(4)])
+    index = np.arange(n)
+    keep = same_sha == index
+    with_id = np.flatnonzero(keep & (c.message_id > 0))
+    same_id = index.copy()
+    if len(with_id):
+        same_id[with_id] = with_id[_first_equal([c.message_id[with_id]])]
+    kept_index = np.cumsum(keep) - 1
+    for i in np.flatnonzero(~keep | (same_id != index)).tolist():
+        message_id = c.text(int(c.message_id[i])) if c.message_id[i] else None
+        if not keep[i]:
+            first = int(same_sha[i])
+            note = (f"duplicate message {message_id or ''} in {c.origin(i)}: identical to "
+                    f"{c.origin(first)}, left out").replace("  ", " ")
+        else:
+            first = int(same_id[i])
+            note = (f"Message-ID {message_id} is used by different messages ({c.origin(first)}, {c.origin(i)}); "
+                    "both kept")
+        notes_of.setdefault(int(kept_index[first]), []).append(note)
+    return keep
+
+
+def _link_groups(c: _Columns) -> np.ndarray:
+    """For each message, its group (0, 1, ...) of messages joined by Message-ID / In-Reply-To /
+    References ids (the connected components of messages and the ids they name)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(c)
+    nodes = c.strings + n
+    key = np.where(c.message_id > 0, c.message_id, c.strings + np.arange(n)).astype(np.int64)
+    replying = c.in_reply_to > 0
+    src = np.concatenate([key[replying], np.repeat(key, np.diff(c.ref_start))])
+    dst = np.concatenate([c.in_reply_to[replying], c.ref_ids]).astype(np.int64)
+    graph = coo_matrix((np.ones(len(src), np.int32), (src, dst)), shape=(nodes, nodes)).tocsr()
+    _, labels = connected_components(graph, directed=False)
+    return np.unique(labels[key], return_inverse=True)[1].reshape(-1)
+
+
+def _join_by_subject(c: _Columns, group: np.ndarray, notes_of: dict[int, list[str]]) -> np.ndarray:
+    """The groups after the subject fallback (see :func:`thread_refs`): each message's group root."""
+    n = len(c)
+    groups = int(group.max()) + 1 if n else 0
+    parent = np.arange(groups)
+    sizes = np.bincount(group, minlength=groups)
+    dated = c.date != _NO_DATE
+    no_refs = np.diff(c.ref_start) == 0
+    loose = np.flatnonzero((c.in_reply_to == 0) & no_refs & (c.subject > 0) & dated & (c.sender > 0)
+                           & (sizes[group] == 1))
+    if not len(loose):
+        return group
+    loose = loose[np.lexsort((loose, c.date[loose]))]
+    # (subject, address) -> the dated messages with that subject the address sends or receives
+    with_subject = dated & (c.subject > 0)
+    senders = np.flatnonzero(with_subject & (c.sender > 0))
+    receivers = np.repeat(np.arange(n), np.diff(c.to_start))
+    received = with_subject[receivers]
+    person_k = np.concatenate([senders, receivers[received]])
+    person_key = (c.subject[person_k].astype(np.int64) * c.strings
+                  + np.concatenate([c.sender[senders], c.to_ids[received]]))
+    order = np.lexsort((person_k, person_key))
+    person_k, person_key = person_k[order], person_key[order]
+    if len(person_k) > 1:
+        first = np.concatenate([[True], (person_key[1:] != person_key[:-1]) | (person_k[1:] != person_k[:-1])])
+        person_k, person_key = person_k[first], person_key[first]
+    # members of each group as circular lists (joined in O(1))
+    by_group = np.argsort(group, kind="stable")
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    following = np.empty(n, np.int64)
+    following[by_group[:-1]] = by_group[1:]
+    following[by_group[ends - 1]] = by_group[starts]
+    member = by_group[starts]
+
+    def find(g: int) -> int:
+        while parent[g] != g:
+            parent[g] = parent[parent[g]]
+            g = int(parent[g])
+        return g
+
+    def people(root: int) -> set[int]:
+        start = k = int(member[root])
+        found: set[int] = set()
+        while True:
+            found.add(int(c.sender[k]))
+            found.update(c.to_ids[c.to_start[k]:c.to_start[k + 1]].tolist())
+            k = int(following[k])
+            if k == start:
+                return found
+
+    for u in loose.tolist():
+        own = find(int(group[u]))
+        date = int(c.date[u])
+        to = set(c.to_ids[c.to_start[u]:c.to_start[u + 1]].tolist())
+        key = int(c.subject[u]) * c.strings + int(c.sender[u])
+        lo, hi = np.searchsorted(person_key, [key, key + 1])
+        best: tuple[int, int, int] | None = None
+        for j in person_k[lo:hi].tolist():
+            root = find(int(group[j]))
+            gap = abs(int(c.date[j]) - date)
+            if root == own or gap > _WINDOW or (best is not None and (gap, j) >= best[:2]):
+                continue
+            if not to or people(root) & to:
+                best = (gap, j, root)
+        if best is None:
+            continue
+        root = best[2]
+        parent[own] = root
+        a, b = int(member[root]), int(member[own])
+        following[a], following[b] = following[b], following[a]
+        notes_of.setdefault(u, []).append(f"{c.origin(u)} joined by its subject {c.text(int(c.subject[u]))!r} "
+                                          "(it has no Message-ID link)")
+    while True:
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            break
+        parent = up
+    return parent[group]
+
+
+def _thread_columns(c: _Columns, refs: Sequence[EmailRef] | None = None) -> list[EmailThreadRef]:
+    """:func:`thread_refs` over columns (``refs``: the refs of the columns' rows, kept on the threads)."""
+    if not len(c):
+        return []
+    notes_of: dict[int, list[str]] = {}
+    keep = _deduplicate(c, notes_of)
+    if not keep.all():
+        c = c.subset(keep)
+        refs = [refs[i] for i in np.flatnonzero(keep).tolist()] if refs is not None else None
+    root = _join_by_subject(c, _link_groups(c), notes_of)
+    roots, first = np.unique(root, return_index=True)
+    rank = np.empty(int(roots.max()) + 1, np.int64)
+    rank[roots[np.argsort(first)]] = np.arange(len(roots))
+    thread_of = rank[root]
+    members = np.argsort(thread_of, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(thread_of))]).tolist()
+
+    paths_of: dict[tuple[int, ...], tuple[str, ...]] = {}
+    built: list[tuple[bytes, tuple[str, ...], tuple[str, ...], str, int, int, tuple[EmailRef, ...] | None]] = []
+    archive_entries: list[tuple[int, int, int]] = []  # (path, offset, thread) of each mbox a thread is in
+    for g in range(len(bounds) - 1):
+        ks = members[bounds[g]:bounds[g + 1]].tolist()
+        notes = [note for k in ks for note in notes_of.get(k, ())]
+        ordered, parents = _build_thread([_Node(c, k) for k in ks], notes)
+        order = [x.k for x in ordered]
+        file_ids = list(dict.fromkeys(int(c.path[k]) for k in order))
+        local = {p: i for i, p in enumerate(file_ids)}
+        key = tuple(file_ids)
+        paths = paths_of.get(key)
+        if paths is None:
+            paths = paths_of[key] = tuple(c.paths[p] for p in file_ids)
+        records = b"".join(
+            _RECORD.pack(local[int(c.path[k])], int(c.offset[k]), int(c.length[k]), int(c.number[k]),
+                         -1 if parent is None else parent, c.sha[k, :4].tobytes())
+            for k, parent in zip(order, parents))
+        digest = hashlib.sha256("".join(c.sha[k].tobytes().hex() for k in order).encode()).hexdigest()
+        firsts: dict[int, int] = {}
+        for k in order:
+            if c.number[k]:
+                p = int(c.path[k])
+                firsts[p] = min(firsts.get(p, int(c.offset[k])), int(c.offset[k]))
+        archive_entries.extend((p, offset, g) for p, offset in firsts.items())
+        built.append((records, paths, tuple(notes), digest, int(c.length[order].sum()), order[0],
+                      tuple(refs[k] for k in order) if refs is not None else None))
+
+    archive_n: dict[int, int] = {}  # thread -> its number in the archive of its first message
+    archive_entries.sort()
+    n = 0
+    for i, (p, _, g) in enumerate(archive_entries):
+        n = n + 1 if i and archive_entries[i - 1][0] == p else 1
+        head = built[g][5]
+        if int(c.path[head]) == p and c.number[head]:
+            archive_n[g] = n
+    stems: dict[int, str] = {}
+    bases: list[str] = []
+    for g, (*_, head, _) in enumerate(built):
+        p = int(c.path[head])
+        if p not in stems:
+            stems[p] = safe_call_id(Path(c.paths[p]).stem)
+        bases.append(f"{stems[p]}-{archive_n[g]}" if c.number[head] else stems[p])
+    taken: set[str] = set()
+    reserved = set(bases)  # the ids taken so far and every base
+    threads: list[EmailThreadRef] = []
+    for g, (records, paths, notes_t, digest, size, head, kept_refs) in enumerate(built):
+        cid = bases[g]
+        if cid in taken:
+            message_id = c.text(int(c.message_id[head])) if c.message_id[head] else None
+            cid = _suffixed(cid, f"{c.sha[head].tobytes().hex()}:{message_id}", reserved)
+            reserved.add(cid)
+        taken.add(cid)
+        threads.append(EmailThreadRef(cid, digest, size, notes_t, paths, records, kept_refs))
+    built.clear()
+    return threads
+
+
 def thread_refs(refs: list[EmailRef]) -> list[EmailThreadRef]:
     """The conversations of ``refs``, in order of their first message in the files.
 
@@ -584,106 +968,12 @@ def thread_refs(refs: list[EmailRef]) -> list[EmailThreadRef]:
     automatic replies are left out (each noted on the thread). Conversation ids are the stem of
     the file of the thread's earliest message (``<stem>-<n>`` for an mbox: the n-th thread of
     that archive), made unique with a short hash; the same input gives the same ids.
+
+    The threads keep ``refs`` (:attr:`EmailThreadRef.refs`); :func:`~pipeline.ingest.email_index.thread_email_files` gives the
+    same threads for files without holding a ref per message.
     """
-    items = sorted(refs, key=lambda r: (r.path, r.offset))
-    kept: list[EmailRef] = []
-    notes_of: dict[int, list[str]] = defaultdict(list)
-    by_sha: dict[str, int] = {}
-    by_id: dict[str, int] = {}
-    for r in items:
-        k = by_sha.get(r.sha256)
-        if k is not None:
-            notes_of[k].append(f"duplicate message {r.message_id or ''} in {r.origin}: identical to "
-                               f"{kept[k].origin}, left out".replace("  ", " "))
-            continue
-        k = len(kept)
-        if r.message_id and r.message_id in by_id:
-            first = by_id[r.message_id]
-            notes_of[first].append(f"Message-ID {r.message_id} is used by different messages "
-                                   f"({kept[first].origin}, {r.origin}); both kept")
-        elif r.message_id:
-            by_id[r.message_id] = k
-        by_sha[r.sha256] = k
-        kept.append(r)
-
-    uf = _Union()
-    keys = [r.message_id or f"#{k}" for k, r in enumerate(kept)]
-    for k, r in enumerate(kept):
-        uf.find(keys[k])
-        for link in ([r.in_reply_to] if r.in_reply_to else []) + list(r.references):
-            if link != keys[k]:
-                uf.union(keys[k], link)
-    members: dict[str, list[int]] = defaultdict(list)
-    for k in range(len(kept)):
-        members[uf.find(keys[k])].append(k)
-
-    by_person: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for k, r in enumerate(kept):
-        if r.subject and r.date is not None:
-            for addr in {r.from_addr, *r.to_addrs} - {""}:
-                by_person[(r.subject, addr)].append(k)
-    loose = sorted((k for k, r in enumerate(kept)
-                    if not r.in_reply_to and not r.references and r.subject and r.date is not None
-                    and r.from_addr and len(members[uf.find(keys[k])]) == 1),
-                   key=lambda k: (kept[k].date, k))
-    for k in loose:
-        u = kept[k]
-        own = uf.find(keys[k])
-        best: tuple[timedelta, int, str] | None = None
-        for j in by_person[(u.subject, u.from_addr)]:
-            root = uf.find(keys[j])
-            gap = abs(kept[j].date - u.date)  # type: ignore[operator]
-            if root == own or gap > SUBJECT_WINDOW or (best is not None and (gap, j) >= best[:2]):
-                continue
-            people = {a for m in members[root] for a in (kept[m].from_addr, *kept[m].to_addrs)}
-            if not u.to_addrs or people & set(u.to_addrs):
-                best = (gap, j, root)
-        if best is None:
-            continue
-        new = uf.union(best[2], own)
-        members[new].extend(members.pop(own if new != own else best[2]))
-        notes_of[k].append(f"{u.origin} joined by its subject {u.subject!r} (it has no Message-ID link)")
-
-    groups = sorted(members.values(), key=min)
-    built: list[tuple[list[EmailRef], list[int | None], list[str]]] = []
-    for ks in groups:
-        notes = [n for k in sorted(ks) for n in notes_of.get(k, [])]
-        ordered, parents = _build_thread(kept, ks, notes)
-        built.append((ordered, parents, notes))
-
-    archive_n: dict[tuple[str, int], int] = {}
-    firsts: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for g, (ordered, _, _) in enumerate(built):
-        offsets: dict[str, int] = {}
-        for r in ordered:
-            if r.number is not None:
-                offsets[r.path] = min(offsets.get(r.path, r.offset), r.offset)
-        for path, offset in offsets.items():
-            firsts[path].append((offset, g))
-    for path, entries in firsts.items():
-        for n, (_, g) in enumerate(sorted(entries), 1):
-            archive_n[(path, g)] = n
-
-    bases: list[str] = []
-    for g, (ordered, _, _) in enumerate(built):
-        head = ordered[0]
-        base = safe_call_id(Path(head.path).stem)
-        if head.number is not None:
-            base = f"{base}-{archive_n[(head.path, g)]}"
-        bases.append(base)
-    taken: set[str] = set()
-    all_bases = set(bases)
-    threads: list[EmailThreadRef] = []
-    for g, (ordered, parents, notes) in enumerate(built):
-        head = ordered[0]
-        cid = bases[g]
-        if cid in taken:
-            cid = _suffixed(cid, f"{head.sha256}:{head.message_id}", taken | all_bases)
-        taken.add(cid)
-        digest = hashlib.sha256("".join(r.sha256 for r in ordered).encode()).hexdigest()
-        threads.append(EmailThreadRef(cid, tuple(ordered), digest, sum(r.length for r in ordered),
-                                      tuple(notes), tuple(parents)))
-    return threads
+    columns, items = _columns_of(refs)
+    return _thread_columns(columns, items)
 
 
 # --------------------------------------------------------------------------- bodies
@@ -1304,20 +1594,51 @@ def parse_email_bytes(data: bytes, origin: str) -> Message:
     return message
 
 
-def _read_bytes(ref: EmailRef) -> bytes:
+def _reread(path: str, offset: int, length: int, number: int | None) -> tuple[EmailRef, bytes]:
+    """A message read again from its file: its ref as the scan made it, and its bytes with the
+    mbox ``>From`` escaping undone. Raises :class:`WrittenInputError` when it cannot be read or
+    is no longer the message that was scanned there."""
     try:
-        with open(ref.path, "rb") as f:
-            f.seek(ref.offset)
-            data = f.read(ref.length)
+        with open(path, "rb") as f:
+            f.seek(offset)
+            raw = f.read(length)
     except OSError as e:
-        raise WrittenInputError(ref.path, f"cannot be read: {e}") from e
-    complete = len(data) == ref.length
-    if ref.number is not None:
-        data = _ESCAPED_FROM_LINES.sub(rb"\1", data)
-    if not complete or hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest() != ref.sha256:
-        where = f"message {ref.number} " if ref.number is not None else ""
-        raise WrittenInputError(ref.path, f"{where}changed since it was scanned; scan the input again")
-    return data
+        raise WrittenInputError(path, f"cannot be read: {e}") from e
+    mbox = number is not None
+    changed = WrittenInputError(path, f"{f'message {number} ' if mbox else ''}changed since it was scanned; "
+                                      "scan the input again")
+    if len(raw) != length:
+        raise changed
+    # the scan's own reading of the message's lines (same line pieces, same state), so the ref is the scan's
+    span = _Span(offset, number or 0, mbox)
+    stream = io.BytesIO(raw)
+    pos, at_start = offset, True
+    while line := stream.readline(_LINE_LIMIT):
+        span.add(line, pos, at_start)
+        pos += len(line)
+        at_start = line.endswith(b"\n")
+    ref = _ref(path, span, mbox)
+    if not isinstance(ref, EmailRef) or (ref.offset, ref.length) != (offset, length):
+        raise changed
+    return ref, _ESCAPED_FROM_LINES.sub(rb"\1", raw) if mbox else raw
+
+
+def _read_thread(thread: EmailThreadRef) -> Iterator[tuple[EmailRef, bytes]]:
+    """The ref and bytes of each message of ``thread``, read from the files (see :func:`_reread`);
+    a message whose hash is not the one scanned raises :class:`WrittenInputError` (the first 4
+    bytes of each message's hash, then the thread's hash once all are read)."""
+    hashes: list[str] = []
+    for p, offset, length, number, _, prefix in _RECORD.iter_unpack(thread.records):
+        path = thread.paths[p]
+        ref, data = _reread(path, offset, length, number or None)
+        sha = hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+        if bytes.fromhex(sha[:8]) != prefix:
+            where = f"message {number} " if number else ""
+            raise WrittenInputError(path, f"{where}changed since it was scanned; scan the input again")
+        hashes.append(sha)
+        yield ref, data
+    if hashlib.sha256("".join(hashes).encode()).hexdigest() != thread.sha256:
+        raise WrittenInputError(thread.path, "changed since it was scanned; scan the input again")
 
 
 def _domain_matches(addr: str, domains: Sequence[str]) -> bool:
@@ -1374,12 +1695,11 @@ def read_email_thread(thread: EmailThreadRef, agent_domains: Sequence[str] = (),
     message without a display name takes its name from the signature. Raises
     :class:`EmptyConversationError` naming the file when no message says anything, and
     :class:`WrittenInputError` when a file changed since it was scanned."""
-    if not thread.refs:
+    if not thread.records:
         raise EmptyConversationError("", f"e-mail thread {thread.conversation_id} has no message")
     messages: list[Message] = []
     previous: datetime | None = None
-    for ref in thread.refs:
-        data = _read_bytes(ref)
+    for ref, data in _read_thread(thread):
         try:
             message, _ = _parse(data, ref.origin)
         except Exception as e:  # the email package is lenient; anything it still raises names the message
@@ -1396,18 +1716,17 @@ def read_email_thread(thread: EmailThreadRef, agent_domains: Sequence[str] = (),
             message.notes.append("no usable Date header: time taken from its file's modification time")
         previous = message.time
         messages.append(message)
-    parents = list(thread.parents) if len(thread.parents) == len(thread.refs) else _parents(thread.refs)
+    parents = list(thread.parents)
     _assign_roles(messages, parents, agent_domains, agent_addresses)
     for m in messages:
         if m.role == AGENT and not m.name and m.signature:
             m.name = name_from_signature(m.signature)
     if not any(m.text.strip() for m in messages):
-        files = list(dict.fromkeys(r.path for r in thread.refs))
         raise EmptyConversationError(
-            files[0], f"e-mail thread {thread.conversation_id}: none of its {len(messages)} message(s) says "
-                      "anything (empty, attachments only, or only quoted history and signature)")
+            thread.path, f"e-mail thread {thread.conversation_id}: none of its {len(messages)} message(s) says "
+                         "anything (empty, attachments only, or only quoted history and signature)")
     return WrittenThread(kind=EMAIL_KIND, conversation_id=thread.conversation_id, messages=messages,
-                         origins=list(dict.fromkeys(r.path for r in thread.refs)), notes=list(thread.notes))
+                         origins=list(thread.paths), notes=list(thread.notes))
 
 
 def _file_time(path: str) -> datetime:

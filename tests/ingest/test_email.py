@@ -17,6 +17,7 @@ from pipeline.ingest.email import (
     EmailRef, decode_text, html_to_text, normalize_subject, parse_email_bytes, read_email_thread,
     scan_email_files, split_reply, thread_refs,
 )
+from pipeline.ingest.email_index import thread_email_files
 from pipeline.ingest.written import AGENT, CUSTOMER, EmptyConversationError, MalformedEmailError, WrittenInputError
 
 CUSTOMER_ADDR = "Anna Lee <anna.lee@customer.example>"
@@ -510,3 +511,105 @@ def test_large_mbox_is_scanned_with_flat_memory(tmp_path: Path):
 
 def test_html_to_text_keeps_preformatted_lines():
     assert html_to_text("<pre>a  b\nc</pre><p>d</p>") == "a  b\nc\n\nd"
+
+
+# --------------------------------------------------------------------------- the on-disk index
+
+
+def _mixed_folder(tmp_path: Path) -> list[Path]:
+    """Files with every threading case: links across files, a missing parent, the subject
+    fallback, identical copies, a reused Message-ID, a References cycle, an auto-reply loop, an
+    undated message, colliding stems, mbox archives, and files that are not e-mail."""
+    d = tmp_path / "mail"
+    files = [
+        write(d / "e001.eml", raw(msgid="<e1@c>")),
+        write(d / "e002.eml", raw(frm=AGENT_ADDR, to=CUSTOMER_ADDR, msgid="<e2@a>", in_reply_to="<e1@c>",
+                                  references="<e1@c>", date="Mon, 03 Jun 2024 11:00:00 +0200", body=OUTLOOK_REPLY)),
+        write(d / "loose.eml", raw(subject="Re: [Ticket #55] Order 123 never arrived", msgid="<t3@c>",
+                                   date="Thu, 06 Jun 2024 10:00:00 +0200", body="Any news?\n")),
+        write(d / "copy" / "e001.eml", raw(msgid="<e1@c>").replace(b"\n", b"\r\n")),
+        write(d / "other" / "e001.eml", raw(msgid="<e1@c>", body="A different text.\n")),
+        write(d / "undated.eml", raw(msgid="<u@c>", date=None, references="<e2@a>", body="Undated.\n")),
+        write(d / "cyc-a.eml", raw(subject="Loop", msgid="<a@x>", in_reply_to="<b@x>", references="<b@x>")),
+        write(d / "cyc-b.eml", raw(subject="Loop", frm=AGENT_ADDR, msgid="<b@x>", in_reply_to="<a@x>",
+                                   references="<a@x>", date="Mon, 03 Jun 2024 11:00:00 +0200")),
+        write(d / "orphan.eml", raw(frm=AGENT_ADDR, msgid="<o@a>", references="<root@gone>", subject="Gone")),
+        write(d / "x" / "orphan.eml", raw(msgid="<o2@c>", subject="Second orphan")),
+        write(d / "junk.eml", b"Shopping list:\n- milk\n"),
+        write(d / "archive.mbox", mbox(
+            raw(msgid="<m1@c>", subject="Refund"),
+            raw(frm="Bob <bob@other.example>", subject="Hello", msgid="<m2@o>", date="Tue, 04 Jun 2024 09:00:00 +0200"),
+            raw(frm="Acme <support@acme.example>", msgid="<ack1@acme>", in_reply_to="<m1@c>",
+                extra="Auto-Submitted: auto-replied", date="Mon, 03 Jun 2024 10:01:00 +0200", body="Received.\n"),
+            raw(subject="Automatic reply: Refund", msgid="<ooo@c>", in_reply_to="<ack1@acme>",
+                date="Mon, 03 Jun 2024 10:02:00 +0200", body="Out of office.\n"),
+            raw(frm="Acme <support@acme.example>", msgid="<ack2@acme>", in_reply_to="<ooo@c>",
+                extra="Auto-Submitted: auto-replied", date="Mon, 03 Jun 2024 10:03:00 +0200", body="Received.\n"),
+            b"X-Junk: 1\n\n\x00binary\n",
+            raw(msgid="<m1@c>"),
+            raw(frm=AGENT_ADDR, to="bob@other.example", subject="Re: Hello", msgid="<m3@a>", in_reply_to="<m2@o>",
+                date="Tue, 04 Jun 2024 10:00:00 +0200", body="Hi Bob.\n"))),
+        write(d / "e001-2.mbox", mbox(raw(msgid="<n1@c>", subject="Stem"), raw(msgid="<n2@c>", subject="Other"))),
+    ]
+    return files
+
+
+def test_index_threads_exactly_as_refs_in_memory(tmp_path: Path):
+    files = _mixed_folder(tmp_path)
+    for order in (files, files[::-1]):
+        refs, errors = scan_email_files(order)
+        in_memory = thread_refs(refs)
+        indexed, index_errors = thread_email_files(order, scratch=tmp_path / "scratch")
+        assert indexed == in_memory and len(indexed) == 8
+        assert [(type(e), str(e)) for e in index_errors] == [(type(e), str(e)) for e in errors]
+        assert [t.refs for t in indexed] == [t.refs for t in in_memory]  # read back from the files
+        assert all(t.cached is None for t in indexed) and all(t.cached is not None for t in in_memory)
+        assert [t.locations for t in indexed] == [[(r.path, r.offset, r.length, r.number) for r in t.refs]
+                                                  for t in in_memory]
+        assert list(map(read_email_thread, indexed)) == list(map(read_email_thread, in_memory))
+    assert list((tmp_path / "scratch").iterdir()) == []  # the index is deleted
+    assert [t.conversation_id for t in indexed][:4] == ["archive-1", "archive-2", "e001", "cyc-a"]
+    assert len({t.conversation_id for t in indexed}) == 8 and "orphan" in {t.conversation_id for t in indexed}
+    assert [t.parents for t in indexed][:4] == [(None, None, 0, None), (None, 0), (None, None, 0, 2), (None, 0)]
+    notes = " ".join(n for t in indexed for n in t.notes)
+    for note in ("identical", "both kept", "References cycle", "automatic replies", "joined by its subject"):
+        assert note in notes
+
+
+def test_indexed_thread_is_small_picklable_and_checked(tmp_path: Path):
+    files = _mixed_folder(tmp_path)
+    threads, _ = thread_email_files(files)
+    for t in threads:
+        back = pickle.loads(pickle.dumps(t))
+        assert back == t and read_email_thread(back) == read_email_thread(t)
+        assert len(pickle.dumps(t)) < 400 + 40 * t.count + sum(map(len, t.notes)) + sum(map(len, t.paths))
+    (thread,) = [t for t in threads if t.path.endswith("archive.mbox") and t.count == 2]
+    box = Path(thread.path)
+    box.write_bytes(box.read_bytes().replace(b"Hi Bob.", b"Hi Bob!"))
+    with pytest.raises(WrittenInputError) as e:
+        read_email_thread(thread)
+    assert "message 8 changed since it was scanned" in str(e.value)
+
+
+@pytest.mark.slow  # tracemalloc makes the scan of 3000 messages take ~4 s
+def test_indexed_threads_of_a_big_mbox_hold_little_memory(tmp_path: Path):
+    count = 3000
+    path = tmp_path / "many.mbox"
+    with open(path, "wb") as f:
+        for i in range(count):
+            f.write(b"From a@b Mon Jun  3 10:00:00 2024\n")
+            reply = {"in_reply_to": f"<q{i - 1}@c>"} if i % 3 else {}
+            f.write(raw(msgid=f"<q{i}@c>", subject=f"Order {i // 3}", body=f"Message {i}\n", **reply) + b"\n")
+    thread_email_files([write(tmp_path / "one.eml", raw())])  # modules imported: a fixed cost, not measured
+    tracemalloc.start()
+    try:
+        threads, errors = thread_email_files([path])
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert errors == [] and len(threads) == count // 3 and threads[-1].conversation_id == f"many-{count // 3}"
+    assert threads == thread_refs(scan_email_files([path])[0])
+    # refs in memory take over 1 KB a message; the index path a few hundred bytes at its peak (its page
+    # cache, outside Python's allocator, is capped) and keeps about 32 bytes a message and 400 a thread
+    assert peak < 1_000_000 + 450 * count, f"{peak / count:.0f} bytes per message at the peak"
+    assert kept < 1_000_000 + 200 * count, f"{kept / count:.0f} bytes per message kept"
