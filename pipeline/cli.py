@@ -147,7 +147,23 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
     srv.add_argument("--config", metavar="FILE",
                      help="YAML config whose 'review' section applies (review.allow_original_audio; default: "
-                          "only masked audio is played)")
+                          "only masked audio is played), and with --live its 'live' section and the batch "
+                          "pipeline's settings for the calls that end")
+    srv.add_argument("--live", action="store_true",
+                     help="also receive calls in progress: Twilio Media Streams on the WebSocket /live/twilio "
+                          "(a token from 'callqa live token add'), GET /api/live/calls")
+    lv = sub.add_parser("live", help="live monitoring: the tokens telephony platforms stream calls with")
+    lv_sub = lv.add_subparsers(dest="live_command", required=True)
+    tok = lv_sub.add_parser("token", help="add, list or revoke stream tokens")
+    tok_sub = tok.add_subparsers(dest="token_command", required=True)
+    tok_add = tok_sub.add_parser("add", help="make a token NAME and print it (once: only its hash is kept)")
+    tok_add.add_argument("name", metavar="NAME")
+    _add_db_arg(tok_add)
+    tok_list = tok_sub.add_parser("list", help="the tokens' names, when made, whether revoked")
+    _add_db_arg(tok_list)
+    tok_rev = tok_sub.add_parser("revoke", help="revoke token NAME: its streams are refused from now on")
+    tok_rev.add_argument("name", metavar="NAME")
+    _add_db_arg(tok_rev)
 
     ev = sub.add_parser(
         "eval",
@@ -264,8 +280,36 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.review.app import serve
 
-    options = load_config(args.config).review if args.config else None
-    serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies, options)
+    config = load_config(args.config) if args.config else None
+    live = None
+    if args.live:
+        from pipeline.live.calls import LiveCalls
+        from pipeline.live.recognizer import LiveRecognizer
+
+        options = (config or load_config(None)).live
+        recognizer = LiveRecognizer(args.config, options.transcribe_calls) if options.transcribe_calls else None
+        live = LiveCalls(options, args.config, recognizer)
+    serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies,
+          config.review if config else None, live)
+    return EXIT_OK
+
+
+def _cmd_live(args: argparse.Namespace) -> int:
+    from pipeline.live.tokens import add_token, list_tokens, revoke_token
+    from pipeline.review.db import sessions
+
+    with sessions(_engine(args)).begin() as session:
+        if args.token_command == "add":
+            print(add_token(session, args.name))
+            print(f"(token {args.name}: shown this once; give it to the platform as 'Authorization: Bearer TOKEN' "
+                  "or ?token=TOKEN)", file=sys.stderr)
+        elif args.token_command == "revoke":
+            revoke_token(session, args.name)
+            print(f"token {args.name} revoked")
+        else:
+            for t in list_tokens(session):
+                state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "valid"
+                print(f"{t.name:30} made {t.created_at:%Y-%m-%d %H:%M}  {state}")
     return EXIT_OK
 
 
@@ -486,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard,
-                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve, "sample": _cmd_sample}
+                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve, "live": _cmd_live, "sample": _cmd_sample}
     return _dispatch(handlers[args.command], args)
 
 

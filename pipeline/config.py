@@ -35,6 +35,8 @@ from pipeline.errors import ConfigError, check_options, coerce_value
 from pipeline.pii.text import PiiOptions
 from pipeline.review import options as review_options
 from pipeline.review.options import ReviewOptions
+from pipeline.live import options as live_options
+from pipeline.live.options import LiveOptions
 from pipeline.run.executors import EXECUTORS
 from pipeline.speakers.roles import RoleOptions
 from pipeline.speakers.stage import SpeakerOptions
@@ -92,16 +94,18 @@ class Config:
     channels: ChannelOptions = field(default_factory=ChannelOptions)
     run: RunOptions = field(default_factory=RunOptions)
     review: ReviewOptions = field(default_factory=ReviewOptions)
+    live: LiveOptions = field(default_factory=LiveOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def result_dict(self) -> dict[str, Any]:
-        """Every option that can change a call's results (not the ``run`` or ``review`` sections, threads, or
+        """Every option that can change a call's results (not the ``run``, ``review`` or ``live`` sections, threads, or
         where the speaker overrides live), with the scorecard template's content hash."""
         d = self.to_dict()
         d.pop("run")
         d.pop("review")  # what the web app serves, not what a run writes
+        d.pop("live")  # where the live server keeps streamed calls
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
         if self.scorecard.enabled:  # the templates' content, not only their names, decides the answers
@@ -273,6 +277,7 @@ def validate_config(config: Config) -> None:
     pii.validate(config.pii)
     written.validate(config.channels)
     review_options.validate(config.review)
+    live_options.validate(config.live)
     if config.scorecard.enabled:
         from pipeline.analysis.scorecard import load_scorecard
 

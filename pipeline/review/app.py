@@ -39,7 +39,11 @@ is marked on the call page and in the queue.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -53,14 +57,32 @@ from pipeline.review.options import ReviewOptions, validate
 from pipeline.review.web import HERE
 
 
-def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOptions | None = None) -> FastAPI:
+def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOptions | None = None,
+               live: Any = None) -> FastAPI:
     """The app over the review database ``db`` (migrated to the newest schema first);
-    ``options``: the ``review`` config section (defaults: no original audio)."""
+    ``options``: the ``review`` config section (defaults: no original audio); ``live``: a
+    :class:`pipeline.live.calls.LiveCalls` to receive calls in progress on (``--live``: the routes
+    of :mod:`pipeline.live.routes`), else None."""
     options = options or ReviewOptions()
     validate(options)
     engine = make_engine(db)
     upgrade(engine)
-    app = FastAPI(title="callqa review", docs_url=None, redoc_url=None, openapi_url=None)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if live is None:
+            yield
+            return
+        from pipeline.live.routes import expire_loop
+
+        task = asyncio.create_task(expire_loop(live))
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.to_thread(live.stop)
+
+    app = FastAPI(title="callqa review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.engine = engine
     app.state.make_session = sessions(engine)
     app.state.options = options
@@ -70,11 +92,16 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")  # scripts and styles, no data
     for module in (routes_auth, routes_queue, routes_call, routes_dashboard, routes_lead):
         app.include_router(module.router)
+    if live is not None:
+        from pipeline.live import routes as live_routes
+
+        app.state.live = live
+        app.include_router(live_routes.router)
     return app
 
 
 def serve(db: str | Path, host: str = "127.0.0.1", port: int = 8080, secure_cookies: bool = False,
-          options: ReviewOptions | None = None) -> None:
+          options: ReviewOptions | None = None, live: Any = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(db, secure_cookies, options), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(db, secure_cookies, options, live), host=host, port=port, log_level="warning")

@@ -304,6 +304,18 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class LiveToken(Base):
+    """A token a telephony platform presents to stream calls to ``callqa serve --live``
+    (``callqa live token add NAME``): only its sha256 is kept, shown once when made."""
+
+    __tablename__ = "live_tokens"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class LoginThrottle(Base):
     """Failed log-ins of one account name (``user:NAME``, known or not, so a lockout tells
     nothing about which names exist) or one client address (``addr:IP``) in the current window,

@@ -8,9 +8,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import threading
-import time
 from pathlib import Path
 
 import httpx
@@ -24,29 +21,10 @@ from pipeline.review.migrate import upgrade
 from pipeline.review.loader import load_results
 from pipeline.review.options import ReviewOptions
 from pipeline.review.users import add_user
+from servers import free_port, logged_in, start_server  # noqa: F401  (free_port: for the other review tests)
 from test_db import call_record, write_run
 
 PASSWORD = "a-long-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(app):  # noqa: ANN001, ANN201 - a FastAPI app; (server, thread, url)
-    import uvicorn
-
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(100):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    return srv, thread, f"http://127.0.0.1:{port}"
 
 
 def write_run_json(out: Path, roots: list[Path]) -> None:
@@ -118,13 +96,7 @@ def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 def login(server: dict, name: str, url: str = "url") -> tuple[httpx.Client, str]:
-    c = httpx.Client(base_url=server[url])
-    page = c.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    r = c.post("/login", data={"username": name, "password": PASSWORD, "csrf_token": token})
-    assert r.status_code == 303 and r.headers["location"] == "/"
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/").text).group(1)
-    return c, csrf
+    return logged_in(server[url], name, PASSWORD)
 
 
 def test_nothing_is_served_without_logging_in(server):

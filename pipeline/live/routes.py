@@ -1,0 +1,104 @@
+"""The live server's routes (``callqa serve --live``): the Twilio Media Streams WebSocket
+``/live/twilio`` and the JSON API ``/api/live/calls`` and ``/api/live/calls/{call_id}``.
+
+A stream must present a valid token (:mod:`pipeline.live.tokens`) as ``Authorization: Bearer
+TOKEN`` or ``?token=TOKEN``; without one the WebSocket handshake is refused (HTTP 403) before any
+message is read. The API has the review app's log-in and is for leads and admins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
+
+from pipeline.live.calls import LiveCall, LiveCalls
+from pipeline.live.tokens import token_name
+from pipeline.live.twilio import StreamError, read_media, read_message, read_start
+from pipeline.review.web import Who, lead
+
+log = logging.getLogger("callqa.live")
+router = APIRouter()
+
+EXPIRE_EVERY_S = 1.0
+"""How often dropped calls are checked against the reconnect grace period."""
+
+
+def _token(ws: WebSocket) -> str | None:
+    auth = ws.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return ws.query_params.get("token")
+
+
+@router.websocket("/live/twilio")
+async def twilio_stream(ws: WebSocket) -> None:
+    live: LiveCalls = ws.app.state.live
+    with ws.app.state.make_session() as session:
+        source = token_name(session, _token(ws))
+    if source is None:
+        await ws.close(code=1008)  # before accepting: the handshake gets HTTP 403
+        return
+    await ws.accept()
+    parties = {"inbound": live.options.inbound, "outbound": "agent" if live.options.inbound == "customer" else "customer"}
+    call: LiveCall | None = None
+    try:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            text = message.get("text") if message.get("text") is not None else message.get("bytes")
+            try:
+                msg = read_message(text or "")
+                event = msg["event"]
+                if event == "start":
+                    if call is not None:
+                        raise StreamError("a second start message on one stream")
+                    start = read_start(msg)
+                    try:
+                        call = live.open(start.call_id, "twilio", start.call_sid, start.custom)
+                    except ValueError as e:
+                        raise StreamError(str(e)) from e
+                    log.info("live: %s started (stream %s, token %s)", call.call_id, start.stream_sid, source)
+                elif event == "media":
+                    if call is None:
+                        raise StreamError("media before the start message")
+                    media = read_media(msg)
+                    live.audio(call, parties[media.track], media.timestamp_ms, media.pcm)
+                elif event == "stop":
+                    if call is not None:
+                        ended, call = call, None
+                        await asyncio.to_thread(live.end, ended, "stop")
+                    await ws.close()
+                    return
+            except StreamError as e:
+                log.warning("live: stream refused: %s", e)
+                await ws.close(code=1007, reason=str(e)[:120])
+                return
+    finally:
+        if call is not None and call.state == "live":
+            live.dropped(call)
+
+
+@router.get("/api/live/calls")
+def live_calls(request: Request, who: Who = Depends(lead)) -> dict[str, Any]:
+    return {"calls": request.app.state.live.snapshot()}
+
+
+@router.get("/api/live/calls/{call_id}")
+def live_call(call_id: str, request: Request, who: Who = Depends(lead)) -> dict[str, Any]:
+    call = request.app.state.live.get(call_id)
+    if call is None:
+        raise HTTPException(404, "no such live call")
+    recognizer = request.app.state.live.recognizer
+    utterances = recognizer.utterances(call_id) if recognizer is not None else None
+    return {**call.summary(), "utterances": utterances or [], "alerts": call.alerts}
+
+
+async def expire_loop(live: LiveCalls) -> None:
+    """End the calls whose stream dropped longer than the grace period ago, until cancelled."""
+    while True:
+        await asyncio.sleep(EXPIRE_EVERY_S)
+        await asyncio.to_thread(live.expire)

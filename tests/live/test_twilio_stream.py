@@ -1,0 +1,241 @@
+"""Live calls over a real WebSocket: Twilio Media Streams messages sent by a real client
+(``websockets``) to ``callqa serve --live``'s app on a uvicorn server on loopback, with tokens
+in a real SQLite review database; the archived recording checked sample by sample against the
+audio sent."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import csv
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import websockets
+
+from conftest import SAMPLES
+from pipeline.live.calls import LiveCalls
+from pipeline.live.options import LiveOptions
+from pipeline.live.tokens import add_token, revoke_token
+from pipeline.live.twilio import ULAW
+from pipeline.review.db import make_engine, sessions
+from pipeline.review.migrate import upgrade
+from pipeline.review.users import add_user
+from servers import logged_in, start_server, stop_server
+
+PASSWORD = "a-long-password"
+CHUNK = 160
+"""Samples of 8 kHz audio in one media message (20 ms), as Twilio sends them."""
+
+
+def ulaw_codes(pcm: np.ndarray) -> np.ndarray:
+    """The mu-law code of each 16-bit sample (the code whose value is nearest)."""
+    order = np.argsort(ULAW)
+    values = ULAW[order].astype(np.int32)
+    i = np.clip(np.searchsorted(values, pcm.astype(np.int32)), 1, 255)
+    nearer = np.where(np.abs(values[i - 1] - pcm) <= np.abs(values[i] - pcm), i - 1, i)
+    return order[nearer].astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def call_audio() -> dict[str, np.ndarray]:
+    """The mu-law codes of sample call c001 (stereo, agent on the left) per party."""
+    pcm, rate = sf.read(SAMPLES / "c001.wav", dtype="int16")
+    assert rate == 8000 and pcm.ndim == 2
+    return {"agent": ulaw_codes(pcm[:, 0]), "customer": ulaw_codes(pcm[:, 1])}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path):
+    db = str(tmp_path / "review.db")
+    engine = make_engine(db)
+    upgrade(engine)
+    with sessions(engine).begin() as s:
+        add_user(s, "lena", PASSWORD, "lead")
+        add_user(s, "rita", PASSWORD, "reviewer")
+        token = add_token(s, "pbx")
+        old = add_token(s, "old-pbx")
+        revoke_token(s, "old-pbx")
+    from pipeline.review.app import create_app
+
+    live = LiveCalls(LiveOptions(archive=str(tmp_path / "archive"), reconnect_grace_s=1.0))
+    srv, thread, url = start_server(create_app(db, live=live))
+    yield {"url": url, "ws": url.replace("http://", "ws://") + "/live/twilio", "token": token, "revoked": old,
+           "archive": tmp_path / "archive", "live": live}
+    stop_server(srv, thread)
+    engine.dispose()
+
+
+def messages(codes: dict[str, np.ndarray], start: int, end: int, call_id: str, sid: str) -> list[str]:
+    """A stream's messages for samples start..end of the call: connected, start, both tracks'
+    media interleaved 20 ms at a time (timestamps from this stream's start)."""
+    out = [json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+           json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid,
+                       "start": {"streamSid": sid, "accountSid": "AC1", "callSid": "CA" + call_id,
+                                 "tracks": ["inbound", "outbound"],
+                                 "customParameters": {"call_id": call_id, "agent_id": "a101", "queue": "billing"},
+                                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}})]
+    for k, i in enumerate(range(start, end, CHUNK)):
+        for track, party in (("inbound", "customer"), ("outbound", "agent")):
+            payload = base64.b64encode(codes[party][i : min(i + CHUNK, end)].tobytes()).decode()
+            out.append(json.dumps({"event": "media", "streamSid": sid, "media": {
+                "track": track, "chunk": str(k + 1), "timestamp": str((i - start) // 8), "payload": payload}}))
+    return out
+
+
+async def send(url: str, msgs: list[str], stop: bool, **kw: object) -> None:
+    async with websockets.connect(url, **kw) as ws:
+        for m in msgs:
+            await ws.send(m)
+        if stop:
+            await ws.send(json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA1"}}))
+            await ws.wait_closed()
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_a_stream_without_a_valid_token_is_refused_before_any_audio(live_server, call_audio) -> None:
+    msgs = messages(call_audio, 0, 8000, "nope", "MZ0")
+    for url, headers in ((live_server["ws"], None), (live_server["ws"] + "?token=wrong", None),
+                         (live_server["ws"], {"Authorization": "Bearer " + live_server["revoked"]})):
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            asyncio.run(send(url, msgs, True, additional_headers=headers))
+        assert refused.value.response.status_code == 403
+    assert live_server["live"].snapshot() == []
+    assert not list(live_server["archive"].glob("*.wav")) and not list((live_server["archive"] / ".live").glob("*"))
+
+
+def test_a_streamed_call_dropped_and_continued_is_archived_sample_for_sample(live_server, call_audio) -> None:
+    """10 s streamed, the connection dropped without stop, the same call id continued for 5 s
+    (its timestamps from 0 again), then stop: one stereo recording of 15 s, agent left, each
+    party's samples exactly what was sent, with the call's row in the archive's manifest."""
+    url = f"{live_server['ws']}?token={live_server['token']}"
+    asyncio.run(send(url, messages(call_audio, 0, 80000, "live1", "MZ1"), stop=False))
+    wait_for(lambda: live_server["live"].get("live1") is not None and not live_server["live"].get("live1").connected)
+    lead, _ = logged_in(live_server["url"], "lena", PASSWORD)
+    listed = lead.get("/api/live/calls").json()["calls"]
+    assert [(c["call_id"], c["state"], c["agent_id"], c["queue"], c["duration_s"]) for c in listed] == [
+        ("live1", "live", "a101", "billing", 10.0)]
+    asyncio.run(send(f"{live_server['ws']}?token={live_server['token']}", messages(call_audio, 80000, 120000, "live1", "MZ2"),
+                     stop=True))
+    wav = live_server["archive"] / "live1.wav"
+    wait_for(wav.exists)
+    pcm, rate = sf.read(wav, dtype="int16")
+    assert rate == 8000 and pcm.shape == (120000, 2)
+    assert np.array_equal(pcm[:, 0], ULAW[call_audio["agent"][:120000]])
+    assert np.array_equal(pcm[:, 1], ULAW[call_audio["customer"][:120000]])
+    with open(live_server["archive"] / "manifest.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["call_id"], row["path"], row["agent_id"], row["queue"], row["agent_channel"]) == (
+        "live1", "live1.wav", "a101", "billing", "left")
+    assert not list((live_server["archive"] / ".live").iterdir())  # nothing left half-written
+    detail = lead.get("/api/live/calls/live1").json()
+    assert (detail["state"], detail["streams"], detail["ended_reason"], detail["duration_s"]) == ("ended", 2, "stop", 15.0)
+    assert wav.stat().st_mode & 0o077 == 0  # private, as recordings are
+
+
+def test_a_dropped_stream_ends_after_the_grace_period_keeping_what_arrived(live_server, call_audio) -> None:
+    asyncio.run(send(f"{live_server['ws']}?token={live_server['token']}", messages(call_audio, 0, 16000, "live2", "MZ3"),
+                     stop=False))
+    wav = live_server["archive"] / "live2.wav"
+    wait_for(wav.exists, timeout=10)
+    assert sf.info(wav).frames == 16000
+    assert live_server["live"].get("live2").ended_reason == "disconnected"
+
+
+def test_the_live_api_is_for_leads_and_a_broken_stream_is_closed(live_server, call_audio) -> None:
+    reviewer, _ = logged_in(live_server["url"], "rita", PASSWORD)
+    assert reviewer.get("/api/live/calls").status_code == 403
+    lead, _ = logged_in(live_server["url"], "lena", PASSWORD)
+    assert lead.get("/api/live/calls/nope").status_code == 404
+
+    async def media_first() -> int | None:
+        async with websockets.connect(f"{live_server['ws']}?token={live_server['token']}") as ws:
+            await ws.send(messages(call_audio, 0, 160, "x", "MZ4")[2])  # media before start
+            await ws.wait_closed()
+            return ws.close_code
+
+    assert asyncio.run(media_first()) == 1007
+    assert live_server["live"].snapshot() == []
+
+
+@pytest.mark.slow
+def test_a_live_call_is_transcribed_while_a_second_is_recording_only(tmp_path: Path, call_audio) -> None:
+    """With live capacity for one call: the first call's words come back through the API with
+    their times, confirmed by the end, close to what its agent said; a second call at the same
+    time is recorded only. When the first ends it goes through the batch pipeline into OUT."""
+    from pipeline.evaluation.measures import wer
+    from pipeline.live.recognizer import LiveRecognizer
+    from pipeline.review.app import create_app
+
+    db = str(tmp_path / "review.db")
+    engine = make_engine(db)
+    upgrade(engine)
+    with sessions(engine).begin() as s:
+        add_user(s, "lena", PASSWORD, "lead")
+        token = add_token(s, "pbx")
+    recognizer = LiveRecognizer(None, max_calls=1, threads=2)
+    live = LiveCalls(LiveOptions(archive=str(tmp_path / "archive"), out=str(tmp_path / "out")), None, recognizer)
+    srv, thread, url = start_server(create_app(db, live=live))
+    try:
+        ws = url.replace("http://", "ws://") + f"/live/twilio?token={token}"
+        seconds = 32  # both parties silent here: no utterance cut
+        asyncio.run(send(ws, messages(call_audio, 0, seconds * 8000, "talk1", "MZ1"), stop=False))
+        asyncio.run(send(ws, messages(call_audio, 0, 4000, "talk2", "MZ2"), stop=True))
+        lead, _ = logged_in(url, "lena", PASSWORD)
+        assert lead.get("/api/live/calls/talk2").json()["transcription"] == "recording only"
+        asyncio.run(send(ws, messages(call_audio, seconds * 8000, seconds * 8000, "talk1", "MZ3"), stop=True))
+        wait_for(lambda: "talk1" in recognizer.finished, timeout=300)
+        detail = lead.get("/api/live/calls/talk1").json()
+        assert detail["transcription"] == "live"
+        words = [w for u in detail["utterances"] for w in u["words"]]
+        assert words and all(w["confirmed"] for w in words)
+        for u in detail["utterances"]:
+            assert [w["start"] for w in u["words"]] == sorted(w["start"] for w in u["words"])
+            assert 0 <= u["start"] <= u["end"] <= seconds + 0.5
+        gold = json.loads((SAMPLES / "labels" / "c001.json").read_text())["utterances"]
+        said = " ".join(u["text"] for u in gold if u["role"] == "agent" and u["end"] <= seconds)
+        heard = " ".join(u["text"] for u in detail["utterances"] if u["role"] == "agent" and u["end"] <= seconds)
+        assert wer([said], [heard]) <= 0.3, (said, heard)
+        wait_for(lambda: live.get("talk1").state in ("done", "failed"), timeout=600)
+        assert live.get("talk1").state == "done", live.get("talk1").error
+        record = json.loads((tmp_path / "out" / "calls" / "talk1" / "call.json").read_text())
+        assert record["status"] == "ok" and record["metadata"]["agent_id"] == "a101"
+        assert {u["role"] for u in record["utterances"]} == {"agent", "customer"}
+    finally:
+        stop_server(srv, thread)
+        engine.dispose()
+
+
+def test_tokens_are_made_shown_once_listed_and_revoked_from_the_command_line(tmp_path: Path, capsys) -> None:
+    from pipeline.cli import main
+    from pipeline.review.db import LiveToken
+
+    db = str(tmp_path / "review.db")
+    assert main(["live", "token", "add", "pbx-1", "--db", db]) == 0
+    token = capsys.readouterr().out.strip()
+    assert len(token) >= 40
+    with sessions(make_engine(db))() as s:
+        stored = s.get(LiveToken, "pbx-1")
+        assert stored.token_sha256 != token and token not in stored.token_sha256  # only its hash is kept
+        from pipeline.live.tokens import token_name
+
+        assert token_name(s, token) == "pbx-1" and token_name(s, token + "x") is None
+    assert main(["live", "token", "add", "pbx-1", "--db", db]) != 0  # one valid token per name
+    assert "exists" in capsys.readouterr().err
+    assert main(["live", "token", "revoke", "pbx-1", "--db", db]) == 0
+    assert main(["live", "token", "list", "--db", db]) == 0
+    assert "pbx-1" in (listing := capsys.readouterr().out) and "revoked" in listing
+    with sessions(make_engine(db))() as s:
+        from pipeline.live.tokens import token_name
+
+        assert token_name(s, token) is None

@@ -1,0 +1,47 @@
+"""Real servers on loopback for the tests: a FastAPI app on uvicorn in a thread, and a client
+logged in to the review app."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(app):  # noqa: ANN001, ANN201 - a FastAPI app; (server, thread, url)
+    import uvicorn
+
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    return srv, thread, f"http://127.0.0.1:{port}"
+
+
+def stop_server(srv, thread) -> None:  # noqa: ANN001
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+def logged_in(url: str, name: str, password: str) -> tuple[httpx.Client, str]:
+    """A client logged in to the review app at ``url`` as ``name``, and its CSRF token."""
+    c = httpx.Client(base_url=url)
+    page = c.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    r = c.post("/login", data={"username": name, "password": password, "csrf_token": token})
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/").text).group(1)
+    return c, csrf
