@@ -152,6 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
     srv.add_argument("--live", action="store_true",
                      help="also receive calls in progress: Twilio Media Streams on the WebSocket /live/twilio "
                           "(a token from 'callqa live token add'), GET /api/live/calls")
+    srv.add_argument("--audiosocket-port", type=int, default=0, metavar="PORT",
+                     help="with --live, also receive Asterisk AudioSocket legs over TCP on --host: customer legs "
+                          "on PORT, agent legs on PORT+1, the two legs of a call sharing the dial plan's UUID "
+                          "(default 0: off)")
+    srv.add_argument("--audiosocket-allow", action="append", metavar="CIDR",
+                     help="an address or network AudioSocket connections may come from (repeatable; default "
+                          "127.0.0.1/32); others are refused before any audio is read")
     lv = sub.add_parser("live", help="live monitoring: the tokens telephony platforms stream calls with")
     lv_sub = lv.add_subparsers(dest="live_command", required=True)
     tok = lv_sub.add_parser("token", help="add, list or revoke stream tokens")
@@ -281,16 +288,24 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.review.app import serve
 
     config = load_config(args.config) if args.config else None
+    audiosocket = None
+    if args.audiosocket_port or args.audiosocket_allow:
+        if not args.live or not args.audiosocket_port:
+            raise ConfigError("--audiosocket-port PORT is for --live; --audiosocket-allow needs it")
+        from pipeline.live.audiosocket import AudioSocketSettings
+
+        audiosocket = AudioSocketSettings.from_port(args.audiosocket_port, args.host, args.audiosocket_allow)
     live = None
     if args.live:
         from pipeline.live.calls import LiveCalls
         from pipeline.live.recognizer import LiveRecognizer
 
-        options = (config or load_config(None)).live
+        effective = config or load_config(None)
+        options = effective.live
         recognizer = LiveRecognizer(args.config, options.transcribe_calls) if options.transcribe_calls else None
-        live = LiveCalls(options, args.config, recognizer)
+        live = LiveCalls(options, args.config, recognizer, effective.sentiment.negative_threshold)
     serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies,
-          config.review if config else None, live)
+          config.review if config else None, live, audiosocket)
     return EXIT_OK
 
 

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipeline.live.analysis import SoundWatch, word_alerts
 from pipeline.live.archive import MANIFEST_COLUMNS, LiveRecording, recover
 from pipeline.live.options import PARTIES, LiveOptions
 from pipeline.live.recognizer import LiveRecognizer
@@ -56,21 +57,27 @@ class LiveCall:
     transcribed by the batch pipeline after the call) or ``off``."""
     fed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PARTIES, 0))
     """Samples of each party given to the live recogniser so far."""
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    sound: SoundWatch | None = None
+    """The alerts from the call's sound (silence, cross-talk, length)."""
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, alerts: int = 0) -> dict[str, Any]:
         return {"call_id": self.call_id, "source": self.source, "state": self.state, "agent_id": self.agent_id,
                 "queue": self.queue, "started_at": self.started_at, "duration_s": round(self.recording.seconds(), 2),
                 "connected": self.connected, "streams": self.streams, "ended_reason": self.ended_reason,
-                "transcription": self.transcription, "alerts": len(self.alerts), "error": self.error}
+                "transcription": self.transcription, "alerts": alerts, "error": self.error}
 
 
 class LiveCalls:
     """The server's calls (see the module docstring); safe to use from the event loop and threads."""
 
-    def __init__(self, options: LiveOptions, config_file: str | None = None, recognizer: LiveRecognizer | None = None):
+    def __init__(self, options: LiveOptions, config_file: str | None = None, recognizer: LiveRecognizer | None = None,
+                 negative_threshold: float | None = None):
+        from models.sentiment import SentimentOptions
+
         self.options = options
         self.recognizer = recognizer
+        self.negative_threshold = SentimentOptions().negative_threshold if negative_threshold is None else negative_threshold
+        """``sentiment.negative_threshold`` of the server's config (the sentiment alert)."""
         self.archive = Path(options.archive)
         self.archive.mkdir(parents=True, exist_ok=True)
         self.config_file = config_file
@@ -98,10 +105,11 @@ class LiveCalls:
                 info = {"agent_id": meta.get("agent_id", ""), "queue": meta.get("queue", ""), "started_at": started,
                         "call_sid": call_sid, "source": source}
                 call = LiveCall(call_id, source, call_sid, info["agent_id"], info["queue"], started,
-                                LiveRecording(self.archive, call_id, info))
+                                LiveRecording(self.archive, call_id, info), sound=SoundWatch(self.options))
                 self.calls[call_id] = call
                 if self.recognizer is not None:
-                    call.transcription = "live" if self.recognizer.admit(call_id) else "recording only"
+                    admitted = self.recognizer.admit(call_id, {k: v for k, v in meta.items() if isinstance(v, str)})
+                    call.transcription = "live" if admitted else "recording only"
             call.streams += 1
             call.connected = True
             call.dropped_at = None
@@ -115,6 +123,8 @@ class LiveCalls:
         recording = call.recording
         place = recording.base + timestamp_ms * SAMPLE_RATE // 1000 if timestamp_ms is not None else recording.samples[party]
         recording.write(party, timestamp_ms, pcm)
+        if call.sound is not None:
+            call.sound.chunk(party, place / SAMPLE_RATE, pcm)
         if call.transcription != "live" or self.recognizer is None:
             return
         import numpy as np
@@ -202,9 +212,21 @@ class LiveCalls:
             else:
                 log.error("live: the batch run of %s failed: %s", call_id, error)
 
+    def view(self, call: LiveCall) -> dict[str, Any]:
+        """What the call has said so far (:meth:`LiveRecognizer.view`; empty when it is not
+        transcribed live) and its alerts, from its words and from its sound, in time order."""
+        said = (self.recognizer.view(call.call_id) if self.recognizer is not None else None) or {}
+        alerts = [*(call.sound.alerts if call.sound is not None else []),
+                  *(word_alerts(said, self.options, self.negative_threshold) if said.get("items") is not None
+                    and "utterances" in said else [])]
+        return {"utterances": said.get("utterances", []), "suggestions": said.get("items", []),
+                "sentiment": said.get("sentiment", {}), "alerts": sorted(alerts, key=lambda a: (a["at"] is None, a["at"] or 0)),
+                **({"analysis_error": said["error"]} if "error" in said else {})}
+
     def snapshot(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [c.summary() for c in sorted(self.calls.values(), key=lambda c: c.started_at)]
+            calls = sorted(self.calls.values(), key=lambda c: c.started_at)
+        return [c.summary(alerts=len(self.view(c)["alerts"])) for c in calls]
 
     def get(self, call_id: str) -> LiveCall | None:
         with self.lock:

@@ -4,7 +4,7 @@ results)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.errors import check_options
@@ -29,6 +29,17 @@ class LiveOptions:
     reconnect_grace_s: float = 15.0
     """A stream that drops without ``stop`` is kept open this long: a new stream with the same
     call id continues the same call. Then the call ends."""
+    alert_items: list[str] = field(default_factory=lambda: ["courtesy.no_prohibited"])
+    """Scorecard items whose answer "no" on what a live call has said so far raises an alert
+    with the item's evidence (the default template's prohibited phrases)."""
+    alert_negative_sentiment: bool = True
+    """Alert when the customer's last turns are negative (``sentiment.negative_threshold``)."""
+    alert_silence_s: float = 30.0
+    """Alert when neither party has made a sound for this long (0: never)."""
+    alert_crosstalk_s: float = 3.0
+    """Alert when both parties talk at once for this long (0: never)."""
+    alert_long_call_s: float = 900.0
+    """Alert when a call goes on longer than this (0: never)."""
     transcribe_calls: int = 1
     """Calls transcribed live at once (a recognition worker process beside the server, with the
     batch pipeline's ``asr`` and ``vad`` settings); a call beyond them is "recording only",
@@ -53,6 +64,11 @@ def validate(options: LiveOptions) -> None:
         (options.inbound in PARTIES, "inbound", "agent or customer"),
         (isinstance(options.reconnect_grace_s, (int, float)) and not isinstance(options.reconnect_grace_s, bool)
          and 0 <= options.reconnect_grace_s <= 3600, "reconnect_grace_s", "seconds between 0 and 3600"),
+        (isinstance(options.alert_items, list) and all(isinstance(i, str) and i for i in options.alert_items),
+         "alert_items", "a list of scorecard item ids"),
+        *[(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 86400, k, "seconds between 0 and 86400")
+          for k, v in (("alert_silence_s", options.alert_silence_s), ("alert_crosstalk_s", options.alert_crosstalk_s),
+                       ("alert_long_call_s", options.alert_long_call_s))],
         (isinstance(options.transcribe_calls, int) and not isinstance(options.transcribe_calls, bool)
          and 0 <= options.transcribe_calls <= 64, "transcribe_calls", "a number of calls, 0 to 64"),
     ])

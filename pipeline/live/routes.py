@@ -92,9 +92,8 @@ def live_call(call_id: str, request: Request, who: Who = Depends(lead)) -> dict[
     call = request.app.state.live.get(call_id)
     if call is None:
         raise HTTPException(404, "no such live call")
-    recognizer = request.app.state.live.recognizer
-    utterances = recognizer.utterances(call_id) if recognizer is not None else None
-    return {**call.summary(), "utterances": utterances or [], "alerts": call.alerts}
+    view = request.app.state.live.view(call)
+    return {**call.summary(alerts=len(view["alerts"])), **view}
 
 
 async def expire_loop(live: LiveCalls) -> None:

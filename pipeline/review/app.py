@@ -58,11 +58,13 @@ from pipeline.review.web import HERE
 
 
 def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOptions | None = None,
-               live: Any = None) -> FastAPI:
+               live: Any = None, audiosocket: Any = None) -> FastAPI:
     """The app over the review database ``db`` (migrated to the newest schema first);
     ``options``: the ``review`` config section (defaults: no original audio); ``live``: a
     :class:`pipeline.live.calls.LiveCalls` to receive calls in progress on (``--live``: the routes
-    of :mod:`pipeline.live.routes`), else None."""
+    of :mod:`pipeline.live.routes`), else None; ``audiosocket``: with ``live``, a
+    :class:`pipeline.live.audiosocket.AudioSocketSettings` to also receive Asterisk AudioSocket
+    legs (``--audiosocket-port``), else None."""
     options = options or ReviewOptions()
     validate(options)
     engine = make_engine(db)
@@ -76,10 +78,18 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         from pipeline.live.routes import expire_loop
 
         task = asyncio.create_task(expire_loop(live))
+        listener = None
+        if audiosocket is not None:
+            from pipeline.live.audiosocket import AudioSocketServer
+
+            listener = AudioSocketServer(live, audiosocket)
+            await listener.start()
         try:
             yield
         finally:
             task.cancel()
+            if listener is not None:
+                await listener.stop()
             await asyncio.to_thread(live.stop)
 
     app = FastAPI(title="callqa review", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
@@ -101,7 +111,7 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
 
 
 def serve(db: str | Path, host: str = "127.0.0.1", port: int = 8080, secure_cookies: bool = False,
-          options: ReviewOptions | None = None, live: Any = None) -> None:
+          options: ReviewOptions | None = None, live: Any = None, audiosocket: Any = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(db, secure_cookies, options, live), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(db, secure_cookies, options, live, audiosocket), host=host, port=port, log_level="warning")
