@@ -24,10 +24,18 @@ worker split, executor or machine."""
 
 def fixed_numerics() -> Any:
     """A context in which the BLAS libraries loaded in this process use NUMERIC_THREADS threads
-    (the recogniser's own threads, ``asr.threads``, are set on the model and stay as they are)."""
-    from threadpoolctl import threadpool_limits
+    (the recogniser's own threads, ``asr.threads``, are set on the model and stay as they are).
 
-    return threadpool_limits(limits=NUMERIC_THREADS, user_api="blas")
+    The libraries are found by threadpoolctl's cached controller, listed again whenever a module
+    has been imported since (a BLAS library comes with the extension module that links it):
+    listing them reads ``/proc/self/maps``, a few ms that an e-mail conversation, entered here
+    once, does not otherwise take. A threadpoolctl without that cache lists them every time."""
+    import threadpoolctl
+
+    cached = getattr(threadpoolctl, "get_cached_controller", None)
+    if cached is None:
+        return threadpoolctl.threadpool_limits(limits=NUMERIC_THREADS, user_api="blas")
+    return cached().limit(limits=NUMERIC_THREADS, user_api="blas")
 
 SAMPLE_RATE = 16000
 """Whisper models take 16 kHz mono float32 audio in [-1, 1]."""

@@ -11,6 +11,7 @@ sentences in one batch, shared by every detector and the sentiment model.
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ _SHARED: dict[Any, Any] = {}
 over settings) share one copy."""
 
 
+_LANGUAGE: dict[tuple[str, str], tuple[list[tuple[str, str, int, int]], set[str]]] = {}
+"""spaCy's entities and proper nouns of the texts parsed in this process, by (model, text)."""
+
+
 def _shared(key: Any, load: Any) -> Any:
     if key not in _SHARED:
         _SHARED[key] = load()
@@ -46,6 +51,8 @@ class AnalysisModels:
     def __init__(self, config: Any, threads: int):
         self.config = config
         self.threads = threads
+        self._described: dict[str, dict[str, Any]] = {}
+        """Each used model's provenance, by its key in ``describe``."""
 
     @functools.cached_property
     def embedder(self) -> Any:
@@ -85,27 +92,35 @@ class AnalysisModels:
         return written_metrics(facts.messages or [], facts.source, self.config.channels)
 
     def language(self, texts: list[str]) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:
-        """spaCy entities and proper nouns of each text (one batch)."""
-        from models.ner import parse
+        """spaCy entities and proper nouns of each text (one batch), read from each text's doc
+        once per process (the sentences templates and sign-offs repeat in every conversation);
+        callers only read them."""
+        from models.ner import DOC_MEMO, parse
 
-        out = []
-        for doc in parse(texts, self.config.pii.spacy_model):
+        name = self.config.pii.spacy_model
+        found = {t: _LANGUAGE[(name, t)] for t in dict.fromkeys(texts) if (name, t) in _LANGUAGE}
+        new = [t for t in dict.fromkeys(texts) if t not in found]
+        for text, doc in zip(new, parse(new, name)):
             ents = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
-            out.append((ents, {t.text for t in doc if t.tag_ in ("NNP", "NNPS")}))
-        return out
+            found[text] = (ents, {t.text for t in doc if t.tag_ in ("NNP", "NNPS")})
+            if len(_LANGUAGE) >= DOC_MEMO:
+                del _LANGUAGE[next(iter(_LANGUAGE))]  # the oldest
+            _LANGUAGE[(name, text)] = found[text]
+        return [found[t] for t in texts]
 
     def describe(self) -> dict[str, Any]:
-        """Provenance of the models this worker has used (describing one never loads it)."""
-        d: dict[str, Any] = {}
-        if "embedder" in self.__dict__:
-            d["text_embedding"] = self.embedder.describe()
-        if "sentiment_model" in self.__dict__:
-            d["sentiment"] = self.sentiment_model.describe()
+        """Provenance of the models this worker has used (describing one never loads it).
+        A model's description is made once, when it is first described after loading (package
+        versions, the sentiment head's hash: the same for the process's life), and copied."""
         from models.ner import describe as ner_describe, load_nlp
 
-        if load_nlp.cache_info().currsize:
-            d["ner"] = ner_describe(self.config.pii.spacy_model)
-        return d
+        used = {"text_embedding": "embedder" in self.__dict__, "sentiment": "sentiment_model" in self.__dict__,
+                "ner": bool(load_nlp.cache_info().currsize)}
+        for key in (k for k, on in used.items() if on and k not in self._described):
+            self._described[key] = (self.embedder.describe() if key == "text_embedding" else
+                                    self.sentiment_model.describe() if key == "sentiment" else
+                                    ner_describe(self.config.pii.spacy_model))
+        return {key: copy.deepcopy(self._described[key]) for key in used if used[key]}
 
 
 def quote(utterance: Utterance | None, start: float, end: float) -> str:

@@ -63,6 +63,9 @@ class Source(ABC):
     """Reads interactions of one kind (built once per worker, with the run's config)."""
 
     kind: ClassVar[str] = ""
+    uses_scratch: ClassVar[bool] = True
+    """Whether ``open`` writes to its scratch folder (decoded audio); a source that does not
+    is given the folder's path without the folder being made."""
 
     @property
     def has_audio(self) -> bool:
@@ -71,7 +74,8 @@ class Source(ABC):
     @abstractmethod
     def open(self, call: CallInput, sha256: str, scratch: Path) -> AbstractContextManager[Conversation]:
         """The interaction ``call`` as a Conversation, for the duration of the block; ``scratch``
-        is an empty folder of its own (decoded audio goes there), removed after the block. A
+        is an empty folder of its own (decoded audio goes there), removed after the block
+        (only its path when the source does not ``uses_scratch``). A
         :class:`~pipeline.errors.CallError` names what is wrong with the input."""
 
     def describe(self) -> dict[str, Any]:

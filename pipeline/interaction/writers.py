@@ -17,7 +17,114 @@ from pipeline.interaction.utterances import Utterance
 
 
 def write_json(path: Path, obj: Any, durable: bool = False) -> None:
-    write_atomic(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n", durable=durable)
+    write_atomic(path, json_text(obj) + "\n", durable=durable)
+
+
+def json_text(obj: Any) -> str:
+    """``json.dumps(obj, indent=2, ensure_ascii=False)``, character for character, made about
+    twice as fast: with an indent the standard library encodes in Python through one
+    generator per nesting level, and a call's record nests its words four levels deep. What
+    JSON cannot hold (another type, a circular reference) is left to ``json.dumps``, which
+    raises its own error."""
+    parts: list[str] = []
+    try:
+        _encode(obj, parts, "\n")
+    except (TypeError, ValueError, RecursionError):
+        return json.dumps(obj, indent=2, ensure_ascii=False)
+    return "".join(parts)
+
+
+_string = json.encoder.encode_basestring  # ensure_ascii=False: the C version where there is one
+_int = int.__repr__
+_float_repr = float.__repr__
+_INF = float("inf")
+
+
+def _float(o: float) -> str:
+    """A float as the json module writes it (allow_nan: NaN and Infinity as JavaScript names)."""
+    if o != o:
+        return "NaN"
+    if o == _INF:
+        return "Infinity"
+    if o == -_INF:
+        return "-Infinity"
+    return _float_repr(o)
+
+
+def _scalar(o: Any) -> str | None:
+    """The JSON of a value that is not a container (in the json module's order of checks:
+    bool before int), None for a list, tuple or dict; TypeError for anything else."""
+    if isinstance(o, str):
+        return _string(o)
+    if o is None:
+        return "null"
+    if o is True:
+        return "true"
+    if o is False:
+        return "false"
+    if isinstance(o, int):
+        return _int(o)
+    if isinstance(o, float):
+        return _float(o)
+    if isinstance(o, (list, tuple, dict)):
+        return None
+    raise TypeError(f"Object of type {type(o).__name__} is not JSON serializable")
+
+
+def _key(k: Any) -> str:
+    """A dict key as the json module turns it into a string."""
+    if isinstance(k, str):
+        return _string(k)
+    if isinstance(k, float):
+        return _string(_float(k))
+    if k is True or k is False or k is None:
+        return _string({True: "true", False: "false", None: "null"}[k])
+    if isinstance(k, int):
+        return _string(_int(k))
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+
+
+_INLINE = {str: _string, float: _float, int: _int}
+"""The exact types written in place, without a call of :func:`_encode` (most of a record)."""
+
+
+def _item(head: str, v: Any, parts: list[str], inner: str) -> None:
+    """Append a container's item: ``head`` (its separator, and its key in a dict), then ``v``."""
+    write = _INLINE.get(type(v))
+    if write is not None:
+        parts.append(head + write(v))
+    else:
+        parts.append(head)
+        _encode(v, parts, inner)
+
+
+def _encode(o: Any, parts: list[str], newline: str) -> None:
+    """Append the JSON of ``o`` to ``parts``; ``newline`` is a line break and the indent of
+    the line ``o`` starts on (two spaces a level, items after ",", keys followed by ": ").
+    Strings, floats and ints inside a container (most of a record) are written in place."""
+    text = _scalar(o)
+    if text is not None:
+        parts.append(text)
+        return
+    inner = newline + "  "
+    if isinstance(o, dict):
+        if not o:
+            parts.append("{}")
+            return
+        sep = "{" + inner
+        for k, v in o.items():
+            _item(sep + (_string(k) if type(k) is str else _key(k)) + ": ", v, parts, inner)
+            sep = "," + inner
+        parts.append(newline + "}")
+        return
+    if not o:
+        parts.append("[]")
+        return
+    sep = "[" + inner
+    for v in o:
+        _item(sep, v, parts, inner)
+        sep = "," + inner
+    parts.append(newline + "]")
 
 
 def remove_stale_temps(folder: Path) -> None:

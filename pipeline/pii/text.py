@@ -77,6 +77,8 @@ _EMAIL_RE = re.compile(rf"(?<![^ ])(?:[a-z0-9] )*[a-z0-9]+(?: ?[._+-] ?[a-z0-9]+
                        rf"[a-z0-9]+(?: ?[.-] ?[a-z0-9]+)* ?\. ?(?:{_TLDS})(?![a-z0-9])")
 _POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?")
 _POSTCODE_IN = re.compile(r"\d[A-Z]{2}")
+_POSTCODE_WHOLE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}")
+"""A UK postcode written as one word."""
 _INITIAL = re.compile(r"[A-Z]\.")
 """An initial ("P."): its full stop does not end the name."""
 _NUMERIC_DATE = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-](\d{2}|\d{4})")
@@ -101,6 +103,9 @@ class _Utt:
     """Cleaned tokens of the previous turns (up to two, within 30 s) before this one's."""
     offset: int = 0
     """Index in ``context`` of this utterance's first token."""
+    parsed: tuple[Any, list[int], list[str | None]] | None = None
+    """(spaCy doc, the word of each of its tokens, each word's tag) once worked out: the names
+    and their repeats read them from one pass over the doc."""
 
     def times(self, first: int, last: int) -> tuple[float, float]:
         if not self.utt.words:
@@ -323,7 +328,7 @@ def _postcodes(u: _Utt) -> list[tuple[int, int]]:
     out = []
     for i, raw in enumerate(u.raw):
         w = raw.strip(".,;:!?")
-        if re.fullmatch(r"[A-Z]{1,2}\d[A-Z\d]?\d[A-Z]{2}", w):
+        if _POSTCODE_WHOLE.fullmatch(w):
             out.append((i, i))
         elif _POSTCODE.fullmatch(w) and i + 1 < len(u.raw) and _POSTCODE_IN.fullmatch(u.raw[i + 1].strip(".,;:!?")):
             out.append((i, i + 1))
@@ -338,26 +343,36 @@ def _name_word(raw: str, tag: str | None) -> bool:
             and c not in _COMPANY_WORDS and (tag is None or tag in ("NNP", "NNPS")))
 
 
-def _word_tags(u: _Utt, doc: Any) -> list[str | None]:
-    """spaCy's part-of-speech tag of each word (of its first token), None without spaCy."""
+def _token_words(u: _Utt, doc: Any) -> tuple[list[int], list[str | None]]:
+    """The word of each spaCy token of ``doc`` (the utterance's words joined by spaces), and
+    spaCy's part-of-speech tag of each word (of its first token; None without spaCy); worked
+    out once per utterance and doc."""
+    if u.parsed is not None and u.parsed[0] is doc:
+        return u.parsed[1], u.parsed[2]
     tags: list[str | None] = [None] * len(u.raw)
+    word_of: list[int] = []
     if doc is not None:
         starts = _starts(u.raw)
         for t in doc:
             w = bisect.bisect_right(starts, t.idx) - 1
+            word_of.append(w)
             tags[w] = tags[w] or t.tag_
-    return tags
+    u.parsed = (doc, word_of, tags)
+    return word_of, tags
+
+
+def _word_tags(u: _Utt, doc: Any) -> list[str | None]:
+    """spaCy's part-of-speech tag of each word (of its first token), None without spaCy."""
+    return _token_words(u, doc)[1]
 
 
 def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
     """PERSON names: spaCy PERSON entities, and capitalised proper nouns after an introduction
     ("my name is", "this is", "speaking with", "Mrs"), whatever label the small model gave them."""
-    tags = _word_tags(u, doc)
+    word_of, tags = _token_words(u, doc)
     labels: list[str | None] = [None] * len(u.raw)
     out = []
     if doc is not None:
-        starts = _starts(u.raw)
-        word_of = [bisect.bisect_right(starts, t.idx) - 1 for t in doc]
         for ent in doc.ents:
             words = sorted({word_of[t.i] for t in ent})
             for w in words:

@@ -10,7 +10,7 @@ import shutil
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -103,6 +103,8 @@ class CallProcessor:
         self.work_dir = work_dir or out_dir / WORK_DIR
         """Where calls are decoded while processed (``OUT/.work``; a node-local folder on Ray)."""
         self.config_hash = config.result_hash()
+        self._config_dict = config.to_dict()
+        """The config as every record's provenance gives it (made once: records only write it)."""
         self._threads = config.asr.threads or default_threads(config.run.workers)
         self.analysis = AnalysisStage(config, self._threads)
         self._sources: dict[str, Source] = {}
@@ -127,7 +129,7 @@ class CallProcessor:
         return {
             "callqa_version": __version__,
             "config_hash": self.config_hash,
-            "config": self.config.to_dict(),
+            "config": self._config_dict,
             "models": {**speech_models, **self.analysis.describe()},
             "plugins": self.analysis.card.plugins if self.analysis.card else [],  # detector plugin packages used
             "python": platform.python_version(),
@@ -146,7 +148,8 @@ class CallProcessor:
         source: SourceInfo | None = None
         try:
             reader = self.source(call.kind)
-            with scratch_folder(self.work_dir / call.call_id) as scratch, \
+            scratch_path = self.work_dir / call.call_id
+            with (scratch_folder(scratch_path) if reader.uses_scratch else nullcontext(scratch_path)) as scratch, \
                     reader.open(call, sha256, scratch) as conversation:
                 source = conversation.source
                 utterances, speakers = with_override(conversation.utterances, conversation.speakers,
@@ -242,7 +245,7 @@ class CallProcessor:
     def _record(self, call: CallInput, source: SourceInfo, status: str, started: str, elapsed: float,
                 speech_models: dict[str, Any] | None = None) -> Interaction:
         provenance = self.provenance(speech_models or {}) if status == "ok" else {
-            "callqa_version": __version__, "config_hash": self.config_hash, "config": self.config.to_dict(),
+            "callqa_version": __version__, "config_hash": self.config_hash, "config": self._config_dict,
         }
         rtf = (source.duration_s / elapsed) if (source.duration_s and elapsed > 0) else None
         return Interaction(

@@ -151,6 +151,8 @@ def agent_identity(messages: list[Message]) -> str | None:
 class WrittenSource(Source):
     """Reads one kind of written conversation (see the module docstring)."""
 
+    uses_scratch = False  # nothing is decoded: no folder to make and remove per conversation
+
     def __init__(self, config: Config, work_dir: Path, threads: int | None = None):
         self.config = config
 

@@ -20,6 +20,10 @@ _TEENS = {w: 10 + i for i, w in enumerate(
     "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
 _TENS = {w: 20 + 10 * i for i, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split())}
 _FILLERS = {"uh", "um", "er", "erm", "ah", "hmm"}
+_DIGITS = re.compile(r"\d+")
+_DIGIT_GROUPS = re.compile(r"\d+(?:[-.]\d+)+")
+_DECIMAL = re.compile(r"\d+\.\d{1,2}")
+_GROUP_SEP = re.compile(r"[-.]")
 
 
 def clean_word(word: str) -> str:
@@ -43,11 +47,11 @@ def word_atoms(raw: str) -> list[tuple[str, Any]] | None:
         return [("and", None)]
     if c in ("oh", "o") and punct_after(raw):
         return None  # "Oh," is an interjection
-    if re.fullmatch(r"\d+", c):
+    if _DIGITS.fullmatch(c):
         return [("lit", c)]
-    if re.fullmatch(r"\d+(?:[-.]\d+)+", c) and not re.fullmatch(r"\d+\.\d{1,2}", c):
+    if _DIGIT_GROUPS.fullmatch(c) and not _DECIMAL.fullmatch(c):
         out: list[tuple[str, Any]] = []
-        for part in re.split(r"[-.]", c):
+        for part in _GROUP_SEP.split(c):
             out += [("lit", part), ("sep", None)]
         return out[:-1]
     out = []

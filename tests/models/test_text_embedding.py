@@ -76,3 +76,26 @@ def test_graph_is_built_once_and_rebuilt_when_damaged(tmp_path, monkeypatch, ref
     got = fresh_encoder().encode(TEXTS[:2])
     assert np.abs(got - reference[:2]).max() < 1e-5
     assert path.stat().st_size > 80e6
+
+
+def test_length_batches_cover_the_texts_in_order_and_cost_the_least() -> None:
+    from models.text_embedding import RUN_TOKENS, length_batches
+
+    lengths = sorted([4, 4, 5, 6, 7, 8, 10, 14, 19, 22, 34, 44, 60, 3, 3, 3])
+    batches = length_batches(lengths, batch_size=4)
+    assert [b for batch in batches for b in range(*batch)] == list(range(len(lengths)))
+    assert all(0 < end - start <= 4 for start, end in batches)
+    cost = sum((end - start) * lengths[end - 1] + RUN_TOKENS for start, end in batches)
+    fixed = [(i, min(i + 4, len(lengths))) for i in range(0, len(lengths), 4)]
+    assert cost <= sum((end - start) * lengths[end - 1] + RUN_TOKENS for start, end in fixed)
+    assert length_batches([]) == [] and length_batches([7]) == [(0, 1)]
+    assert len(length_batches([5] * 100)) == 2  # equal lengths: as few passes as the batch size allows
+
+
+def test_a_vector_is_the_same_to_the_bit_whatever_its_batch() -> None:
+    """The encoder chooses its batches by length: that must not change a single vector."""
+    encoder = fresh_encoder(threads=1)
+    batch = encoder.encode(TEXTS)
+    alone = np.stack([encoder.encode([t])[0] for t in TEXTS])
+    assert (batch == alone).all()
+    assert (encoder.encode(TEXTS, batch_size=3) == batch).all()

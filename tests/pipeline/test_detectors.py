@@ -267,3 +267,19 @@ def test_semantic_matching_compares_a_unit_with_examples_of_its_own_polarity(mod
     # the template's prohibited example "I don't care what you were told." (cosine 0.81, threshold 0.78)
     assert said(models, card["courtesy.no_prohibited"], "I do care what you were told.") == "yes"
     assert said(models, card["courtesy.no_prohibited"], "I don't care what you were told.") == "no"
+
+
+def test_a_phrase_matcher_is_compiled_once_per_item_and_slot_values(models):
+    from pipeline.analysis.detectors.phrases import matcher_for
+
+    item = phrase_item(present="yes", phrases=["thank you for calling {company}"])
+    detector = make_detector(item)
+    utterances = call(("agent", 1.0, "Thank you for calling Northwind Power."), ("customer", 6.0, "Hi."))
+
+    def context(company: str | None) -> CallContext:
+        return CallContext(utterances, CallFacts(20.0, True, {}, company), models)
+
+    northwind, contoso = context("Northwind Power"), context("Contoso Telecom")
+    assert matcher_for(detector.params, northwind) is matcher_for(detector.params, context("Northwind Power"))
+    assert matcher_for(detector.params, contoso) is not matcher_for(detector.params, northwind)
+    assert [detector(c).answer for c in (northwind, contoso, northwind, context(None))] == ["yes", "no", "yes", "no"]

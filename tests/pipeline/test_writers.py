@@ -94,3 +94,56 @@ def test_a_full_disk_is_a_typed_error_that_keeps_the_previous_file(tmp_path: Pat
         write_atomic(target, "new", durable=True)
     assert target.read_text() == "finished"
     assert [p.name for p in tmp_path.iterdir()] == ["call.json"]
+
+
+def test_json_text_is_json_dumps_with_an_indent_character_for_character():
+    import enum
+    import json
+    import random
+
+    from pipeline.interaction.writers import json_text
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    def same(obj: object) -> None:
+        assert json_text(obj) == json.dumps(obj, indent=2, ensure_ascii=False)
+
+    for obj in ({}, [], (), {"a": (), "b": [[]], "c": {}}, "é\n\"\u2028\x00", 5, 1.5, None, True, 10**30,
+                [float("nan"), float("inf"), -float("inf"), 1e-7, 1e16, -0.0, True, False, Level.HIGH],
+                {1: 2, 2.5: None, True: "t", None: False, float("nan"): 1, Name("k"): Name("v"), "n": Level.HIGH}):
+        same(obj)
+    rng = random.Random(7)
+
+    def value(depth: int = 0) -> object:
+        r = rng.random()
+        if depth > 4 or r < 0.4:
+            return rng.choice([None, True, False, rng.randint(-10**6, 10**6), rng.uniform(-1e3, 1e3),
+                               rng.random() * 1e-9, "w" + chr(rng.randint(0, 0x2FFF)), Level.HIGH])
+        if r < 0.7:
+            return [value(depth + 1) for _ in range(rng.randint(0, 4))]
+        return {rng.choice(["a", 1, 2.0, None, True]) if rng.random() < 0.2 else f"k{i}": value(depth + 1)
+                for i in range(rng.randint(0, 4))}
+
+    for _ in range(500):
+        same(value())
+
+
+def test_json_text_raises_what_json_dumps_raises():
+    import json
+
+    import pytest
+
+    from pipeline.interaction.writers import json_text
+
+    loop: list = []
+    loop.append(loop)
+    for bad, error in (({"a": {1, 2}}, TypeError), ({(1, 2): 3}, TypeError), (loop, ValueError)):
+        with pytest.raises(error) as ours:
+            json_text(bad)
+        with pytest.raises(error) as theirs:
+            json.dumps(bad, indent=2, ensure_ascii=False)
+        assert str(ours.value) == str(theirs.value)

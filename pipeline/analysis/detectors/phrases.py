@@ -162,6 +162,25 @@ class PhraseMatcher:
         return None
 
 
+_MATCHERS: dict[tuple[int, str | None, str | None], PhraseMatcher] = {}
+"""Compiled matchers by their params (identity) and the slot values they were filled with."""
+MATCHER_MEMO = 1024
+
+
+def matcher_for(p: PhraseParams, ctx: CallContext) -> PhraseMatcher:
+    """The PhraseMatcher of ``p`` for this call: compiled once per process for each value of
+    the slots (``{company}``, ``{agent_name}``: all a matcher takes from the call), as an item's
+    phrases, patterns and examples are the same for every call of a run."""
+    slots = (ctx.facts.company, ctx.facts.metadata.get("agent_name"))
+    key = (id(p), *(str(v) if v else None for v in slots))
+    matcher = _MATCHERS.get(key)
+    if matcher is None or matcher.p is not p:  # not compiled yet, or another params at a reused id
+        if len(_MATCHERS) >= MATCHER_MEMO:
+            del _MATCHERS[next(iter(_MATCHERS))]  # the oldest
+        matcher = _MATCHERS[key] = PhraseMatcher(p, ctx)
+    return matcher
+
+
 def describe_rules(p: PhraseParams, ctx: CallContext) -> str:
     """A reviewer-readable account of what was looked for and where."""
     where = {"any": "anyone's", "agent": "the agent's", "customer": "the customer's"}[p.role] + " words"
@@ -205,7 +224,7 @@ def find_matches(p: PhraseParams, ctx: CallContext, units: list[Unit] | None = N
     (by semantic similarity), for the evidence of a "no"."""
     if units is None:
         units = select_units(p, ctx)
-    matcher = PhraseMatcher(p, ctx)
+    matcher = matcher_for(p, ctx)
     sims = matcher.similarity(ctx, units)
     found: list[tuple[Unit, float, str]] = []
     closest: tuple[Unit, float] | None = None
