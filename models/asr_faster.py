@@ -116,7 +116,8 @@ class FasterWhisperBackend(AsrBackend):
     def check_model(cls, options: AsrOptions) -> None:
         ct2_model_dir(options.model)
 
-    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None,
+                   temperatures: tuple[float, ...] | None = None) -> list[Segment]:
         if audio.size == 0:
             return []
         o = self.options
@@ -126,13 +127,14 @@ class FasterWhisperBackend(AsrBackend):
             language=self.language,
             beam_size=o.beam_size,
             best_of=o.beam_size,
-            temperature=list(o.temperatures),
+            temperature=list(o.temperatures if temperatures is None else temperatures),
             compression_ratio_threshold=o.compression_ratio_threshold,
             log_prob_threshold=o.log_prob_threshold,
             no_speech_threshold=o.no_speech_threshold,
             condition_on_previous_text=CONDITION_ON_PREVIOUS_TEXT,
             word_timestamps=WORD_TIMESTAMPS,
             vad_filter=False,
+            initial_prompt=prompt or None,
         )
         out: list[Segment] = []
         for s in segments:

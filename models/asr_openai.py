@@ -58,7 +58,8 @@ class OpenAIWhisperBackend(AsrBackend):
     def check_model(cls, options: AsrOptions) -> None:
         openai_checkpoint(options.model)
 
-    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None,
+                   temperatures: tuple[float, ...] | None = None) -> list[Segment]:
         if audio.size == 0:
             return []
         o = self.options
@@ -71,7 +72,7 @@ class OpenAIWhisperBackend(AsrBackend):
             audio.astype(np.float32, copy=False),
             verbose=None,
             language=self.language,
-            temperature=tuple(o.temperatures),
+            temperature=tuple(o.temperatures if temperatures is None else temperatures),
             beam_size=o.beam_size if o.beam_size > 1 else None,
             best_of=o.beam_size if o.beam_size > 1 else None,
             compression_ratio_threshold=o.compression_ratio_threshold,
@@ -80,6 +81,7 @@ class OpenAIWhisperBackend(AsrBackend):
             condition_on_previous_text=CONDITION_ON_PREVIOUS_TEXT,
             word_timestamps=WORD_TIMESTAMPS,
             fp16=False,
+            initial_prompt=prompt or None,
         )
         out: list[Segment] = []
         for s in result["segments"]:

@@ -127,12 +127,15 @@ class AsrBackend(ABC):
         raise NotImplementedError
 
     @abstractmethod
-    def transcribe(self, audio: np.ndarray) -> list[Segment]:
+    def transcribe(self, audio: np.ndarray, prompt: str | None = None,
+                   temperatures: tuple[float, ...] | None = None) -> list[Segment]:
         """Recognise speech in ``audio`` (float32, mono, 16 kHz).
 
         Voice activity detection is applied upstream: the audio given here is already speech
         (or is passed whole when VAD is off). Returns segments whose times, and the times of
-        their words, are seconds from the start of ``audio``.
+        their words, are seconds from the start of ``audio``. ``prompt``: text said before the
+        audio (Whisper's initial prompt; live recognition gives the words already confirmed);
+        ``temperatures``: instead of ``asr.temperatures``.
         """
 
     @abstractmethod

@@ -48,14 +48,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from models.base import (
-    CONDITION_ON_PREVIOUS_TEXT,
-    SAMPLE_RATE,
-    WORD_TIMESTAMPS,
-    AsrBackend,
-    fixed_numerics,
-)
-from models.records import Segment, Word
+from models.base import SAMPLE_RATE, AsrBackend, fixed_numerics
+from models.records import Segment
 from models.vad import VAD_WINDOW, SpeechOnlyAudio, SpeechRegion, VadOptions, speech_from_probabilities
 
 SENTENCE_END = re.compile(r"[.?!]['\"]?$")
@@ -379,36 +373,9 @@ class StreamingTranscriber:
         return self._unconfirmed(words)
 
     def _recognise(self, audio: np.ndarray, prompt: str) -> list[Segment]:
-        """The backend's recogniser with the batch settings, greedy, with a prompt: through
-        faster-whisper's model when the backend is faster-whisper (its ``transcribe`` takes
-        no prompt), else the backend's own ``transcribe`` without one."""
-        backend = self.backend
-        model = getattr(backend, "model", None)
-        if getattr(backend, "name", "") != "faster-whisper" or model is None:
-            return backend.transcribe(audio)
-        o = backend.options
-        if hasattr(model, "start"):
-            model.start(audio)  # numbers the windows for the seeded fallback (unused at 0)
-        found, _info = model.transcribe(
-            audio,
-            language=getattr(backend, "language", o.language),
-            beam_size=o.beam_size,
-            best_of=o.beam_size,
-            temperature=list(self.options.temperatures),
-            compression_ratio_threshold=o.compression_ratio_threshold,
-            log_prob_threshold=o.log_prob_threshold,
-            no_speech_threshold=o.no_speech_threshold,
-            condition_on_previous_text=CONDITION_ON_PREVIOUS_TEXT,
-            word_timestamps=WORD_TIMESTAMPS,
-            vad_filter=False,
-            initial_prompt=prompt or None,
-        )
-        out: list[Segment] = []
-        for s in found:
-            words = [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability)) for w in (s.words or [])]
-            out.append(Segment(float(s.start), float(s.end), s.text.strip(), [w for w in words if w.word],
-                               s.avg_logprob, s.no_speech_prob))
-        return out
+        """The backend's recogniser with the batch settings, greedy (``temperatures``), the
+        confirmed text before the buffer as its prompt."""
+        return self.backend.transcribe(audio, prompt=prompt or None, temperatures=self.options.temperatures)
 
     def _unconfirmed(self, words: list[LiveWord]) -> list[LiveWord]:
         """The words of a hypothesis after the confirmed ones: those starting after the last
