@@ -12,6 +12,7 @@ recording.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import queue
 import subprocess
@@ -23,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from models.files import write_atomic
 from pipeline.live.analysis import SoundWatch, word_alerts
 from pipeline.live.archive import MANIFEST_COLUMNS, LiveRecording, recover
 from pipeline.live.options import PARTIES, LiveOptions
@@ -180,10 +182,11 @@ class LiveCalls:
                 row = next((r for r in csv.DictReader(f) if r["call_id"] == call_id), None)
             if row is None:
                 return
-            with open(manifest, "w", newline="") as f:
-                w = csv.DictWriter(f, MANIFEST_COLUMNS)
-                w.writeheader()
-                w.writerow({**row, "path": str(wav.resolve())})
+            text = io.StringIO()
+            w = csv.DictWriter(text, MANIFEST_COLUMNS)
+            w.writeheader()
+            w.writerow({**row, "path": str(wav.resolve())})
+            write_atomic(manifest, text.getvalue(), durable=True)  # private, as the archive's manifest
         with self.lock:
             if call_id in self.calls:
                 self.calls[call_id].state = "processing"

@@ -43,9 +43,9 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
     from pipeline.config import load_config
     from pipeline.live.analysis import ANALYSE_EVERY_S, analyse, mask_partial
     from pipeline.live.streaming import StreamingTranscriber
-    from pipeline.run.executors import _exit_with_parent
+    from pipeline.run.executors import exit_with_parent
 
-    _exit_with_parent(parent)
+    exit_with_parent(parent)
     config = load_config(config_file)
     backend = load_backend(config.asr, threads)
     stage = AnalysisStage(config, threads)

@@ -145,7 +145,7 @@ STOP_WAIT_S = 10.0
 """How long a worker is given to end by itself once told to stop, before it is killed."""
 
 
-def _exit_with_parent(parent: int) -> None:
+def exit_with_parent(parent: int) -> None:
     """End this worker when the process that started it dies (``kill -9``, the out-of-memory
     killer): orphaned, it would wait forever for its next item, holding its models' memory."""
     def watch() -> None:
@@ -160,7 +160,7 @@ def _serve(conn: Connection, task: Task[Any, Any], parent: int) -> None:
     """A worker process: build the task's handler once, then handle the items the parent sends
     over ``conn`` one at a time, answering each with ``("ok", result)`` or ``("error",
     exception)``, until it is sent None or the parent goes."""
-    _exit_with_parent(parent)
+    exit_with_parent(parent)
     handle = task.start(WorkerSite())
     while True:
         try:
