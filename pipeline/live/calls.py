@@ -102,6 +102,8 @@ class LiveCalls:
                 raise ValueError(f"call {call_id} has ended; a new call needs a new call id")
             if call is not None and call.connected:
                 raise ValueError(f"call {call_id} is being streamed already")
+            if call is None and (self.archive / f"{call_id}.wav").exists():
+                raise ValueError(f"call {call_id} is in the archive already; a new call needs a new call id")
             if call is None:
                 started = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
                 info = {"agent_id": meta.get("agent_id", ""), "queue": meta.get("queue", ""), "started_at": started,

@@ -141,6 +141,20 @@ def test_a_streamed_call_dropped_and_continued_is_archived_sample_for_sample(liv
     detail = lead.get("/api/live/calls/live1").json()
     assert (detail["state"], detail["streams"], detail["ended_reason"], detail["duration_s"]) == ("ended", 2, "stop", 15.0)
     assert wav.stat().st_mode & 0o077 == 0  # private, as recordings are
+    before = wav.read_bytes()
+
+    async def reuse() -> int | None:  # an id already archived (a server restarted since) is refused
+        async with websockets.connect(url) as ws:
+            for m in messages(call_audio, 0, 1600, "live1", "MZ9")[:3]:
+                await ws.send(m)
+            await ws.wait_closed()
+            return ws.close_code
+
+    assert asyncio.run(reuse()) == 1007
+    restarted = LiveCalls(LiveOptions(archive=str(live_server["archive"])))  # a server started again
+    with pytest.raises(ValueError, match="in the archive already"):
+        restarted.open("live1", "twilio", "CAlive1", {})
+    assert wav.read_bytes() == before
 
 
 def test_a_dropped_stream_ends_after_the_grace_period_keeping_what_arrived(live_server, call_audio) -> None:
