@@ -317,3 +317,71 @@ def test_tokens_are_made_shown_once_listed_and_revoked_from_the_command_line(tmp
         from pipeline.live.tokens import token_name
 
         assert token_name(s, token) is None
+
+
+@pytest.mark.slow
+def test_a_server_killed_mid_call_keeps_the_audio_that_arrived(tmp_path: Path, call_audio) -> None:
+    """``kill -9`` of ``callqa serve --live`` while a call streams: started again, the server
+    finishes the call from what had arrived (all of it: the raw audio is written as it comes)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    from servers import free_port
+
+    db = str(tmp_path / "review.db")
+    config = tmp_path / "live.yaml"
+    config.write_text(f"live:\n  archive: {tmp_path / 'archive'}\n  transcribe_calls: 0\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    add = subprocess.run([sys.executable, "-m", "pipeline.cli", "live", "token", "add", "pbx", "--db", db],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert add.returncode == 0, add.stderr
+    token = add.stdout.strip()
+
+    def serve() -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "serve", "--live", "--config", str(config),
+                                 "--db", db, "--port", str(port)], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"ws://127.0.0.1:{port}/live/twilio?token={token}"
+        import socket
+
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return proc, url
+            assert proc.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+
+    proc, url = serve()
+    try:
+        async def stream_then_kill() -> None:
+            try:
+                async with websockets.connect(url) as ws:
+                    for m in messages(call_audio, 0, 40000, "cut1", "MZ1"):
+                        await ws.send(m)
+                    await asyncio.sleep(1.5)  # the server has read what was sent
+                    os.kill(proc.pid, signal.SIGKILL)
+                    await ws.wait_closed()
+            except websockets.exceptions.ConnectionClosed:
+                pass
+
+        asyncio.run(stream_then_kill())
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert not (tmp_path / "archive" / "cut1.wav").exists()  # the call was open when the server died
+    proc, _ = serve()
+    try:
+        wav = tmp_path / "archive" / "cut1.wav"
+        wait_for(wav.exists, timeout=30)
+        pcm, rate = sf.read(wav, dtype="int16")
+        assert pcm.shape == (40000, 2)
+        assert np.array_equal(pcm[:, 0], ULAW[call_audio["agent"][:40000]])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
