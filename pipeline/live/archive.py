@@ -62,9 +62,9 @@ class LiveRecording:
         self.meta.update({k: v for k, v in meta.items() if v})
         self._write_meta()
 
-    def write(self, party: str, timestamp_ms: int | None, pcm: np.ndarray) -> None:
+    def write(self, party: str, timestamp_ms: int | None, pcm: np.ndarray) -> int:
         """``pcm`` (int16) of ``party`` at ``timestamp_ms`` of the current stream (None: right
-        after that party's previous chunk)."""
+        after that party's previous chunk); the sample of the call it starts at."""
         start = self.base + timestamp_ms * SAMPLE_RATE // 1000 if timestamp_ms is not None else self.samples[party]
         data = pcm.astype("<i2", copy=False).tobytes()
         os.pwrite(self.fds[party], data, start * 2)
@@ -73,6 +73,7 @@ class LiveRecording:
         if self.unsynced[party] >= SYNC_EVERY_S * SAMPLE_RATE:
             os.fsync(self.fds[party])
             self.unsynced[party] = 0
+        return start
 
     def seconds(self) -> float:
         return max(self.samples.values()) / SAMPLE_RATE

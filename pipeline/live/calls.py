@@ -24,6 +24,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from models.files import write_atomic
 from pipeline.live.analysis import SoundWatch, word_alerts
 from pipeline.live.archive import MANIFEST_COLUMNS, LiveRecording, recover
@@ -124,15 +126,11 @@ class LiveCalls:
         """A chunk of ``party``'s audio at ``timestamp_ms`` of the current stream: into the
         recording, and to the live recogniser in order (a gap given as silence, audio that
         repeats a stretch already given left out)."""
-        recording = call.recording
-        place = recording.base + timestamp_ms * SAMPLE_RATE // 1000 if timestamp_ms is not None else recording.samples[party]
-        recording.write(party, timestamp_ms, pcm)
+        place = call.recording.write(party, timestamp_ms, pcm)
         if call.sound is not None:
             call.sound.chunk(party, place / SAMPLE_RATE, pcm)
         if call.transcription != "live" or self.recognizer is None:
             return
-        import numpy as np
-
         gap = place - call.fed[party]
         if gap > 0:
             self.recognizer.feed(call.call_id, party, np.zeros(gap, dtype=np.int16))
