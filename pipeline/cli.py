@@ -111,9 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     add = usub.add_parser("add", help="add a user (the password is asked for, or read from stdin; 12 or more "
                                       "characters of two kinds or more, not containing the name)")
     add.add_argument("username", metavar="NAME")
-    add.add_argument("--role", required=True, choices=["reviewer", "lead", "admin", "agent"],
-                     help="reviewer: the calls assigned to them; lead, admin: every call; agent: their own "
-                          "reviewed calls (read, listen, dispute an answer), with --agent-id")
+    add.add_argument("--role", required=True, choices=["reviewer", "lead", "admin", "agent", "supervisor"],
+                     help="reviewer: the calls assigned to them; lead, admin: every call (and, on a live server, "
+                          "the calls in progress); agent: their own reviewed calls (read, listen, dispute an "
+                          "answer), with --agent-id; supervisor: the calls in progress on a live server (the live "
+                          "wall, listen-in, flagging moments), no recorded call")
     add.add_argument("--agent-id", metavar="ID", default=None,
                      help="for --role agent (required there, refused otherwise): the agent id as in the call "
                           "metadata (agent_id), e.g. A12")

@@ -19,6 +19,15 @@ with ``--realtime``, paced at real time (chunk i is fed when its audio would hav
     .venv/bin/python scripts/benchmark_live.py --seconds 40                    # quick
     .venv/bin/python scripts/benchmark_live.py --realtime --concurrent 4 --seconds 60
     .venv/bin/python scripts/benchmark_live.py --calls c001 --channels 0 --json out/live.json
+
+With ``--protocol twilio`` or ``--protocol audiosocket`` the calls go instead, at real-time
+pace and ``--concurrent`` at once, through that protocol to a real ``callqa serve --live``
+started on loopback, and latency is measured from the outside, as a supervisor's screen would
+see it: a word's audio sent → the word first seen confirmed in ``GET /api/live/calls/{id}``
+(see :func:`run_protocol`):
+
+    .venv/bin/python scripts/benchmark_live.py --protocol twilio --concurrent 4 --seconds 120
+    .venv/bin/python scripts/benchmark_live.py --protocol audiosocket --concurrent 1 --seconds 1800  # lag over 30 min
 """
 
 from __future__ import annotations
@@ -114,6 +123,290 @@ def run_stream(job: dict, backend, config, options: StreamingOptions, chunk_ms: 
     }
 
 
+
+# -- protocol replay: calls streamed to a real `callqa serve --live` -----------------------------
+
+FRAME = 160
+"""Samples of 8 kHz audio per message (20 ms), as Twilio and Asterisk send them."""
+
+
+def call_parties(call: str, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """A labelled stereo call's 8 kHz 16-bit audio per party (looped to ``seconds`` when longer
+    than the call; 0: the call once), and its gold text per party."""
+    import soxr
+
+    label = json.loads((DATA / "labels" / f"{call}.json").read_text())
+    _, samples = audio.load(next(DATA.glob(f"{call}.*")))  # float32 at SAMPLE_RATE
+    agent = next(u["channel"] for u in label["utterances"] if u.get("role") == "agent")
+    parties = {}
+    for party, ch in (("agent", agent), ("customer", 1 - agent)):
+        x = soxr.resample(samples[ch], SAMPLE_RATE, 8000)
+        pcm = np.clip(np.round(np.asarray(x) * 32768.0), -32768, 32767).astype(np.int16)
+        if seconds:
+            n = int(seconds * 8000)
+            pcm = np.tile(pcm, -(-n // pcm.size))[:n]
+        parties[party] = pcm
+    gold = {party: " ".join(u["text"] for u in label["utterances"] if u.get("channel") == ch)
+            for party, ch in (("agent", agent), ("customer", 1 - agent))}
+    return parties, gold
+
+
+def _cli(*args: str, stdin: str | None = None) -> str:
+    import subprocess
+
+    done = subprocess.run([sys.executable, "-m", "pipeline.cli", *args], input=stdin, capture_output=True,
+                          text=True, cwd=ROOT, check=True)
+    return done.stdout
+
+
+async def _pace(t0: float, i: int) -> None:
+    """Wait until frame ``i`` of a stream started at ``t0`` is due (real-time pace)."""
+    import asyncio
+
+    pause = t0 + i * FRAME / 8000 - time.monotonic()
+    if pause > 0:
+        await asyncio.sleep(pause)
+
+
+async def _twilio_call(url: str, token: str, call_id: str, parties: dict[str, np.ndarray], sent: dict) -> None:
+    """One call over one WebSocket in the Media Streams format, both tracks, real-time pace."""
+    import base64
+
+    import websockets
+
+    from pipeline.live.twilio import pcm16_to_ulaw
+
+    sid = "MZ" + call_id
+    async with websockets.connect(url, additional_headers={"Authorization": f"Bearer {token}"}) as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": sid, "start": {
+            "streamSid": sid, "accountSid": "ACbench", "callSid": "CA" + call_id, "tracks": ["inbound", "outbound"],
+            "customParameters": {"call_id": call_id, "agent_id": "bench", "queue": "benchmark"},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}}}))
+        codes = {p: pcm16_to_ulaw(x) for p, x in parties.items()}
+        n = parties["agent"].size
+        sent["t0"] = t0 = time.monotonic()
+        for k, i in enumerate(range(0, n, FRAME)):
+            await _pace(t0, k)
+            for track, party in (("inbound", "customer"), ("outbound", "agent")):
+                await ws.send(json.dumps({"event": "media", "streamSid": sid, "media": {
+                    "track": track, "chunk": str(k + 1), "timestamp": str(i // 8),
+                    "payload": base64.b64encode(codes[party][i: i + FRAME]).decode()}}))
+        await ws.send(json.dumps({"event": "stop", "streamSid": sid, "stop": {"callSid": "CA" + call_id}}))
+        sent["end"] = time.monotonic()
+        await ws.wait_closed()
+
+
+async def _audiosocket_call(port: int, call_id: str, parties: dict[str, np.ndarray], sent: dict) -> None:
+    """One call as two AudioSocket legs (customer on ``port``, agent on ``port + 1``), 20 ms
+    frames of 16-bit PCM at real-time pace, hang-up at the end."""
+    import asyncio
+    import struct
+    import uuid as uuids
+
+    legs = {}
+    for party, p in (("customer", port), ("agent", port + 1)):
+        reader, writer = await asyncio.open_connection("127.0.0.1", p)
+        writer.write(struct.pack(">BH", 0x01, 16) + uuids.UUID(call_id).bytes)
+        legs[party] = writer
+    n = parties["agent"].size
+    sent["t0"] = t0 = time.monotonic()
+    for k, i in enumerate(range(0, n, FRAME)):
+        await _pace(t0, k)
+        for party, writer in legs.items():
+            frame = parties[party][i: i + FRAME].astype("<i2").tobytes()
+            writer.write(struct.pack(">BH", 0x10, len(frame)) + frame)
+        await asyncio.gather(*(w.drain() for w in legs.values()))
+    for writer in legs.values():
+        writer.write(struct.pack(">BH", 0x00, 0))
+        await writer.drain()
+        writer.close()
+    sent["end"] = time.monotonic()
+
+
+async def _watch(client, call_id: str, sent: dict, seen: dict, interval: float) -> None:
+    """Poll the call's JSON until its stream ended: the first time each confirmed word is seen."""
+    import asyncio
+
+    while "end" not in sent:
+        r = await client.get(f"/api/live/calls/{call_id}")
+        now = time.monotonic()
+        if r.status_code == 200:
+            body = r.json()
+            sent.setdefault("transcription", body.get("transcription"))
+            for u in body.get("utterances", []):
+                for w in u.get("words", []):
+                    if w.get("confirmed"):
+                        seen.setdefault((u["role"], round(w["start"], 2)), (w["word"], w["end"], now))
+        await asyncio.sleep(interval)
+
+
+def _wer_masked(ref: str, hyp: list[str]) -> tuple[int, int]:
+    """Word errors of ``hyp`` (live words as the API shows them, PII masked) against ``ref`` (the
+    batch transcript's words), a masked token (``[NAME]``, ``[NUMBER]`` ...) matching any one
+    word; (errors, reference words), after the evaluation's text normalisation."""
+    from pipeline.text.normalize import wer_text
+
+    r = wer_text(ref).split()
+    h = [w if w.startswith("[") else wer_text(w) for w in hyp]
+    h = [w for x in h for w in ([x] if x.startswith("[") else x.split())]
+    prev = list(range(len(h) + 1))
+    for i, a in enumerate(r, 1):
+        cur = [i] + [0] * len(h)
+        for j, b in enumerate(h, 1):
+            same = b.startswith("[") or a == b
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (0 if same else 1))
+        prev = cur
+    return prev[-1], len(r)
+
+
+def run_protocol(args: argparse.Namespace) -> dict:
+    """Replay ``--concurrent`` calls at once through ``--protocol`` to a ``callqa serve --live``
+    started here on loopback (its own database, token and config: ``live.transcribe_calls`` =
+    ``--transcribe-calls``, default the number of calls) and measure from the outside:
+
+    - confirmed-word latency: the moment a word is first seen confirmed in ``GET
+      /api/live/calls/{id}`` (polled every ``--poll`` seconds; the poll adds about half of that)
+      minus the moment the audio of its end was sent;
+    - WER of the live words (as the API shows them, PII masked: a masked word matches any
+      word) against the batch transcript of the archived recording of the same call;
+    - lag growth: median latency of the first third of each call's words against the last third.
+    """
+    import asyncio
+    import re
+    import socket
+    import subprocess
+    import tempfile
+
+    import httpx
+    import yaml
+
+    from pipeline.asr.transcribe import transcribe_channel as batch_channel
+
+    def port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    k = max(1, args.concurrent)
+    names = [c for c in args.calls.split(",") if c] or stereo_calls()
+    work = Path(tempfile.mkdtemp(prefix="callqa-live-bench-"))
+    db = str(work / "review.db")
+    cfg = work / "config.yaml"
+    cfg.write_text(yaml.safe_dump({"live": {"archive": str(work / "archive"), "out": None,
+                                            "transcribe_calls": args.transcribe_calls or k}}))
+    password = "quality-monitor-42"
+    _cli("db", "upgrade", "--db", db)
+    _cli("users", "add", "bench", "--role", "lead", "--password-stdin", "--db", db, stdin=password + "\n")
+    token = _cli("live", "token", "add", "pbx", "--db", db).strip()
+    http_port, as_port = port(), port()
+    command = [sys.executable, "-m", "pipeline.cli", "serve", "--live", "--db", db, "--port", str(http_port),
+               "--config", str(cfg)]
+    if args.protocol == "audiosocket":
+        command += ["--audiosocket-port", str(as_port)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(work / "server.log", "w"))
+    url = f"http://127.0.0.1:{http_port}"
+    try:
+        client = httpx.Client(base_url=url, timeout=10)
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                page = client.get("/login")
+                break
+            except httpx.TransportError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit(f"the server did not start: {(work / 'server.log').read_text()[-2000:]}")
+                time.sleep(0.2)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        client.post("/login", data={"username": "bench", "password": password, "csrf_token": csrf})
+        while client.get("/api/live/calls").json().get("recognition") != "ready":
+            if time.monotonic() > deadline:
+                raise SystemExit("the live recogniser did not start")
+            time.sleep(0.2)
+
+        import uuid as uuids
+
+        jobs = []
+        for i in range(k):
+            name = names[i % len(names)]
+            parties, gold = call_parties(name, args.seconds)
+            call_id = str(uuids.uuid5(uuids.NAMESPACE_URL, f"callqa-bench-{name}-{i}"))
+            jobs.append({"name": name, "call_id": call_id, "parties": parties, "gold": gold, "sent": {}, "seen": {}})
+
+        async def replay() -> None:
+            async with httpx.AsyncClient(base_url=url, cookies=client.cookies, timeout=10) as watcher:
+                tasks = []
+                for job in jobs:
+                    if args.protocol == "twilio":
+                        tasks.append(_twilio_call(url.replace("http", "ws") + "/live/twilio", token, job["call_id"],
+                                                  job["parties"], job["sent"]))
+                    else:
+                        tasks.append(_audiosocket_call(as_port, job["call_id"], job["parties"], job["sent"]))
+                    tasks.append(_watch(watcher, job["call_id"], job["sent"], job["seen"], args.poll))
+                await asyncio.gather(*tasks)
+
+        print(f"{args.protocol}: {k} call(s) at once, real-time pace, {len(jobs[0]['parties']['agent']) / 8000:.0f} s "
+              f"each; live.transcribe_calls {args.transcribe_calls or k}; poll {args.poll} s", flush=True)
+        asyncio.run(replay())
+        # the archived recordings, transcribed by the batch recogniser
+        deadline = time.monotonic() + 60
+        for job in jobs:
+            while not (work / "archive" / f"{job['call_id']}.wav").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        try:
+            server.wait(60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+    config = load_config(None, args.set)
+    backend = load_backend(config.asr, os.cpu_count() or 1)
+    results = []
+    for job in jobs:
+        _, stereo = audio.load(work / "archive" / f"{job['call_id']}.wav")
+        t0 = job["sent"]["t0"]
+        timed, errors, ref_words = [], 0, 0
+        for ch, party in enumerate(("agent", "customer")):  # the archive: agent left
+            words = sorted((start, w, end, seen) for (role, start), (w, end, seen) in job["seen"].items() if role == party)
+            timed += [(end, seen - (t0 + end)) for _, _, end, seen in words]
+            batch = " ".join(w.word for s in batch_channel(np.ascontiguousarray(stereo[ch]), backend, config.vad)
+                             for w in s.words)
+            e, n = _wer_masked(batch, [w for _, w, _, _ in words])
+            errors, ref_words = errors + e, ref_words + n
+        latencies = [lat for _, lat in sorted(timed)]  # in call time order
+        third = max(1, len(latencies) // 3)
+        r = {"call": job["name"], "call_id": job["call_id"], "transcription": job["sent"].get("transcription"),
+             "words": len(latencies), "wer_vs_batch": round(errors / max(1, ref_words), 4),
+             "latency_median": _pct(latencies, 50), "latency_p95": _pct(latencies, 95),
+             "latency_first_third_median": _pct(latencies[:third], 50),
+             "latency_last_third_median": _pct(latencies[-third:], 50),
+             "_lat": latencies, "_errors": errors, "_ref": ref_words}
+        results.append(r)
+        print(f"  {r['call']} {str(r['transcription']):15s} words {r['words']:4d} wer/batch {r['wer_vs_batch']:.3f} "
+              f"latency median {r['latency_median']} p95 {r['latency_p95']} "
+              f"first/last third {r['latency_first_third_median']}/{r['latency_last_third_median']}", flush=True)
+    live = [r for r in results if r["transcription"] == "live"]
+    all_lat = [x for r in live for x in r["_lat"]]
+    overall = {
+        "protocol": args.protocol, "concurrent": k, "transcribe_calls": args.transcribe_calls or k,
+        "seconds": round(len(jobs[0]["parties"]["agent"]) / 8000, 1), "poll_s": args.poll,
+        "live_calls": len(live), "recording_only": sum(r["transcription"] == "recording only" for r in results),
+        "words": len(all_lat),
+        "wer_vs_batch": round(sum(r["_errors"] for r in live) / max(1, sum(r["_ref"] for r in live)), 4),
+        "latency_median": _pct(all_lat, 50), "latency_p95": _pct(all_lat, 95),
+        "latency_first_third_median": _pct([r["latency_first_third_median"] for r in live
+                                            if r["latency_first_third_median"] is not None], 50),
+        "latency_last_third_median": _pct([r["latency_last_third_median"] for r in live
+                                           if r["latency_last_third_median"] is not None], 50),
+    }
+    print("overall:", json.dumps(overall), flush=True)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return {"overall": overall, "calls": [{k2: v for k2, v in r.items() if not k2.startswith("_")} for r in results]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calls", default="", help="comma-separated call ids (default: the labelled stereo calls)")
@@ -128,7 +421,20 @@ def main() -> None:
     ap.add_argument("--prompt-chars", type=int, default=StreamingOptions.prompt_chars)
     ap.add_argument("--set", action="append", default=[], help="config override, as callqa run --set")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--protocol", choices=("twilio", "audiosocket"),
+                    help="replay the calls through this protocol to a real 'callqa serve --live' (real-time "
+                         "pace, --concurrent calls at once, each call the labelled stereo calls in turn; "
+                         "--seconds longer than a call loops it) and measure latency from its JSON API")
+    ap.add_argument("--transcribe-calls", type=int, default=0,
+                    help="with --protocol: the server's live.transcribe_calls (default: --concurrent)")
+    ap.add_argument("--poll", type=float, default=0.2, help="with --protocol: seconds between two reads of a call's JSON")
     args = ap.parse_args()
+    if args.protocol:
+        report = run_protocol(args)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(report, indent=2))
+        return
 
     config = load_config(None, args.set)
     options = StreamingOptions(step_s=args.step, max_buffer_s=args.max_buffer, prompt_chars=args.prompt_chars)

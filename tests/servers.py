@@ -37,11 +37,12 @@ def stop_server(srv, thread) -> None:  # noqa: ANN001
 
 
 def logged_in(url: str, name: str, password: str) -> tuple[httpx.Client, str]:
-    """A client logged in to the review app at ``url`` as ``name``, and its CSRF token."""
+    """A client logged in to the review app at ``url`` as ``name``, and its CSRF token (from the
+    page ``/`` leads to: a supervisor's is the live wall)."""
     c = httpx.Client(base_url=url)
     page = c.get("/login")
     token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
     r = c.post("/login", data={"username": name, "password": password, "csrf_token": token})
     assert r.status_code == 303 and r.headers["location"] == "/"
-    csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/").text).group(1)
+    csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/", follow_redirects=True).text).group(1)
     return c, csrf

@@ -10,5 +10,8 @@
 - ``streaming``: one channel's audio, received in small chunks, turned into words confirmed by
   LocalAgreement-2 with the batch pipeline's VAD and recogniser settings;
 - ``routes``: the WebSocket ``/live/twilio`` and ``GET /api/live/calls[/{call_id}]``;
+- ``wall``: the live wall of the web app (``/live``, ``/live/{call_id}``) for supervisors, leads
+  and admins: listen-in (``/live/listen/{call_id}``) and flagged moments;
+- ``listen``: each call's audio fanned out to its listeners, never holding the call back;
 - ``options``: the ``live`` config section.
 """

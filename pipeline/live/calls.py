@@ -6,7 +6,8 @@ the id of a call still open (dropped less than ``live.reconnect_grace_s`` ago) c
 When a call ends its recording is finished into the archive and, with ``live.out`` set, run
 through the batch pipeline (``callqa run`` on a one-row manifest, one call at a time, in a
 process of its own), so that its result, scorecard and review-queue entry are there as for any
-recording.
+recording; the live server then loads the result into its review database (:attr:`LiveCalls.after_run`).
+Supervisors listening in get each chunk of the call's audio as it arrives (:mod:`pipeline.live.listen`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +31,7 @@ import numpy as np
 from models.files import write_atomic
 from pipeline.live.analysis import SoundWatch, word_alerts
 from pipeline.live.archive import MANIFEST_COLUMNS, LiveRecording, recover
+from pipeline.live.listen import Listener, Listeners
 from pipeline.live.options import PARTIES, LiveOptions
 from pipeline.live.recognizer import LiveRecognizer
 from pipeline.live.twilio import SAMPLE_RATE
@@ -89,6 +92,11 @@ class LiveCalls:
         self.lock = threading.Lock()
         self.runs: queue.Queue[tuple[str, Path] | None] = queue.Queue()
         self.runner: threading.Thread | None = None
+        self.listeners = Listeners()
+        """The supervisors listening in (:mod:`pipeline.live.listen`)."""
+        self.after_run: Callable[[str], None] | None = None
+        """Called with the call id after a call's batch run succeeded (the live server loads
+        the result into its review database: the call is in the review queue)."""
         for wav in recover(self.archive):  # calls a stopped server left open
             log.warning("live: %s was open when the server stopped; finished from what had arrived", wav.name)
             self._queue_run(wav.stem, wav)
@@ -129,6 +137,7 @@ class LiveCalls:
         place = call.recording.write(party, timestamp_ms, pcm)
         if call.sound is not None:
             call.sound.chunk(party, place / SAMPLE_RATE, pcm)
+        self.listeners.audio(call.call_id, party, place, pcm)
         if call.transcription != "live" or self.recognizer is None:
             return
         gap = place - call.fed[party]
@@ -161,6 +170,7 @@ class LiveCalls:
             if call.state != "live":
                 return
             call.state, call.connected, call.ended_reason = "ended", False, reason
+        self.listeners.end(call.call_id)
         if call.transcription == "live" and self.recognizer is not None:
             self.recognizer.finish(call.call_id)
         try:
@@ -206,14 +216,19 @@ class LiveCalls:
                 ok, error = proc.returncode == 0, proc.stderr.strip()[-500:]
             except subprocess.TimeoutExpired:
                 ok, error = False, f"the batch run took more than {RUN_TIMEOUT_S} s"
+            if ok:
+                manifest.unlink(missing_ok=True)
+                if self.after_run is not None:  # loaded before the call is "done"
+                    try:
+                        self.after_run(call_id)
+                    except Exception as e:  # the result is in OUT; `callqa db load OUT` loads it
+                        log.error("live: the result of %s could not be loaded: %s: %s", call_id, type(e).__name__, e)
+            else:
+                log.error("live: the batch run of %s failed: %s", call_id, error)
             with self.lock:
                 call = self.calls.get(call_id)
                 if call is not None:
                     call.state, call.error = ("done", "") if ok else ("failed", error)
-            if ok:
-                manifest.unlink(missing_ok=True)
-            else:
-                log.error("live: the batch run of %s failed: %s", call_id, error)
 
     def view(self, call: LiveCall) -> dict[str, Any]:
         """What the call has said so far (:meth:`LiveRecognizer.view`; empty when it is not
@@ -227,9 +242,41 @@ class LiveCalls:
                 **({"analysis_error": said["error"]} if "error" in said else {})}
 
     def snapshot(self) -> list[dict[str, Any]]:
+        """Every call's summary (:meth:`LiveCall.summary`) with what the live wall shows of it:
+        ``customer_sentiment`` (the mean of the customer's last two turns so far, None before
+        any), ``alert_list`` (each alert's kind, time and message) and ``listeners``."""
         with self.lock:
             calls = sorted(self.calls.values(), key=lambda c: c.started_at)
-        return [c.summary(alerts=len(self.view(c)["alerts"])) for c in calls]
+        out = []
+        for c in calls:
+            view = self.view(c)
+            out.append({**c.summary(alerts=len(view["alerts"])),
+                        "customer_sentiment": (view["sentiment"] or {}).get("customer_end"),
+                        "alert_list": [{k: a.get(k) for k in ("kind", "at", "message")} for a in view["alerts"]],
+                        "listeners": self.listeners.count(c.call_id)})
+        return out
+
+    def listen(self, call_id: str) -> Listener:
+        """A new listen-in to a call in progress (on the running event loop). ValueError when the
+        call is not in progress or has as many listeners as it may."""
+        call = self.get(call_id)
+        if call is None or call.state != "live":
+            raise ValueError(f"call {call_id} is not in progress")
+        listener = Listener(call_id)
+        self.listeners.add(listener)
+        if call.state != "live":  # it ended meanwhile
+            listener.end()
+        return listener
+
+    def recognition(self) -> str:
+        """The live recogniser's state: ``off`` (``live.transcribe_calls: 0``), ``starting``
+        (loading its models), ``ready``, or ``stopped`` (its process died: calls are recorded
+        only)."""
+        if self.recognizer is None:
+            return "off"
+        if not self.recognizer.process.is_alive():
+            return "stopped"
+        return "ready" if self.recognizer.ready.is_set() else "starting"
 
     def get(self, call_id: str) -> LiveCall | None:
         with self.lock:
@@ -240,6 +287,7 @@ class LiveCalls:
         for call in list(self.calls.values()):
             if call.state == "live":
                 self.end(call, "server stopped")
+        self.listeners.end()
         self.runs.put(None)
         if self.recognizer is not None:
             self.recognizer.close()

@@ -40,6 +40,11 @@ class LiveOptions:
     """Alert when both parties talk at once for this long (0: never)."""
     alert_long_call_s: float = 900.0
     """Alert when a call goes on longer than this (0: never)."""
+    step_s: float = 1.0
+    """Seconds of a party's audio between two recognitions of its buffer while it talks: a word
+    is confirmed when two recognitions agree, so shorter steps confirm sooner and cost more
+    decodes. A worker that cannot keep up with every step recognises what has waited in one
+    decode (its steps grow by themselves, its lag stays bounded)."""
     transcribe_calls: int = 1
     """Calls transcribed live at once (a recognition worker process beside the server, with the
     batch pipeline's ``asr`` and ``vad`` settings); a call beyond them is "recording only",
@@ -69,6 +74,8 @@ def validate(options: LiveOptions) -> None:
         *[(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 86400, k, "seconds between 0 and 86400")
           for k, v in (("alert_silence_s", options.alert_silence_s), ("alert_crosstalk_s", options.alert_crosstalk_s),
                        ("alert_long_call_s", options.alert_long_call_s))],
+        (isinstance(options.step_s, (int, float)) and not isinstance(options.step_s, bool)
+         and 0.2 <= options.step_s <= 10, "step_s", "seconds between 0.2 and 10"),
         (isinstance(options.transcribe_calls, int) and not isinstance(options.transcribe_calls, bool)
          and 0 <= options.transcribe_calls <= 64, "transcribe_calls", "a number of calls, 0 to 64"),
     ])

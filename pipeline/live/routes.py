@@ -3,21 +3,25 @@
 
 A stream must present a valid token (:mod:`pipeline.live.tokens`) as ``Authorization: Bearer
 TOKEN`` or ``?token=TOKEN``; without one the WebSocket handshake is refused (HTTP 403) before any
-message is read. The API has the review app's log-in and is for leads and admins.
+message is read. The API has the review app's log-in and is for supervisors, leads and admins
+(:func:`pipeline.review.web.supervisor`); the live wall over it is :mod:`pipeline.live.wall`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket
+from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
+from sqlalchemy.orm import Session
 
 from pipeline.live.calls import LiveCall, LiveCalls
 from pipeline.live.tokens import token_name
 from pipeline.live.twilio import StreamError, read_media, read_message, read_start
-from pipeline.review.web import Who, lead
+from pipeline.review.flags import flags_of
+from pipeline.review.web import Who, db_session, supervisor
 
 log = logging.getLogger("callqa.live")
 router = APIRouter()
@@ -71,7 +75,8 @@ async def twilio_stream(ws: WebSocket) -> None:
                     if call is not None:
                         ended, call = call, None
                         await asyncio.to_thread(live.end, ended, "stop")
-                    await ws.close()
+                    with contextlib.suppress(WebSocketDisconnect):  # the platform may hang up first
+                        await ws.close()
                     return
             except StreamError as e:
                 log.warning("live: stream refused: %s", e)
@@ -83,17 +88,20 @@ async def twilio_stream(ws: WebSocket) -> None:
 
 
 @router.get("/api/live/calls")
-def live_calls(request: Request, who: Who = Depends(lead)) -> dict[str, Any]:
-    return {"calls": request.app.state.live.snapshot()}
+def live_calls(request: Request, who: Who = Depends(supervisor)) -> dict[str, Any]:
+    return {"calls": request.app.state.live.snapshot(), "recognition": request.app.state.live.recognition()}
 
 
 @router.get("/api/live/calls/{call_id}")
-def live_call(call_id: str, request: Request, who: Who = Depends(lead)) -> dict[str, Any]:
+def live_call(call_id: str, request: Request, who: Who = Depends(supervisor),
+              s: Session = Depends(db_session)) -> dict[str, Any]:
+    """The call's summary, what it has said so far, its alerts, and the moments flagged in it."""
     call = request.app.state.live.get(call_id)
     if call is None:
         raise HTTPException(404, "no such live call")
     view = request.app.state.live.view(call)
-    return {**call.summary(alerts=len(view["alerts"])), **view}
+    return {**call.summary(alerts=len(view["alerts"])), **view,
+            "listeners": request.app.state.live.listeners.count(call_id), "flags": flags_of(s, call_id)}
 
 
 async def expire_loop(live: LiveCalls) -> None:

@@ -77,6 +77,11 @@ class StreamingOptions:
     """Past this (hypotheses that keep disagreeing), the words of the latest hypothesis ending
     before the last ``max_buffer_s / 2`` seconds are confirmed and the buffer trimmed there:
     a step's cost stays bounded (Whisper's window is 30 s)."""
+    catch_up_s: float = 5.0
+    """A recogniser behind by more than a step takes what waits in steps of at most this many
+    seconds (:meth:`StreamingTranscriber.catch_up`): longer ones would grow the buffer past what
+    Whisper transcribes well in one go (with 18 s or more at once, tiny.en was seen to repeat a
+    sentence with times that covered, and so dropped, the words after it)."""
     prompt_chars: int = 200
     """At most this many characters of confirmed text that has left the buffer are given to the
     recogniser as its prompt (0: none)."""
@@ -240,14 +245,36 @@ class StreamingTranscriber:
     def feed(self, chunk: np.ndarray) -> Update:
         """Take the next chunk of the channel (float32 mono 16 kHz); run the steps it
         completes."""
+        self.push(chunk)
+        update = Update(partial=list(self._pending))
+        while self._tail.size >= self._step:
+            piece, self._tail = self._tail[: self._step], self._tail[self._step:]
+            self._advance(piece, update, final=False)
+        return update
+
+    def push(self, chunk: np.ndarray) -> None:
+        """Take the next chunk without recognising it yet (see :meth:`catch_up`)."""
         if self._finished:
             raise RuntimeError("the stream has finished")
         chunk = np.asarray(chunk, dtype=np.float32).reshape(-1)
         self._received += chunk.size
         self._tail = np.concatenate([self._tail, chunk]) if self._tail.size else chunk.copy()
+
+    @property
+    def due(self) -> bool:
+        """Whether a step's worth of pushed audio waits to be recognised."""
+        return self._tail.size >= self._step
+
+    def catch_up(self) -> Update:
+        """Recognise the whole steps of audio pushed so far in as few steps as may be: a
+        recogniser that has fallen behind (more calls than it can follow at every step) decodes
+        once per ``catch_up_s`` of what has arrived instead of once per step missed, so its lag
+        stays bounded. When it keeps up (one step waiting) this is exactly :meth:`feed`."""
         update = Update(partial=list(self._pending))
+        most = max(1, int(self.options.catch_up_s * SAMPLE_RATE) // self._step) * self._step
         while self._tail.size >= self._step:
-            piece, self._tail = self._tail[: self._step], self._tail[self._step:]
+            size = min(most, self._tail.size // self._step * self._step)
+            piece, self._tail = self._tail[:size], self._tail[size:]
             self._advance(piece, update, final=False)
         return update
 

@@ -47,6 +47,19 @@ def ulaw_to_pcm16(payload: bytes) -> np.ndarray:
     return ULAW[np.frombuffer(payload, dtype=np.uint8)]
 
 
+_ULAW_ORDER = np.argsort(ULAW, kind="stable")
+_ULAW_SORTED = ULAW[_ULAW_ORDER].astype(np.int32)
+
+
+def pcm16_to_ulaw(pcm: np.ndarray) -> bytes:
+    """16-bit linear samples to mu-law: each sample's nearest code (what a platform sends; used
+    by the live benchmark and tests to play calls as Twilio would)."""
+    x = np.asarray(pcm).astype(np.int32)
+    i = np.clip(np.searchsorted(_ULAW_SORTED, x), 1, 255)
+    nearer = np.where(np.abs(_ULAW_SORTED[i - 1] - x) <= np.abs(_ULAW_SORTED[i] - x), i - 1, i)
+    return _ULAW_ORDER[nearer].astype(np.uint8).tobytes()
+
+
 @dataclass
 class Start:
     """What a stream's ``start`` message says."""

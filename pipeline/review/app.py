@@ -5,12 +5,15 @@ calibration), their shared dependencies in
 :mod:`pipeline.review.web`, the audio rule in :mod:`pipeline.review.audio_access`.
 
 Pages: ``/login``, ``/`` (the queue, with filters), ``/calls/{call_id}`` (audio, transcript,
-scorecard suggestions with evidence, the reviewer's answers; for a written conversation, an
-e-mail thread or a chat, its messages instead of audio and transcript). JSON API under ``/api``.
+scorecard suggestions with evidence, the reviewer's answers, the moments a supervisor flagged
+while the call went on; for a written conversation, an e-mail thread or a chat, its messages
+instead of audio and transcript); with ``--live``, ``/live`` (the live wall) and
+``/live/{call_id}`` (one call in progress: live transcript, suggestions, alerts, listen-in,
+flags; :mod:`pipeline.live.wall`). JSON API under ``/api``.
 Calls and written conversations share the queue, the review and the dashboards; ``channel``
 (``voice``, ``email``, ``chat``) filters each of them. Nothing
 but the log-in page is served without a session; a reviewer sees only the calls assigned to
-them, leads and admins see all.
+them, leads and admins see all; a supervisor sees the calls in progress and no recorded call.
 
 Security: sessions are random tokens in an HttpOnly, SameSite=Strict cookie, stored hashed
 (``web_sessions``) with an expiry; every state-changing request must carry the session's CSRF
@@ -34,7 +37,9 @@ Audio is private by default: the audio route plays the masked copy of the call
 admin sets ``review.allow_original_audio``; even then only an audio file under the input roots
 of the run that produced the call (kept by the loader from ``run.json``), never the database,
 and no path comes from the request (:func:`playable_audio`). A call whose text is not redacted
-is marked on the call page and in the queue.
+is marked on the call page and in the queue. Every playback of a call's audio and every
+listen-in to a call in progress is a row of the audit trail (``audio_access``, ``GET
+/api/audio-access`` for leads and admins).
 """
 
 from __future__ import annotations
@@ -104,9 +109,13 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
         app.include_router(module.router)
     if live is not None:
         from pipeline.live import routes as live_routes
+        from pipeline.live import wall
 
         app.state.live = live
         app.include_router(live_routes.router)
+        app.include_router(wall.router)
+        if live.options.out is not None and live.after_run is None:
+            live.after_run = wall.result_loader(app.state.make_session, live.options.out)
     return app
 
 

@@ -1,5 +1,7 @@
 """Which audio file the app may send for a call: the masked copy by default, the original only
-where an admin allows it and only under the run's input folders (never the database)."""
+where an admin allows it and only under the run's input folders (never the database); and the
+audit trail of who heard a call's audio (``audio_access``: each load of a recording, each
+listen-in to a call in progress)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from pipeline.review.db import Call
+from pipeline.review.db import AudioAccess, Call, User, utcnow
 from pipeline.review.options import ReviewOptions
 
 REDACTED_AUDIO = "audio_redacted.wav"
@@ -59,3 +63,37 @@ def playable_audio(call: Call, options: ReviewOptions, protected: set[Path]) -> 
     return path
 
 
+def is_playback_start(range_header: str | None) -> bool:
+    """Whether an audio request starts a playback (no range, or a range from byte 0) rather than
+    continuing or seeking one: the audit trail keeps one row per playback, not one per range."""
+    if not range_header:
+        return True
+    return range_header.replace(" ", "").lower().startswith("bytes=0-")
+
+
+def record_access(session: Session, user_id: int, call_id: str, kind: str, detail: str,
+                  client: str | None) -> AudioAccess:
+    """Add a row to the audit trail (committed by the caller)."""
+    row = AudioAccess(user_id=user_id, call_id=call_id, kind=kind, detail=detail, client=(client or "")[:100] or None,
+                      at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def end_access(session: Session, access_id: int, seconds: float, detail: str) -> None:
+    """A listen-in ended: when, the seconds of call audio relayed, and what was sent."""
+    row = session.get(AudioAccess, access_id)
+    if row is not None:
+        row.ended_at, row.seconds, row.detail = utcnow(), round(seconds, 2), detail
+
+
+def access_trail(session: Session, call_id: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+    """The newest rows of the audit trail (of one call), newest first."""
+    q = select(AudioAccess, User.username).join(User, User.id == AudioAccess.user_id)
+    if call_id:
+        q = q.where(AudioAccess.call_id == call_id)
+    q = q.order_by(AudioAccess.at.desc(), AudioAccess.id.desc()).limit(limit)
+    return [{"id": a.id, "user": name, "call_id": a.call_id, "kind": a.kind, "detail": a.detail, "client": a.client,
+             "at": a.at.isoformat(), "ended_at": a.ended_at.isoformat() if a.ended_at else None, "seconds": a.seconds}
+            for a, name in session.execute(q)]

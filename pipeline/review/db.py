@@ -25,7 +25,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 
 from pipeline.errors import ConfigError
 
-ROLES = ("reviewer", "lead", "admin", "agent")
+ROLES = ("reviewer", "lead", "admin", "agent", "supervisor")
+"""reviewer: the calls assigned to them; lead, admin: every call, the dashboards, sampling and
+calibration; agent: their own reviewed calls; supervisor: the calls in progress on a live server
+(the live wall, listen-in, flagged moments), no recorded call (see :mod:`pipeline.review.web`)."""
+LIVE_ROLES = ("supervisor", "lead", "admin")
+"""The roles that see the calls in progress (the live wall and API), listen in and flag moments."""
 REVIEW_STATES = ("draft", "submitted")
 CHANNELS = ("voice", "email", "chat")
 """The contact channels a call row may have (``calls.channel``): a recorded or streamed call,
@@ -314,6 +319,46 @@ class LiveToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class LiveFlag(Base):
+    """A moment of a call flagged by a supervisor while the call went on (``/live/{call_id}``),
+    with a note; the call's review page shows it once the call's result is loaded. Keyed by call
+    id only (no foreign key): the call is loaded after it ends, and its flags wait for it."""
+
+    __tablename__ = "live_flags"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(200), index=True)
+    at_s: Mapped[float] = mapped_column(Float)
+    """The moment flagged, in seconds from the call's start (its place in the recording)."""
+    note: Mapped[str] = mapped_column(Text, default="")
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AudioAccess(Base):
+    """The audit trail of a call's audio: who heard what and when. A row per load of a
+    recorded call's audio (``recording``: the audio route, not each range request of one
+    playback) and per listen-in to a call in progress (``listen``: from its start to ``ended_at``,
+    with the seconds of audio relayed). Rows are only added, and a listen-in's end filled in."""
+
+    __tablename__ = "audio_access"
+    __table_args__ = (Index("ix_audio_access_call_at", "call_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    call_id: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    """``recording`` (the audio of a processed call) or ``listen`` (a call in progress)."""
+    detail: Mapped[str] = mapped_column(Text, default="")
+    """What was sent: the masked copy or the original recording; for a listen-in, how much."""
+    client: Mapped[str | None] = mapped_column(String(100))
+    """The client's address."""
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    seconds: Mapped[float | None] = mapped_column(Float)
+    """A listen-in: the seconds of the call relayed to the listener (of the party with the most)."""
 
 
 class LoginThrottle(Base):

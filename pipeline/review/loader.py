@@ -30,7 +30,7 @@ import os
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import closing
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -263,13 +263,17 @@ def _reader_pool(files: int) -> tuple[ProcessPoolExecutor, int] | None:
         return None
 
 
-def _read_run(calls_dir: Path, known: dict[str, _Known], out_dir: Path,
-              roots: list[str] | None) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
-    """(call_id, path, :func:`_read_call` result) for every folder of ``calls_dir``, in the
-    order of their names; by reading processes for a large run (each a few tasks ahead, no
-    more, so that memory stays bounded)."""
-    with os.scandir(calls_dir) as entries:
-        names = sorted(e.name for e in entries if e.is_dir())
+def _read_run(calls_dir: Path, known: dict[str, _Known], out_dir: Path, roots: list[str] | None,
+              call_ids: Collection[str] | None = None) -> Iterator[tuple[str, str, tuple[Any, ...]]]:
+    """(call_id, path, :func:`_read_call` result) for every folder of ``calls_dir`` (or of
+    ``call_ids`` only), in the order of their names; by reading processes for a large run (each a
+    few tasks ahead, no more, so that memory stays bounded)."""
+    if call_ids is not None:
+        names = sorted(n for n in set(call_ids) if n and "/" not in n and n not in (".", "..")
+                       and (calls_dir / n).is_dir())
+    else:
+        with os.scandir(calls_dir) as entries:
+            names = sorted(e.name for e in entries if e.is_dir())
     tasks = [(name, str(calls_dir / name / RECORD_FILE), known[name].sha if name in known else None)
              for name in names]
     readers = _reader_pool(len(tasks))
@@ -418,8 +422,9 @@ def _write(session: Session, batch: _Batch) -> None:
 
 # -- the load ---------------------------------------------------------------------------------------
 
-def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
-    """Load every finished call of the run folder ``out_dir`` (see the module docstring)."""
+def load_results(session: Session, out_dir: str | Path, call_ids: Collection[str] | None = None) -> LoadCounts:
+    """Load every finished call of the run folder ``out_dir`` (see the module docstring), or
+    only those of ``call_ids`` (a live server loads each call it ran, not the whole folder)."""
     out = Path(out_dir)
     calls_dir = out / "calls"
     if not calls_dir.is_dir():
@@ -430,7 +435,7 @@ def load_results(session: Session, out_dir: str | Path) -> LoadCounts:
     collecting = gc.isenabled()
     gc.disable()  # see the module docstring
     try:
-        counts, updated, other_roots = _load(session, calls_dir, known, out.resolve(), roots)
+        counts, updated, other_roots = _load(session, calls_dir, known, out.resolve(), roots, call_ids)
     finally:
         if collecting:
             gc.enable()
@@ -447,7 +452,7 @@ statement rather than day by day."""
 
 
 def _load(session: Session, calls_dir: Path, known: dict[str, _Known], out_dir: Path,
-          roots: list[str] | None) -> tuple[LoadCounts, list[str], list[str]]:
+          roots: list[str] | None, call_ids: Collection[str] | None) -> tuple[LoadCounts, list[str], list[str]]:
     """Read the run and write its new and changed calls: the counts, the calls updated, and the
     unchanged calls whose input roots are not the run's."""
     counts = LoadCounts()
@@ -455,7 +460,7 @@ def _load(session: Session, calls_dir: Path, known: dict[str, _Known], out_dir: 
     updated: list[str] = []
     other_roots: list[str] = []
     batch = _Batch()
-    with closing(_read_run(calls_dir, known, out_dir, roots)) as results:  # readers stopped on a failure here
+    with closing(_read_run(calls_dir, known, out_dir, roots, call_ids)) as results:  # readers stopped on a failure here
         for call_id, path, result in results:
             kind = result[0]
             if kind == "missing":  # a folder without a call.json

@@ -29,11 +29,13 @@ from sqlalchemy.orm import Session
 
 from pipeline.interaction.record import Interaction, RecordError, record_path
 from pipeline.review import reviews
-from pipeline.review.audio_access import MEDIA_TYPES, REDACTED_AUDIO, playable_audio
+from pipeline.review.audio_access import (
+    MEDIA_TYPES, REDACTED_AUDIO, access_trail, is_playback_start, playable_audio, record_access,
+)
 from pipeline.review.db import WRITTEN_CHANNELS, Assignment, Call, Review, User
 from pipeline.review.hardening import MAX_INT, json_object, text, whole_number
 from pipeline.review.threads import thread_messages, thread_summary
-from pipeline.review.web import Who, call_for, check_csrf, current, db_session, lead_csrf, templates
+from pipeline.review.web import Who, call_for, check_csrf, current, db_session, lead, lead_csrf, templates
 
 SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
 
@@ -122,7 +124,10 @@ def agent_versions(s: Session, user: User, call_id: str,
     return [r for r in rows if r["id"] in ids], shown["id"] if shown else None
 
 def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, Any]:
-    """Everything the call page shows ``user`` (``state``: the app's state, for its options)."""
+    """Everything the call page shows ``user`` (``state``: the app's state, for its options).
+    ``flags``: the moments a supervisor flagged while the call went on (not shown to an agent,
+    nor to a calibration scorer, who scores blind)."""
+    from pipeline.review.flags import flags_of
     from pipeline.review.history import current_swap
 
     record = call_record(call)
@@ -158,6 +163,7 @@ def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, An
                    "final": bool(review and review.final)},
         "trail": review_trail(s, user, call, is_blind),
         "speaker_swap": current_swap(s, call),
+        "flags": [] if is_blind or user.role == "agent" else flags_of(s, call.call_id),
     }
 
 def audio_state(call: Call, state: Any) -> dict[str, Any] | None:
@@ -186,13 +192,28 @@ def call_page(request: Request, call_id: str, who: Who = Depends(current),
 @router.get("/calls/{call_id}/audio")
 def audio(request: Request, call_id: str, who: Who = Depends(current), s: Session = Depends(db_session)) -> Response:
     """The call's masked audio (see :func:`playable_audio`); range requests work. A written
-    conversation has none (404)."""
+    conversation has none (404). Each playback (a request from byte 0) is a row of the audit
+    trail (:func:`~pipeline.review.audio_access.record_access`)."""
     call = call_for(s, who[0], call_id)
     if call.channel in WRITTEN_CHANNELS:
         raise HTTPException(404, "a written conversation has no audio")
     path = playable_audio(call, request.app.state.options, request.app.state.protected)
+    if is_playback_start(request.headers.get("range")):
+        record_access(s, who[0].id, call.call_id, "recording",
+                      "masked copy" if path.name == REDACTED_AUDIO else "original recording",
+                      request.client.host if request.client else None)
+        s.commit()
     media = MEDIA_TYPES.get(path.suffix.lower(), "application/octet-stream")
     return FileResponse(path, media_type=media, headers={"Cache-Control": "private, no-store"})
+
+@router.get("/api/audio-access")
+def api_audio_access(request: Request, who: Who = Depends(lead), s: Session = Depends(db_session)) -> JSONResponse:
+    """The audit trail of calls' audio (leads and admins): who played a recording or listened in
+    to a call in progress, when, and for how long; ``?call_id=`` for one call, newest first."""
+    limit = request.query_params.get("limit", "200")
+    if not limit.isdigit() or not 1 <= int(limit) <= 10000:
+        raise HTTPException(422, "limit: a whole number from 1 to 10000")
+    return JSONResponse({"access": access_trail(s, request.query_params.get("call_id") or None, int(limit))})
 
 @router.put("/api/calls/{call_id}/review")
 async def save_review(call_id: str, request: Request, who: Who = Depends(reviewer_csrf),

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -185,6 +185,9 @@ def api_calls(request: Request, who: Who = Depends(current), s: Session = Depend
 @router.get("/", response_class=HTMLResponse)
 def queue_view(request: Request, who: Who = Depends(current), s: Session = Depends(db_session)) -> Response:
     from pipeline.review.calibration import to_do
+
+    if who[0].role == "supervisor" and getattr(request.app.state, "live", None) is not None:
+        return RedirectResponse("/live", status_code=303)  # a supervisor's page: the calls in progress
 
     f = _filters(request)
     page = queue_page(s, who[0], f)

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, WebSocket
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import Select, select
+from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
-from pipeline.review.db import Assignment, Call, User, WebSession, utcnow
+from pipeline.review.db import LIVE_ROLES, Assignment, Call, User, WebSession, utcnow
 
 COOKIE = "callqa_session"
 HERE = Path(__file__).resolve().parent
@@ -69,11 +69,41 @@ def lead_csrf(who: Who = Depends(check_csrf)) -> Who:
     return lead(who)
 
 
+def supervisor(who: Who = Depends(current)) -> Who:
+    """The calls in progress (the live wall and API, listen-in, flags): supervisors, leads and
+    admins (:data:`~pipeline.review.db.LIVE_ROLES`); 403 for reviewers and agents."""
+    if who[0].role not in LIVE_ROLES:
+        raise HTTPException(403, "for supervisors, leads and admins")
+    return who
+
+
+def supervisor_csrf(who: Who = Depends(check_csrf)) -> Who:
+    return supervisor(who)
+
+
+def websocket_user(ws: WebSocket, s: Session, roles: tuple[str, ...]) -> User | None:
+    """The user of a WebSocket handshake: the session cookie of a logged-in, active user of one
+    of ``roles``, from a page of this app (an ``Origin`` header, when sent, naming this host:
+    another site's page cannot open it with the user's cookie); None otherwise."""
+    origin = ws.headers.get("origin")
+    if origin is not None and origin.split("://", 1)[-1].rstrip("/") != ws.headers.get("host", ""):
+        return None
+    token = ws.cookies.get(COOKIE)
+    row = s.get(WebSession, sha(token)) if token else None
+    if row is None or _aware(row.expires_at) < utcnow():
+        return None
+    user = s.get(User, row.user_id)
+    return user if user is not None and user.active and user.role in roles else None
+
+
 def visible_calls(user: User) -> Select:
     """The calls ``user`` may open: a reviewer those assigned to them, an agent their own
-    reviewed calls, leads and admins all."""
+    reviewed calls, leads and admins all, a supervisor none (they watch calls in progress; the
+    reviewers and leads see the moments they flagged on the call's review page)."""
     q = select(Call)
-    if user.role == "reviewer":
+    if user.role == "supervisor":
+        q = q.where(false())
+    elif user.role == "reviewer":
         q = q.join(Assignment, Assignment.call_id == Call.call_id).where(Assignment.reviewer_id == user.id)
     elif user.role == "agent":
         q = q.where(Call.agent_id == user.agent_id, Call.agent_id.is_not(None), Call.counted_review_id.is_not(None))
