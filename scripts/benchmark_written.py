@@ -8,9 +8,10 @@ Message-IDs, so that every copy is a thread of its own:
    thread (reading, threading, the analysis stage with its models, PII, writing; start-up and
    model loading included, and reported apart): conversations per second per core, whole run
    and once loaded (the processing time the records report, the first copy of the sample left
-   out: it also loads the models). Each copy's text is made its own (a word added to each line,
-   :func:`fresh_text`) unless ``--repeat-text``: repeated text is answered from the models'
-   caches and measures little;
+   out: it also loads the models), and the CPU time each conversation took (the records'
+   ``processing.cpu_seconds``: steadier than wall time on a machine shared with other work).
+   Each copy's text is made its own (a word added to each line, :func:`fresh_text`) unless
+   ``--repeat-text``: repeated text is answered from the models' caches and measures little;
 2. ``--mbox-mb M``: an mbox of about M MB scanned and threaded as a run's discovery does it
    (:func:`~pipeline.ingest.email_index.thread_email_files`: the headers of every message into an
    on-disk index, the bodies never held) with the time and the peak resident memory of the
@@ -166,16 +167,25 @@ def main() -> None:
             # lazily; the rest are the steady state
             later = [r for r in ok if int(r["call_id"].rsplit("-", 1)[1]) > per_copy]
             busy = sum(r["processing"]["seconds"] for r in later)
+            # CPU time (the worker's, all its threads): what a conversation costs whatever else
+            # the machine is doing; the wall time also counts waiting for a core
+            cpu = sum(r["processing"].get("cpu_seconds", 0.0) for r in later)
             result["run"] = {"conversations": len(rows), "ok": len(ok), "exit_code": run.returncode, "wall_s": round(wall, 2),
                              "text": "repeated" if args.repeat_text else "each copy its own",
                              "per_second_whole_run": round(len(ok) / wall, 1),
                              "per_second_processing": round(len(later) / busy, 1) if busy else None,
-                             "mean_ms_per_conversation": round(1000 * busy / len(later), 1) if later else None}
+                             "mean_ms_per_conversation": round(1000 * busy / len(later), 1) if later else None,
+                             "per_cpu_second": round(len(later) / cpu, 1) if cpu else None,
+                             "mean_cpu_ms_per_conversation": (round(1000 * cpu / len(later), 1)
+                                                              if later and cpu else None)}
             print(f"callqa run, 1 worker x 1 thread: {len(ok)} of {len(rows)} e-mail conversations "
                   f"({result['run']['text']} text) in {wall:.1f} s = "
                   f"{len(ok) / wall:.1f}/s whole run (start-up and model loading included); "
                   f"{result['run']['per_second_processing']}/s per core once loaded (after the first "
-                  f"{per_copy}; {result['run']['mean_ms_per_conversation']} ms each, call.json's processing time)")
+                  f"{per_copy}; {result['run']['mean_ms_per_conversation']} ms each, call.json's processing "
+                  "time); "
+                  f"CPU time {result['run']['mean_cpu_ms_per_conversation']} ms each = "
+                  f"{result['run']['per_cpu_second']} per CPU second")
         if args.mbox_mb:
             big = tmp_path / "big.mbox"
             sets = write_mbox(big, messages, size_mb=args.mbox_mb)

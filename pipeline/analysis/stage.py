@@ -34,7 +34,11 @@ _SHARED: dict[Any, Any] = {}
 over settings) share one copy."""
 
 
-_LANGUAGE: dict[tuple[str, str], tuple[list[tuple[str, str, int, int]], set[str]]] = {}
+Language = tuple[list[tuple[str, str, int, int]], list[tuple[int, int, str]]]
+"""What the detectors read of a text's spaCy doc: its entities (text, label, start and end
+character) and its proper nouns (start and end character, text)."""
+
+_LANGUAGE: dict[tuple[str, str], Language] = {}
 """spaCy's entities and proper nouns of the texts parsed in this process, by (model, text)."""
 
 
@@ -91,10 +95,11 @@ class AnalysisModels:
 
         return written_metrics(facts.messages or [], facts.source, self.config.channels)
 
-    def language(self, texts: list[str]) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:
+    def language(self, texts: list[str]) -> list[Language]:
         """spaCy entities and proper nouns of each text (one batch), read from each text's doc
-        once per process (the sentences templates and sign-offs repeat in every conversation);
-        callers only read them."""
+        once per process (templates and sign-offs repeat in every conversation); callers only
+        read them. The texts are whole utterances (CallContext cuts them at its sentences),
+        those PII detection parsed already: models.ner.parse keeps their docs."""
         from models.ner import DOC_MEMO, parse
 
         name = self.config.pii.spacy_model
@@ -102,7 +107,7 @@ class AnalysisModels:
         new = [t for t in dict.fromkeys(texts) if t not in found]
         for text, doc in zip(new, parse(new, name)):
             ents = [(e.text, e.label_, e.start_char, e.end_char) for e in doc.ents]
-            found[text] = (ents, {t.text for t in doc if t.tag_ in ("NNP", "NNPS")})
+            found[text] = (ents, [(t.idx, t.idx + len(t.text), t.text) for t in doc if t.tag_ in ("NNP", "NNPS")])
             if len(_LANGUAGE) >= DOC_MEMO:
                 del _LANGUAGE[next(iter(_LANGUAGE))]  # the oldest
             _LANGUAGE[(name, text)] = found[text]

@@ -144,6 +144,7 @@ class CallProcessor:
         folder = self.out_dir / "calls" / call.call_id
         remove_stale_temps(folder)
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         started = utc_now()
         source: SourceInfo | None = None
         try:
@@ -182,6 +183,9 @@ class CallProcessor:
             elapsed = time.perf_counter() - t0
             record = self._record(call, source, "ok", started, elapsed, conversation.models)
             record.processing["analysis_seconds"] = round(analysis_s, 3)
+            # the CPU time the worker spent on it (all its threads; the wall time above also
+            # counts waiting for a core on a busy machine)
+            record.processing["cpu_seconds"] = round(time.process_time() - cpu0, 3)
             record.processing["stages"] = {k: round(v, 3) for k, v in stages.items()}
             if conversation.cache is not None:
                 record.processing["stage_cache"] = conversation.cache

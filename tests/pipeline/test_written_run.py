@@ -129,6 +129,8 @@ def test_a_written_record_has_messages_evidence_spans_and_thread_txt(mixed_run: 
     chat = json.loads((mixed_run / "calls" / "ch001" / "call.json").read_text())
     assert chat["metrics"]["channel"] == "chat" and chat["metrics"]["response_times"]["first_response"] is not None
     assert chat["scorecard"]["template"]["name"] == "Chat support"
+    for r in (record, chat):  # the worker's CPU time for it, beside the wall time (scripts/benchmark_written.py)
+        assert 0 < r["processing"]["cpu_seconds"] and r["processing"]["analysis_seconds"] <= r["processing"]["seconds"]
 
 
 @pytest.mark.slow

@@ -73,6 +73,20 @@ def split_units(utterance: Utterance, first_index: int) -> list[Unit]:
     return units
 
 
+def unit_place(unit: Unit, words: tuple[str, list[int]] | None) -> tuple[str, int] | None:
+    """The unit's place in its utterance: ``words`` is the utterance's words joined by single
+    spaces and the character each word starts at; the result is that text and the character
+    where the unit's text (its words joined so) starts in it, or None (a unit of an utterance
+    without words)."""
+    if unit.word_range is None or words is None:
+        return None
+    text, starts = words
+    start = starts[unit.word_range[0]]
+    if text[start:start + len(unit.text)] != unit.text:
+        return None
+    return text, start
+
+
 @dataclass
 class CallFacts:
     """What a call is, beside its words (from the recording and the manifest)."""
@@ -180,7 +194,42 @@ class CallContext:
 
     @functools.cached_property
     def _language(self) -> list[tuple[list[tuple[str, str, int, int]], set[str]]]:
-        return self.models.language([u.text for u in self.units])
+        """Each unit's spaCy entities and proper nouns, read from the doc of its utterance's
+        words (one parse per utterance, the one PII detection made of the same text:
+        pipeline/pii/text.py) and cut at the unit's characters: an entity across a unit's edge
+        keeps its part inside. A unit of an utterance without words is parsed alone."""
+        joined: dict[str, tuple[str, list[int]]] = {}
+        for u in self.utterances:
+            if u.words:
+                starts, at = [], 0
+                for w in u.words:
+                    starts.append(at)
+                    at += len(w.word) + 1
+                joined[u.id] = (" ".join(w.word for w in u.words), starts)
+        places = [unit_place(u, joined.get(u.utterance_id)) for u in self.units]
+        texts = [place[0] if place else u.text for u, place in zip(self.units, places)]
+        distinct = list(dict.fromkeys(texts))
+        found = dict(zip(distinct, self.models.language(distinct)))
+        out = []
+        for u, text, place in zip(self.units, texts, places):
+            ents, propn = found[text]
+            if place is None:
+                out.append((list(ents), {t for _, _, t in propn}))
+                continue
+            start, end = place[1], place[1] + len(u.text)
+            inside = []
+            for name, label, a, b in ents:
+                if a >= start and b <= end:
+                    inside.append((name, label, a - start, b - start))
+                elif a < end and b > start:  # across the unit's edge: its part inside
+                    a, b = max(a, start), min(b, end)
+                    piece = text[a:b]
+                    a += len(piece) - len(piece.lstrip())
+                    piece = piece.strip()
+                    if piece:
+                        inside.append((piece, label, a - start, a + len(piece) - start))
+            out.append((inside, {t for a, b, t in propn if a >= start and b <= end}))
+        return out
 
     @property
     def entities(self) -> list[list[tuple[str, str, int, int]]]:

@@ -169,35 +169,51 @@ class QuestionsAnsweredDetector(Detector):
         # a short question ("What do I need to do?") is read with the sentence before it in
         # its message; an answer may take two sentences of the agent's message
         asked = [self._with_context(ctx, q) for q in questions]
-        pairs = [f"{a.text} {b.text}" for a, b in zip(answers, answers[1:]) if a.utterance_id == b.utterance_id]
-        pair_units = [b for a, b in zip(answers, answers[1:]) if a.utterance_id == b.utterance_id]
-        vectors = ctx.models.embed(asked + pairs) if asked else np.zeros((0, 1))
-        q_emb, pair_emb = vectors[: len(asked)], vectors[len(asked):]
+        q_emb = ctx.models.embed(asked)
         emb = ctx.embeddings
+        pairs = [(a, b) for a, b in zip(answers, answers[1:]) if a.utterance_id == b.utterance_id]
         unanswered: list[tuple[Unit, float]] = []
         answered: list[tuple[Unit, Unit, float]] = []
+        undecided: list[int] = []
         for k, q in enumerate(questions):
-            later = [a for a in answers if a.start >= q.start and a.utterance_id != q.utterance_id]
+            later = self._later(answers, q)
             if not later:
                 unanswered.append((q, 0.0))
                 continue
             sims = emb[[a.index for a in later]] @ q_emb[k]
-            later_pairs = [i for i, u in enumerate(pair_units) if u.start >= q.start and u.utterance_id != q.utterance_id]
-            if later_pairs:
-                pair_sims = pair_emb[later_pairs] @ q_emb[k]
-                for i, ps in zip(later_pairs, pair_sims):
-                    at = later.index(pair_units[i])
-                    sims[at] = max(sims[at], ps)
-            words = content_words(normalise(asked[k]))
             best = int(np.argmax(sims))
-            overlap = [len(words & content_words(a.norm)) for a in later]
-            j = int(np.argmax(overlap))
             if sims[best] >= p.similarity:
                 answered.append((q, later[best], float(sims[best])))
-            elif overlap[j] >= min(p.shared_words, max(1, len(words))):
-                answered.append((q, later[j], float(sims[j])))
             else:
-                unanswered.append((q, float(sims[best])))
+                undecided.append(k)
+        # A question that one agent sentence answers by meaning is not compared with two
+        # sentences at a time (the pair embeddings, long texts, are most of this detector's
+        # cost): a pair can only raise its similarity, so it stays answered. The others are
+        # judged as before, against single sentences and pairs, so the questions left
+        # unanswered, the answer and a no's evidence are those of comparing every question
+        # with every pair; a yes may quote a single sentence where a pair was closer.
+        needed = {i for k in undecided for i, (_, b) in enumerate(pairs) if self._follows(b, questions[k])}
+        pair_ids = sorted(needed)
+        vectors = ctx.models.embed([f"{pairs[i][0].text} {pairs[i][1].text}" for i in pair_ids]) if pair_ids else None
+        pair_row = {i: r for r, i in enumerate(pair_ids)}
+        for k in undecided:
+            q = questions[k]
+            later = self._later(answers, q)
+            sims = emb[[a.index for a in later]] @ q_emb[k]
+            later_pairs = [i for i in pair_ids if self._follows(pairs[i][1], q)]
+            if later_pairs:
+                pair_sims = vectors[[pair_row[i] for i in later_pairs]] @ q_emb[k]
+                for i, ps in zip(later_pairs, pair_sims):
+                    at = later.index(pairs[i][1])
+                    sims[at] = max(sims[at], ps)
+            verdict = self._judge(p, asked[k], later, sims)
+            if verdict[0]:
+                answered.append((q, verdict[1], verdict[2]))
+            else:
+                unanswered.append((q, verdict[2]))
+        order = {q.index: n for n, q in enumerate(questions)}
+        answered.sort(key=lambda t: order[t[0].index])
+        unanswered.sort(key=lambda t: order[t[0].index])
         details = {"questions": len(questions), "unanswered": len(unanswered)}
         if unanswered:
             ev = [Evidence.of_unit(q, f"not answered (closest agent sentence cosine {s:.2f})", s)
@@ -210,6 +226,30 @@ class QuestionsAnsweredDetector(Detector):
             ev.append(Evidence.of_unit(a, f"answer (cosine {s:.2f})", s))
         weakest = min(s for _, _, s in answered)
         return Detection(YES, max(0.6, confidence_from_margin(weakest - p.similarity, 0.15)), ev, looked_for, details)
+
+    @staticmethod
+    def _follows(answer: Unit, q: Unit) -> bool:
+        """Whether ``answer`` can answer ``q``: said at or after it, in another message."""
+        return answer.start >= q.start and answer.utterance_id != q.utterance_id
+
+    @classmethod
+    def _later(cls, answers: list[Unit], q: Unit) -> list[Unit]:
+        return [a for a in answers if cls._follows(a, q)]
+
+    @staticmethod
+    def _judge(p: QuestionsAnsweredParams, asked: str, later: list[Unit],
+               sims: np.ndarray) -> tuple[bool, Unit | None, float]:
+        """(answered, the answering sentence, its cosine) of a question read as ``asked`` given
+        the cosine of each of the ``later`` agent sentences (unanswered: the best cosine)."""
+        words = content_words(normalise(asked))
+        best = int(np.argmax(sims))
+        overlap = [len(words & content_words(a.norm)) for a in later]
+        j = int(np.argmax(overlap))
+        if sims[best] >= p.similarity:
+            return True, later[best], float(sims[best])
+        if overlap[j] >= min(p.shared_words, max(1, len(words))):
+            return True, later[j], float(sims[j])
+        return False, None, float(sims[best])
 
     @staticmethod
     def _with_context(ctx: CallContext, q: Unit) -> str:
