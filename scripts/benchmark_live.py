@@ -225,10 +225,14 @@ async def _audiosocket_call(port: int, call_id: str, parties: dict[str, np.ndarr
 
 
 async def _watch(client, call_id: str, sent: dict, seen: dict, interval: float) -> None:
-    """Poll the call's JSON until its stream ended: the first time each confirmed word is seen."""
+    """Poll the call's JSON until its stream ended and then until no new word has come for
+    3 s (the last words are confirmed when the call ends): the first time each confirmed word
+    is seen."""
     import asyncio
 
-    while "end" not in sent:
+    quiet_since = None
+    while "end" not in sent or quiet_since is None or time.monotonic() - quiet_since < 3.0:
+        before = len(seen)
         r = await client.get(f"/api/live/calls/{call_id}")
         now = time.monotonic()
         if r.status_code == 200:
@@ -238,6 +242,8 @@ async def _watch(client, call_id: str, sent: dict, seen: dict, interval: float) 
                 for w in u.get("words", []):
                     if w.get("confirmed"):
                         seen.setdefault((u["role"], round(w["start"], 2)), (w["word"], w["end"], now))
+        if "end" in sent and (quiet_since is None or len(seen) > before):
+            quiet_since = now
         await asyncio.sleep(interval)
 
 
@@ -293,7 +299,7 @@ def run_protocol(args: argparse.Namespace) -> dict:
     work = Path(tempfile.mkdtemp(prefix="callqa-live-bench-"))
     db = str(work / "review.db")
     cfg = work / "config.yaml"
-    cfg.write_text(yaml.safe_dump({"live": {"archive": str(work / "archive"), "out": None,
+    cfg.write_text(yaml.safe_dump({"live": {"archive": str(work / "archive"), "out": None, "step_s": args.step,
                                             "transcribe_calls": args.transcribe_calls or k}}))
     password = "quality-monitor-42"
     _cli("db", "upgrade", "--db", db)
@@ -346,7 +352,8 @@ def run_protocol(args: argparse.Namespace) -> dict:
                 await asyncio.gather(*tasks)
 
         print(f"{args.protocol}: {k} call(s) at once, real-time pace, {len(jobs[0]['parties']['agent']) / 8000:.0f} s "
-              f"each; live.transcribe_calls {args.transcribe_calls or k}; poll {args.poll} s", flush=True)
+              f"each; live.transcribe_calls {args.transcribe_calls or k}, step {args.step} s; poll {args.poll} s",
+              flush=True)
         asyncio.run(replay())
         # the archived recordings, transcribed by the batch recogniser
         deadline = time.monotonic() + 60
@@ -389,7 +396,7 @@ def run_protocol(args: argparse.Namespace) -> dict:
     live = [r for r in results if r["transcription"] == "live"]
     all_lat = [x for r in live for x in r["_lat"]]
     overall = {
-        "protocol": args.protocol, "concurrent": k, "transcribe_calls": args.transcribe_calls or k,
+        "protocol": args.protocol, "concurrent": k, "transcribe_calls": args.transcribe_calls or k, "step_s": args.step,
         "seconds": round(len(jobs[0]["parties"]["agent"]) / 8000, 1), "poll_s": args.poll,
         "live_calls": len(live), "recording_only": sum(r["transcription"] == "recording only" for r in results),
         "words": len(all_lat),

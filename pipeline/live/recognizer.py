@@ -30,10 +30,10 @@ log = logging.getLogger("callqa.live")
 
 
 ANALYSIS_SHARE = 0.25
-"""At most about this share of the worker's time goes to one call's live analysis: a call whose
-analysis took ``t`` seconds is analysed again ``t / ANALYSIS_SHARE`` seconds later at the
-soonest (and never more often than ``ANALYSE_EVERY_S``), so a long call's growing analysis
-does not starve recognition."""
+"""At most about this share of the worker's time goes to the live analyses of its calls: with
+``n`` calls, a call whose analysis took ``t`` seconds is analysed again ``n * t /
+ANALYSIS_SHARE`` seconds later at the soonest (and never more often than
+``ANALYSE_EVERY_S``), so long calls' growing analyses do not starve recognition."""
 
 
 def _drain(inbox: Any, wait: float) -> list[Any]:
@@ -102,7 +102,9 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
             result = {"error": f"{type(e).__name__}: {e}"}
         now = time.monotonic()
         state["dirty"] = False
-        state["next_analysis"] = now + max(ANALYSE_EVERY_S, (now - started) / ANALYSIS_SHARE)
+        # the share is the worker's, whatever the number of calls: n calls each analysed in t s
+        # are analysed again n * t / ANALYSIS_SHARE later
+        state["next_analysis"] = now + max(ANALYSE_EVERY_S, (now - started) * len(calls) / ANALYSIS_SHARE)
         outbox.put(("analysis", call, {**result, "covered": covered}))
 
     def handle(msg: Any) -> bool:
