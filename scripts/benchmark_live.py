@@ -50,7 +50,7 @@ from models.asr import load_backend  # noqa: E402
 from models.base import SAMPLE_RATE  # noqa: E402
 from pipeline.asr.transcribe import transcribe_channel  # noqa: E402
 from pipeline.config import load_config  # noqa: E402
-from pipeline.evaluation.measures import wer  # noqa: E402
+from pipeline.evaluation.measures import masked_word_errors, wer  # noqa: E402
 from pipeline.ingest import audio  # noqa: E402
 from pipeline.live.streaming import StreamingOptions, StreamingTranscriber  # noqa: E402
 
@@ -247,25 +247,6 @@ async def _watch(client, call_id: str, sent: dict, seen: dict, interval: float) 
         await asyncio.sleep(interval)
 
 
-def _wer_masked(ref: str, hyp: list[str]) -> tuple[int, int]:
-    """Word errors of ``hyp`` (live words as the API shows them, PII masked) against ``ref`` (the
-    batch transcript's words), a masked token (``[NAME]``, ``[NUMBER]`` ...) matching any one
-    word; (errors, reference words), after the evaluation's text normalisation."""
-    from pipeline.text.normalize import wer_text
-
-    r = wer_text(ref).split()
-    h = [w if w.startswith("[") else wer_text(w) for w in hyp]
-    h = [w for x in h for w in ([x] if x.startswith("[") else x.split())]
-    prev = list(range(len(h) + 1))
-    for i, a in enumerate(r, 1):
-        cur = [i] + [0] * len(h)
-        for j, b in enumerate(h, 1):
-            same = b.startswith("[") or a == b
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (0 if same else 1))
-        prev = cur
-    return prev[-1], len(r)
-
-
 def run_protocol(args: argparse.Namespace) -> dict:
     """Replay ``--concurrent`` calls at once through ``--protocol`` to a ``callqa serve --live``
     started here on loopback (its own database, token and config: ``live.transcribe_calls`` =
@@ -379,7 +360,7 @@ def run_protocol(args: argparse.Namespace) -> dict:
             timed += [(end, seen - (t0 + end)) for _, _, end, seen in words]
             batch = " ".join(w.word for s in batch_channel(np.ascontiguousarray(stereo[ch]), backend, config.vad)
                              for w in s.words)
-            e, n = _wer_masked(batch, [w for _, w, _, _ in words])
+            e, n = masked_word_errors(batch, " ".join(w for _, w, _, _ in words))
             errors, ref_words = errors + e, ref_words + n
         latencies = [lat for _, lat in sorted(timed)]  # in call time order
         third = max(1, len(latencies) // 3)

@@ -10,6 +10,9 @@ import time
 
 import httpx
 
+PASSWORD = "a-long-password"
+"""The password of the users live_database makes."""
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -46,3 +49,25 @@ def logged_in(url: str, name: str, password: str) -> tuple[httpx.Client, str]:
     assert r.status_code == 303 and r.headers["location"] == "/"
     csrf = re.search(r'name="csrf-token" content="([^"]+)"', c.get("/", follow_redirects=True).text).group(1)
     return c, csrf
+
+
+def live_database(tmp_path, users, tokens=("pbx",), revoked=()) -> tuple[str, dict[str, str]]:  # noqa: ANN001
+    """A fresh SQLite review database ``tmp_path/review.db`` with ``users`` (``(name, role)``
+    pairs, password ``password``; an agent gets the agent id a101) and live streaming tokens
+    (``revoked`` made and then revoked): its path and ``{token name: token}``."""
+    from pipeline.live.tokens import add_token, revoke_token
+    from pipeline.review.db import make_engine, sessions
+    from pipeline.review.migrate import upgrade
+    from pipeline.review.users import add_user
+
+    db = str(tmp_path / "review.db")
+    engine = make_engine(db)
+    upgrade(engine)
+    with sessions(engine).begin() as s:
+        for name, role in users:
+            add_user(s, name, PASSWORD, role, agent_id="a101" if role == "agent" else None)
+        made = {name: add_token(s, name) for name in (*tokens, *revoked)}
+        for name in revoked:
+            revoke_token(s, name)
+    engine.dispose()
+    return db, made

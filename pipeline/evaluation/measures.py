@@ -95,6 +95,26 @@ def wer(references: list[str], hypotheses: list[str]) -> float:
     return errors["wer"]
 
 
+def masked_word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """Word errors of a PII-masked ``hypothesis`` against an unmasked ``reference`` (edit
+    distance after ``wer_text`` on the words), a mask token (``[PERSON]``, ``[NUMBER]`` ...)
+    matching any one word: (errors, reference words). For transcripts a person may see, which
+    never hold the words the masks replace (the live view against the batch transcript)."""
+    from pipeline.text.normalize import wer_text
+
+    ref = wer_text(reference).split()
+    hyp = [w for token in hypothesis.split()
+           for w in ([token] if token.startswith("[") and token.rstrip(".,?!").endswith("]") else wer_text(token).split())]
+    prev = list(range(len(hyp) + 1))
+    for i, a in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, b in enumerate(hyp, 1):
+            same = b.startswith("[") or a == b
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (0 if same else 1))
+        prev = cur
+    return prev[-1], len(ref)
+
+
 # ---------------------------------------------------------------------------------------------
 # Diarization
 

@@ -342,3 +342,12 @@ def test_score_agreement_undefined_correlations():
     one = score_agreement([80.0], [70.0])
     assert one == {"n": 1, "mae": 10.0, "bias": -10.0, "pearson": None, "spearman": None}
     assert score_agreement([], []) == {"n": 0, "mae": None, "bias": None, "pearson": None, "spearman": None}
+
+
+def test_masked_word_errors_take_a_mask_for_any_one_word() -> None:
+    from pipeline.evaluation.measures import masked_word_errors
+
+    assert masked_word_errors("This is Anna Lee speaking.", "This is [PERSON] [PERSON] speaking.") == (0, 5)
+    assert masked_word_errors("This is Anna Lee speaking.", "This is [PERSON] speaking.") == (1, 5)  # one mask, two words
+    assert masked_word_errors("my card ends in seven", "my car ends in [NUMBER]") == (1, 5)
+    assert masked_word_errors("", "") == (0, 0)

@@ -20,16 +20,12 @@ import websockets
 
 from pipeline.live.calls import LiveCalls
 from pipeline.live.options import LiveOptions
-from pipeline.live.tokens import add_token
 from pipeline.review.db import AudioAccess, User, make_engine, sessions
-from pipeline.review.migrate import upgrade
-from pipeline.review.users import add_user
-from servers import start_server, stop_server
+from servers import PASSWORD, live_database, start_server, stop_server
 from test_twilio_stream import CHUNK, angry_call, messages, ulaw_codes  # noqa: F401  (angry_call: a fixture)
 
 pytestmark = pytest.mark.slow  # drives a browser, the live recogniser and a batch run
 
-PASSWORD = "a-long-password"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"]
@@ -92,13 +88,9 @@ def live_app(tmp_path: Path):
     from pipeline.live.recognizer import LiveRecognizer
     from pipeline.review.app import create_app
 
-    db = str(tmp_path / "review.db")
+    db, tokens = live_database(tmp_path, [("sam", "supervisor"), ("lena", "lead")])
+    token = tokens["pbx"]
     engine = make_engine(db)
-    upgrade(engine)
-    with sessions(engine).begin() as s:
-        add_user(s, "sam", PASSWORD, "supervisor")
-        add_user(s, "lena", PASSWORD, "lead")
-        token = add_token(s, "pbx")
     recognizer = LiveRecognizer(None, max_calls=1, threads=2)
     live = LiveCalls(LiveOptions(archive=str(tmp_path / "archive"), out=str(tmp_path / "out")), None, recognizer)
     srv, thread, url = start_server(create_app(db, live=live))

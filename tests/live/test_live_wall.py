@@ -20,17 +20,14 @@ import websockets
 from pipeline.live.calls import LiveCalls
 from pipeline.live.listen import HEADER, QUEUE_S, Listener
 from pipeline.live.options import LiveOptions
-from pipeline.live.tokens import add_token
 from pipeline.live.twilio import ULAW
 from pipeline.review.db import AudioAccess, Assignment, LiveFlag, User, make_engine, sessions
 from pipeline.review.loader import load_results
 from pipeline.review.migrate import upgrade
-from pipeline.review.users import add_user
 from review_helpers import submit
-from servers import logged_in, start_server, stop_server
+from servers import PASSWORD, live_database, logged_in, start_server, stop_server
 from test_twilio_stream import CHUNK, call_audio, messages, send, wait_for  # noqa: F401  (call_audio: a fixture)
 
-PASSWORD = "a-long-password"
 USERS = (("lena", "lead"), ("adam", "admin"), ("sam", "supervisor"), ("rita", "reviewer"), ("abe", "agent"))
 
 
@@ -38,13 +35,9 @@ USERS = (("lena", "lead"), ("adam", "admin"), ("sam", "supervisor"), ("rita", "r
 def wall(tmp_path: Path):
     """A live server (no live transcription) over a fresh SQLite database with a user of every
     role (agent abe is agent a101, the streamed calls' agent) and a streaming token."""
-    db = str(tmp_path / "review.db")
+    db, tokens = live_database(tmp_path, USERS)
+    token = tokens["pbx"]
     engine = make_engine(db)
-    upgrade(engine)
-    with sessions(engine).begin() as s:
-        for name, role in USERS:
-            add_user(s, name, PASSWORD, role, agent_id="a101" if role == "agent" else None)
-        token = add_token(s, "pbx")
     from pipeline.review.app import create_app
 
     live = LiveCalls(LiveOptions(archive=str(tmp_path / "archive"), reconnect_grace_s=30.0))
