@@ -130,9 +130,9 @@ FRAME = 160
 """Samples of 8 kHz audio per message (20 ms), as Twilio and Asterisk send them."""
 
 
-def call_parties(call: str, seconds: float) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+def call_parties(call: str, seconds: float) -> dict[str, np.ndarray]:
     """A labelled stereo call's 8 kHz 16-bit audio per party (looped to ``seconds`` when longer
-    than the call; 0: the call once), and its gold text per party."""
+    than the call; 0: the call once)."""
     import soxr
 
     label = json.loads((DATA / "labels" / f"{call}.json").read_text())
@@ -146,9 +146,7 @@ def call_parties(call: str, seconds: float) -> tuple[dict[str, np.ndarray], dict
             n = int(seconds * 8000)
             pcm = np.tile(pcm, -(-n // pcm.size))[:n]
         parties[party] = pcm
-    gold = {party: " ".join(u["text"] for u in label["utterances"] if u.get("channel") == ch)
-            for party, ch in (("agent", agent), ("customer", 1 - agent))}
-    return parties, gold
+    return parties
 
 
 def _cli(*args: str, stdin: str | None = None) -> str:
@@ -316,9 +314,9 @@ def run_protocol(args: argparse.Namespace) -> dict:
         jobs = []
         for i in range(k):
             name = names[i % len(names)]
-            parties, gold = call_parties(name, args.seconds)
+            parties = call_parties(name, args.seconds)
             call_id = str(uuids.uuid5(uuids.NAMESPACE_URL, f"callqa-bench-{name}-{i}"))
-            jobs.append({"name": name, "call_id": call_id, "parties": parties, "gold": gold, "sent": {}, "seen": {}})
+            jobs.append({"name": name, "call_id": call_id, "parties": parties, "sent": {}, "seen": {}})
 
         async def replay() -> None:
             async with httpx.AsyncClient(base_url=url, cookies=client.cookies, timeout=10) as watcher:
