@@ -37,6 +37,9 @@ from pipeline.review import options as review_options
 from pipeline.review.options import ReviewOptions
 from pipeline.live import options as live_options
 from pipeline.live.options import LiveOptions
+from pipeline.analysis.contact import ContactOptions
+from pipeline.insights import options as insights_options
+from pipeline.insights.options import InsightsOptions
 from pipeline.run.executors import EXECUTORS
 from pipeline.speakers.roles import RoleOptions
 from pipeline.speakers.stage import SpeakerOptions
@@ -92,20 +95,23 @@ class Config:
     conversation: ConversationOptions = field(default_factory=ConversationOptions)
     pii: PiiOptions = field(default_factory=PiiOptions)
     channels: ChannelOptions = field(default_factory=ChannelOptions)
+    contact: ContactOptions = field(default_factory=ContactOptions)
     run: RunOptions = field(default_factory=RunOptions)
     review: ReviewOptions = field(default_factory=ReviewOptions)
     live: LiveOptions = field(default_factory=LiveOptions)
+    insights: InsightsOptions = field(default_factory=InsightsOptions)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def result_dict(self) -> dict[str, Any]:
-        """Every option that can change a call's results (not the ``run``, ``review`` or ``live`` sections, threads, or
+        """Every option that can change a call's results (not the ``run``, ``review``, ``live`` or ``insights`` sections, threads, or
         where the speaker overrides live), with the scorecard template's content hash."""
         d = self.to_dict()
         d.pop("run")
         d.pop("review")  # what the web app serves, not what a run writes
         d.pop("live")  # where the live server keeps streamed calls
+        d.pop("insights")  # how the archive's results are reported
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
         if self.scorecard.enabled:  # the templates' content, not only their names, decides the answers
@@ -278,6 +284,7 @@ def validate_config(config: Config) -> None:
     written.validate(config.channels)
     review_options.validate(config.review)
     live_options.validate(config.live)
+    insights_options.validate(config.insights)
     if config.scorecard.enabled:
         from pipeline.analysis.scorecard import load_scorecard
 

@@ -84,8 +84,9 @@ class SourceInfo:
                    **{k: d.get(k) for k in cls._OPTIONAL}, extra={k: v for k, v in d.items() if k not in known})
 
 
-BLOCKS = ("scorecard", "sentiment", "metrics", "pii")
-"""The analysis stage's blocks, in the order they are written."""
+BLOCKS = ("scorecard", "sentiment", "metrics", "contact", "pii")
+"""The analysis stage's blocks, in the order they are written (``contact``: the interaction
+documented, pipeline/analysis/contact.py)."""
 
 
 class Interaction:
@@ -154,6 +155,27 @@ class Interaction:
     @property
     def pii(self) -> dict[str, Any] | None:
         return self.blocks.get("pii")
+
+    @property
+    def contact(self) -> dict[str, Any] | None:
+        """The interaction documented: contact reason, actions, outcome, follow-ups, mentions."""
+        return self.blocks.get("contact")
+
+    @property
+    def started_at(self) -> str | None:
+        """When the interaction started (ISO 8601): the manifest's ``started_at``, else (a
+        written conversation) its first message's time."""
+        given = self.metadata.get("started_at")
+        if given:
+            return str(given)
+        first = self.source.extra.get("started_at") if self.channel in ("email", "chat") else None
+        return first if isinstance(first, str) and first else None
+
+    @property
+    def customer_hash(self) -> str | None:
+        """The customer's identity (caller number or e-mail address), hashed, when known."""
+        value = self.source.extra.get("customer_hash") or self.metadata.get("customer_hash")
+        return str(value) if value else None
 
     @property
     def items(self) -> list[dict[str, Any]]:

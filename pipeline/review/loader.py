@@ -98,16 +98,6 @@ def _messages(record: Interaction) -> int | None:
     return said if isinstance(said, int) and not isinstance(said, bool) and said >= 0 else None
 
 
-def _started_at(record: Interaction) -> str | None:
-    """When the interaction started: the manifest's ``started_at``, else (a written
-    conversation) its first message's time."""
-    given = record.metadata.get("started_at")
-    if given:
-        return given
-    first = record.source.extra.get("started_at") if record.channel in WRITTEN_CHANNELS else None
-    return first if isinstance(first, str) and first else None
-
-
 def _call_fields(record: Interaction, out_dir: Path, sha: str) -> dict[str, Any]:
     """The call row's columns from its record (``out_dir``: the run folder, absolute). A
     written conversation (an e-mail thread, a chat) loads as a call does, with its channel and
@@ -120,7 +110,7 @@ def _call_fields(record: Interaction, out_dir: Path, sha: str) -> dict[str, Any]
         "out_dir": str(out_dir),
         "agent_id": record.agent_id,
         "queue": meta.get("queue") or None,
-        "started_at": _started_at(record),
+        "started_at": record.started_at,
         "channel": _channel(record),
         "duration_s": record.source.duration_s,
         "channels": record.source.channels,
