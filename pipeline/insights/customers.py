@@ -45,20 +45,27 @@ def load_key(out_dir: str | Path, create: bool = True) -> bytes:
     """The results folder's customer key (32 random bytes, made on first use, mode 0600)."""
     path = Path(out_dir) / KEY_FILE
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
+        if len(key) < 16:
+            raise ValueError("shorter than 16 bytes")
+        return key
     except FileNotFoundError:
         if not create:
             raise CustomerKeyError(f"{path}: no customer key (the results folder has no hashed customers yet)") from None
     except (OSError, ValueError) as e:
         raise CustomerKeyError(f"{path}: cannot read the customer key: {e}") from e
     key = secrets.token_bytes(32)
+    tmp = path.with_name(f"{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # another process made it first
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(key.hex() + "\n")
+        os.link(tmp, path)  # whole or not at all; fails if another process made it first
+    except FileExistsError:
         return load_key(out_dir, create=False)
     except OSError as e:
         raise CustomerKeyError(f"{path}: cannot make the customer key: {e.strerror or e}") from e
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(key.hex() + "\n")
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
