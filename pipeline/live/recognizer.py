@@ -115,6 +115,8 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
                              "next_analysis": 0.0, "received_s": 0.0}
         elif msg[0] == "feed":
             _, call, party, data = msg
+            if call not in calls:  # audio after the call's finish (or before its open): the archive has it
+                return True
             if (call, party) not in streams:
                 streams[(call, party)] = [StreamingTranscriber(backend, config.vad, options),
                                           soxr.ResampleStream(8000, 16000, 1, dtype="float32", quality="HQ"), 0.0]
@@ -124,6 +126,8 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
             calls[call]["received_s"] = max(calls[call]["received_s"], transcriber.received_s)
         elif msg[0] == "finish":
             call = msg[1]
+            if call not in calls:
+                return True
             for party in PARTIES:
                 if (call, party) in streams:
                     transcriber, resampler, _ = streams.pop((call, party))

@@ -41,3 +41,24 @@ def test_an_analysis_covering_every_word_adds_nothing() -> None:
 def test_confirmed_words_are_sent_with_digits_masked() -> None:
     words = [_w("account", 0.0), _w("4417", 0.4), _w("twelve", 0.8)]
     assert [w["word"] for w in mask_partial(words)] == ["account", "[NUMBER]", "twelve"]
+
+
+def test_the_worker_ignores_audio_and_ends_for_calls_it_does_not_hold() -> None:
+    """Audio after a call's finish (a leg that drains late), or a second finish, is dropped: the
+    worker carries on with the other calls instead of dying on a missing call."""
+    import os
+    import queue
+
+    from pipeline.live.recognizer import _serve
+
+    inbox: queue.Queue = queue.Queue()
+    outbox: queue.Queue = queue.Queue()
+    silence = bytes(2 * 800)  # 0.1 s at 8 kHz, 16-bit
+    for msg in [("feed", "never-opened", "agent", silence), ("open", "c1", {}), ("feed", "c1", "agent", silence),
+                ("finish", "c1"), ("feed", "c1", "customer", silence), ("finish", "c1"), None]:
+        inbox.put(msg)
+    _serve(inbox, outbox, None, 1, os.getppid())  # returns at None instead of raising KeyError
+    kinds = []
+    while not outbox.empty():
+        kinds.append(outbox.get()[0])
+    assert kinds[0] == "ready" and kinds.count("finished") == 1 and "analysis" in kinds
