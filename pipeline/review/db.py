@@ -109,6 +109,12 @@ class Call(Base):
     dispute and reload; None: not reviewed."""
     reviewed_score: Mapped[float | None] = mapped_column(Float)
     """The counted review's score (:func:`pipeline.review.scoring.review_score`)."""
+    contact: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The interaction documented, as the pipeline extracted it (call.json ``contact``: reason,
+    actions, outcome, follow-ups, mentions); None: the result has none, or was loaded before
+    it was kept here (:func:`pipeline.review.contact.automatic_contact` then reads call.json).
+    A reviewer's correction lives apart (:class:`ContactCorrection`) and is never overwritten
+    by a load."""
 
     items: Mapped[list["CallItem"]] = relationship(back_populates="call", cascade="all, delete-orphan",
                                                    order_by="CallItem.position")
@@ -248,6 +254,26 @@ class Dispute(Base):
     """The lead's comment on the decision."""
     result_submission_id: Mapped[int | None] = mapped_column(ForeignKey("review_submissions.id"))
     """Upheld: the lead's final review version that carries the changed answer."""
+
+
+class ContactCorrection(Base):
+    """A reviewer's correction of a call's interaction record (its contact reason, outcome and
+    follow-ups), kept beside the automatic block, never replacing it: rows are only added, the
+    latest counts (see :mod:`pipeline.review.contact`). ``fields`` holds the whole correction as
+    it stands after this row (the fields not in it are the automatic ones); ``automatic`` the
+    automatic block the reviewer corrected, so that a newer run's block shows as changed since."""
+
+    __tablename__ = "contact_corrections"
+    __table_args__ = (Index("ix_contact_corrections_call_id", "call_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    call_id: Mapped[str] = mapped_column(ForeignKey("calls.call_id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    """{"reason": {...}, "outcome": {"label"}, "follow_ups": [...]}: the corrected fields only."""
+    automatic: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """The automatic contact block as it was when this correction was made."""
 
 
 class SpeakerSwap(Base):

@@ -4,6 +4,8 @@ For every finished call of ``OUT/calls/*/call.json`` the call row and its automa
 suggestions are inserted or updated; a call whose call.json is unchanged (same content hash) is
 left as it is. Reviews and reviewers' answers are never written here: a re-run of the pipeline
 updates the suggestions and keeps every human answer (and the suggestion it was given against).
+The call's interaction block (call.json ``contact``) is kept in ``calls.contact``; a
+reviewer's correction of it lives in its own table and stays through every load.
 Failed calls are not loaded; a call gone from the run is kept (its reviews may matter), and so
 is a call.json whose ``call_id`` is not its folder's name (skipped). Each call also gets the
 run's input roots (``run.json``) and whether its text is redacted, which decide what audio
@@ -125,7 +127,15 @@ def _call_fields(record: Interaction, out_dir: Path, sha: str) -> dict[str, Any]
         "metadata_json": meta,
         "audio_path": _audio_path(record, out_dir),
         "pii_redacted": _pii_redacted(record),
+        "contact": _contact(record),
     }
+
+
+def _contact(record: Interaction) -> dict[str, Any] | None:
+    """The record's interaction block (``contact``), None when it has none (or not an object).
+    A reviewer's correction of it is never touched here (pipeline/review/contact.py)."""
+    block = record.contact
+    return block if isinstance(block, dict) else None
 
 
 def _audio_path(record: Interaction, out_dir: Path) -> str | None:
@@ -157,7 +167,7 @@ _ITEMS = CallItem.__table__
 CALL_COLUMNS = ("call_id", "out_dir", "agent_id", "queue", "started_at", "channel", "duration_s", "channels",
                 "messages", "score",
                 "auto_fail", "low_confidence_items", "customer_sentiment_end", "template", "config_hash",
-                "result_sha256", "metadata_json", "audio_path", "pii_redacted", "input_roots", "loaded_at")
+                "result_sha256", "metadata_json", "audio_path", "pii_redacted", "input_roots", "contact", "loaded_at")
 """The columns a load writes of a call (the counted ones are :func:`refresh_counted`'s)."""
 ITEM_COLUMNS = ("call_id", "item_id", "position", "section", "question", "answer", "confidence", "points",
                 "auto_fail", "looked_for", "evidence", "human_answer")

@@ -38,6 +38,8 @@ from pipeline.review.threads import thread_messages, thread_summary
 from pipeline.review.web import Who, call_for, check_csrf, current, db_session, lead, lead_csrf, templates
 
 SPEAKER_CHOICES = ("swap", "left", "right", "S0", "S1", "S2", "S3")
+CORRECTORS = ("reviewer", "lead", "admin")
+"""Who corrects a call's interaction record (its contact reason, outcome and follow-ups)."""
 
 router = APIRouter()
 
@@ -164,7 +166,19 @@ def call_payload(s: Session, user: User, call: Call, state: Any) -> dict[str, An
         "trail": review_trail(s, user, call, is_blind),
         "speaker_swap": current_swap(s, call),
         "flags": [] if is_blind or user.role == "agent" else flags_of(s, call.call_id),
+        "contact": contact_payload(s, user, call, record),
     }
+
+def contact_payload(s: Session, user: User, call: Call, record: Interaction | None = None) -> dict[str, Any]:
+    """The call's interaction record (:func:`pipeline.review.contact.contact_view`), whether
+    ``user`` may correct it (reviewers, leads and admins), and the customer's utterances a
+    corrected contact reason may point at."""
+    from pipeline.review.contact import OUTCOMES, contact_view
+
+    view = contact_view(s, call, record)
+    view["can_correct"] = user.role in CORRECTORS
+    view["outcomes"] = list(OUTCOMES)
+    return view
 
 def audio_state(call: Call, state: Any) -> dict[str, Any] | None:
     """Whether the audio route will play something, what, and if not why; None for a written
@@ -277,6 +291,47 @@ def set_speakers(s: Session, user: User, call: Call, agent: str) -> JSONResponse
     s.commit()
     return JSONResponse({"call_id": call.call_id, "agent": agent or None, "swap": current_swap(s, call),
                          "note": "applied when the pipeline next runs over this folder"})
+
+# -- the interaction record (contact reason, outcome, follow-ups) and its corrections ---------------
+
+@router.get("/api/calls/{call_id}/contact")
+def api_contact(call_id: str, who: Who = Depends(current), s: Session = Depends(db_session)) -> JSONResponse:
+    """The call's interaction record: ``{"automatic": the pipeline's block | null, "corrected":
+    {"id", "by", "at", "fields", "automatic_changed"} | null, "effective": the block as it
+    counts, "history": [{"id", "by", "at", "fields", "automatic"}], "can_correct"}`` (see
+    :mod:`pipeline.review.contact`)."""
+    call = call_for(s, who[0], call_id)
+    return JSONResponse(contact_payload(s, who[0], call))
+
+def corrector_csrf(who: Who = Depends(check_csrf)) -> Who:
+    if who[0].role not in CORRECTORS:
+        raise HTTPException(403, "reviewers, leads and admins correct a call's interaction record")
+    return who
+
+@router.post("/api/calls/{call_id}/contact")
+async def api_correct_contact(call_id: str, request: Request, who: Who = Depends(corrector_csrf),
+                              s: Session = Depends(db_session)) -> JSONResponse:
+    """Correct the call's interaction record, beside the automatic one (a new correction; the
+    earlier ones stay in the history): ``{"reason": {"text": "..."} | {"utterance_id": "u0004"}
+    | null, "outcome": "resolved" | "follow_up" | "escalated" | "transferred" | "unresolved" |
+    null, "follow_ups": [{"text": "...", "due": "2026-11-19" | null, "due_text": "..." | null}] |
+    null}``: a field given replaces its correction, null withdraws it, one left out stays. 422
+    says what is wrong. Answers as GET does."""
+    from pipeline.review.contact import InvalidCorrection, automatic_contact, correct, latest_correction, validate
+
+    user = who[0]
+    call = call_for(s, user, call_id)
+    body = await json_object(request, '{"outcome": "resolved", "reason": {"text": "..."}, '
+                                      '"follow_ups": [{"text": "...", "due": "2026-11-19"}]}')
+    record = call_record(call)
+    latest = latest_correction(s, call.call_id)
+    try:
+        fields = validate(body, latest.fields if latest else None, record.utterance_dicts(), call.channel)
+    except InvalidCorrection as e:
+        raise HTTPException(422, str(e)) from None
+    correct(s, user, call, fields, automatic_contact(call, record))
+    s.commit()
+    return JSONResponse(contact_payload(s, user, call, record))
 
 # -- submitted reviews and disputes -----------------------------------------------------------
 

@@ -32,11 +32,11 @@ def test_migrations_build_the_schema_the_models_describe(engine):
 
     from pipeline.review.db import Base
 
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata) == []
     upgrade(engine)  # a second upgrade changes nothing
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
 
 
 def test_passwords_are_salted_and_checked():
@@ -170,7 +170,7 @@ def test_a_kill_9_while_the_schema_is_created_leaves_a_usable_database(tmp_path:
     killed_tables = set(inspect(engine).get_table_names()) - {"alembic_version"}
     assert current_revision(engine) in (None, "0004") and (current_revision(engine) or not killed_tables)
     upgrade(engine)
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
     with sessions(engine)() as session:
         add_user(session, "dana", "a long enough password", "reviewer")
         session.commit()
@@ -188,7 +188,7 @@ def test_a_half_created_database_is_repaired_and_one_with_rows_refused(tmp_path:
         db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(80))")
     engine = make_engine(path)
     upgrade(engine)
-    assert current_revision(engine) == "0011"
+    assert current_revision(engine) == "0012"
     engine.dispose()
     path = tmp_path / "foreign.sqlite"
     with sqlite3.connect(path) as db:

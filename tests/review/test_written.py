@@ -120,7 +120,7 @@ def test_an_older_database_gets_voice_for_every_call(db_url, tmp_path: Path):  #
         conn.execute(text("INSERT INTO item_tallies (day, agent_id, queue, item_id, position, yes, decided) "
                           "VALUES ('2026-11-02', 'a1', NULL, 'opening.greeting', 0, 1, 1)"))
     upgrade(eng)
-    assert current_revision(eng) == "0011"
+    assert current_revision(eng) == "0012"
     with sessions(eng)() as s:
         call = s.get(Call, "k1")
         assert (call.channel, call.messages) == ("voice", None)
