@@ -16,6 +16,7 @@ of the sections that have any potential (weights from the template). An auto-fai
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,11 @@ class ScorecardOptions:
     by_queue: dict[str, str] = field(default_factory=dict)
     """Per-queue templates (manifest column ``queue``): they win over the channel's
     (``channels.email.scorecard``, ``channels.chat.scorecard``) and ``template``."""
+    calibration: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Confidence calibration fitted on reviews (``callqa tune`` writes it): {template name:
+    {item id: map}}, a map being ``"platt A B"`` (confidence c becomes 1 / (1 + exp(-(A *
+    logit(c) + B)))) or ``"isotonic c1:p1 c2:p2 ..."`` (piecewise linear through the points,
+    flat beyond them). Empty (the default): confidences are the detectors' own."""
 
 
 DEFAULT_CHANNEL_SCORECARDS = {
@@ -159,3 +165,69 @@ def load_scorecard(path: str | Path | None = None) -> Scorecard:
     card.path = str(p)
     card.sha256 = hashlib.sha256(raw).hexdigest()
     return card
+
+
+# -- confidence calibration (scorecard.calibration) -------------------------------------------
+
+def parse_calibration_map(text: str, where: str) -> tuple[str, list[float]]:
+    """("platt", [A, B]) or ("isotonic", [c1, p1, c2, p2, ...]) from a map's text; ConfigError
+    naming ``where`` for anything else."""
+    parts = str(text).split()
+    try:
+        if parts and parts[0] == "platt" and len(parts) == 3:
+            values = [float(parts[1]), float(parts[2])]
+            if all(math.isfinite(v) for v in values):
+                return "platt", values
+        elif parts and parts[0] == "isotonic" and len(parts) >= 2:
+            points = [tuple(float(v) for v in p.split(":")) for p in parts[1:]]
+            xs = [x for x, _ in points]
+            if (all(len(p) == 2 and 0.0 <= p[0] <= 1.0 and 0.0 <= p[1] <= 1.0 for p in points)
+                    and xs == sorted(xs) and all(a <= b for (_, a), (_, b) in zip(points, points[1:]))):
+                return "isotonic", [v for p in points for v in p]
+    except ValueError:
+        pass
+    raise ConfigError(f"{where}: {text!r} is not a calibration map; use 'platt A B' or "
+                      "'isotonic c1:p1 c2:p2 ...' (confidences and probabilities in 0-1, both increasing)")
+
+
+def calibrate(confidence: float, kind: str, values: list[float]) -> float:
+    """A confidence through a parsed map (:func:`parse_calibration_map`)."""
+    c = min(max(float(confidence), 1e-4), 1.0 - 1e-4)
+    if kind == "platt":
+        z = values[0] * math.log(c / (1.0 - c)) + values[1]
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+    xs, ys = values[0::2], values[1::2]
+    if c <= xs[0]:
+        return ys[0]
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if c <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (c - x0) / (x1 - x0)
+    return ys[-1]
+
+
+def check_calibration(calibration: dict[str, dict[str, str]]) -> None:
+    """ConfigError naming ``scorecard.calibration.TEMPLATE.ITEM`` for a map that cannot be read."""
+    for template, items in (calibration or {}).items():
+        for item, text in items.items():
+            parse_calibration_map(text, f"scorecard.calibration.{template}.{item}")
+
+
+def apply_calibration(items: list[dict[str, Any]], calibration: dict[str, dict[str, str]] | None,
+                      template: str) -> list[dict[str, Any]]:
+    """The scorecard items of a call (as written in call.json) with each confidence passed
+    through its item's map for ``template`` (the template's name), the detector's own kept as
+    ``confidence_raw``; items without a map, and every item when ``calibration`` is empty, are
+    returned unchanged. Answers never change."""
+    maps = (calibration or {}).get(template) or {}
+    if not maps:
+        return items
+    out = []
+    for item in items:
+        text = maps.get(item.get("id"))
+        if text is None or item.get("confidence") is None:
+            out.append(item)
+            continue
+        kind, values = parse_calibration_map(text, f"scorecard.calibration.{template}.{item.get('id')}")
+        out.append({**item, "confidence": round(calibrate(item["confidence"], kind, values), 3),
+                    "confidence_raw": item["confidence"]})
+    return out

@@ -19,6 +19,10 @@ with the models loaded once, and every figure is measured (pipeline/evaluation/m
   gold answers, confusion counts, all answers pooled; the total score (0-1, as in call.json)
   against the score the gold answers give (MAE, bias, Pearson, Spearman, auto-fail agreement;
   calls whose labels answer every item); every disagreement with the detector's evidence.
+- contact (labels with ``contact_reason`` / ``outcome``): the contact block's reason against the
+  labelled sentence (token F1, agreement at F1 >= 0.5, mean F1) and its outcome (accuracy,
+  Cohen's kappa, confusion), per call and pooled (pipeline/evaluation/contact_eval.py); also
+  written as ``contact.csv`` beside the report.
 
 The report has no times or machine paths in it beyond the data path as given, so the same data,
 config and models give the same ``report.json``; how long the stages took goes to
@@ -266,6 +270,9 @@ class _Measured:
         self.scores: dict[str, Any] = {}
         self.disagreements: list[dict[str, Any]] = []
         self.items_seen: dict[str, str] = {}
+        from pipeline.evaluation.contact_eval import ContactMeasured
+
+        self.contact = ContactMeasured()
 
     def add(self, call: Any, speech: SpeechResult, labels: Any, stage: Any, config: Config) -> None:
         from pipeline.analysis.detectors.context import CallFacts
@@ -274,12 +281,17 @@ class _Measured:
         if labels.utterances is not None:
             self._transcription(call.call_id, utterances, labels.utterances)
         self._speakers(call.call_id, speech, labels)
-        if stage.card is None or not labels.scorecard:
+        scored = stage.card is not None and bool(labels.scorecard)
+        contact = config.contact.enabled and (labels.contact_reason is not None or labels.outcome is not None)
+        if not scored and not contact:
             return
         facts = CallFacts(speech.info.duration_s, stereo=speech.channels == 2, metadata=call.metadata,
                           company=call.metadata.get("company") or config.roles.company)
         blocks, _written, _spans = stage.run(utterances, facts)
-        self._scorecard(call.call_id, blocks["scorecard"], labels.scorecard)
+        if scored:
+            self._scorecard(call.call_id, blocks["scorecard"], labels.scorecard)
+        if contact:
+            self.contact.add(call.call_id, blocks.get("contact"), labels.contact_reason, labels.outcome)
 
     def _transcription(self, cid: str, utterances: list[Any], gold: list[dict[str, Any]]) -> None:
         from pipeline.evaluation.measures import text_errors
@@ -326,7 +338,7 @@ class _Measured:
             self.items_seen.setdefault(item["id"], item["question"])
             if item["id"] not in gold:
                 continue
-            answers[item["id"]] = {"auto": item["answer"], "gold": gold[item["id"]]}
+            answers[item["id"]] = {"auto": item["answer"], "gold": gold[item["id"]], "confidence": item["confidence"]}
             if item["answer"] != gold[item["id"]]:
                 self.disagreements.append({
                     "call_id": cid, "item": item["id"], "question": item["question"], "auto": item["answer"],
@@ -357,6 +369,8 @@ class _Measured:
             overall["role_accuracy"] = sum(a * s for a, s in self.role_judged) / seconds if seconds else None
             out["speakers"] = {"collar_s": COLLAR_S, "overall": overall, "calls": self.speakers}
         out["scorecard"] = self._scorecard_report() if self.card is not None else None
+        if self.contact:
+            out["contact"] = self.contact.report()
         return out
 
     def _scorecard_report(self) -> dict[str, Any]:
@@ -395,6 +409,10 @@ def write_report(report: dict[str, Any], out_dir: str | Path, timing: dict[str, 
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / REPORT_JSON, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     html = write_html(report, out / REPORT_HTML)
+    if report.get("contact"):
+        from pipeline.evaluation.contact_eval import CSV_NAME, contact_csv
+
+        write_atomic(out / CSV_NAME, contact_csv(report["contact"]))
     if timing is not None:
         write_json(out / TIMING_JSON, timing)
     return Path(html)
@@ -427,4 +445,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"scorecard: item accuracy {f(o['accuracy'])} ({o['answers']} answers), kappa {f(o['kappa'])}, "
                      f"mean F1 {f(o['mean_f1'])}; total score MAE {f(sc['mae'])}, Pearson {f(sc['pearson'])}; "
                      f"{len(c['disagreements'])} disagreements")
+    from pipeline.evaluation.contact_eval import summary_line
+
+    line = summary_line(report.get("contact"))
+    if line:
+        lines.append(line)
     return lines

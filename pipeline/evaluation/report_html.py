@@ -397,8 +397,58 @@ def _scorecard(report: Mapping[str, Any]) -> str:
             out.append("</details>")
     else:
         out.append('<p class="na">No items.</p>')
+    out.append(_reliability(_map(sc.get("answers"))))
     out.append(_scores(_map(sc.get("scores"))))
     out.append(_answers(_map(sc.get("answers")), list(items)))
+    return "\n".join(out)
+
+
+def _reliability(answers: Mapping[str, Any]) -> str:
+    """How far the suggestions' confidences are right as often as they say (a reliability
+    diagram with its expected calibration error), over every answer compared with gold."""
+    from pipeline.learning.calibration import ece, reliability_svg
+
+    pairs = [(float(a["confidence"]), a.get("auto") == a.get("gold")) for per_call in answers.values()
+             if isinstance(per_call, Mapping) for a in per_call.values()
+             if isinstance(a, Mapping) and isinstance(a.get("confidence"), (int, float))]
+    if not pairs:
+        return ""
+    conf, right = [c for c, _ in pairs], [r for _, r in pairs]
+    error = ece(conf, right)
+    title = "Reliability of the confidences" + (f" (ECE {error:.3f})" if error is not None else "")
+    return ("<h3>Confidence</h3>\n<p class=\"note\">Each bar: the answers whose confidence falls in the bin, and "
+            "how often they agree with gold; a well calibrated confidence lies on the diagonal.</p>\n"
+            + reliability_svg(conf, right, title))
+
+
+def _contact(report: Mapping[str, Any]) -> str:
+    """The contact block against the labels: reason agreement (token F1) and outcome accuracy."""
+    c = report.get("contact")
+    if not isinstance(c, Mapping):
+        return ""
+    out = ['<h2 id="contact">Contact reason and outcome</h2>']
+    r, o = _map(c.get("reason")), _map(c.get("outcome"))
+    out.append(
+        f"<p>Reason: {esc(count(r.get('matched')))} of {esc(count(r.get('n')))} agree with the labelled sentence "
+        f"(token F1 &ge; {esc(dec(r.get('threshold_f1'), 2))}): {_na(pct(r.get('agreement')))}, mean F1 "
+        f"{_na(dec(r.get('mean_f1')))}. Outcome: {esc(count(o.get('correct')))} of {esc(count(o.get('n')))} "
+        f"right, accuracy {_na(pct(o.get('accuracy')))}, kappa {_na(dec(o.get('kappa')))}, macro F1 "
+        f"{_na(dec(o.get('f1')))}.</p>")
+    if o.get("confusion"):
+        out.append('<div class="grids">\n' + confusion_grid(o.get("confusion"), list(o.get("labels_present") or []),
+                                                           "outcome") + "\n</div>")
+    rows = []
+    for cid, row in _map(c.get("items")).items():
+        f1 = number(_get(row, "reason_f1"))
+        ok = _get(row, "outcome_gold") == _get(row, "outcome_auto")
+        rows.append([
+            esc(cid), esc(str(_get(row, "reason_gold") or "")), esc(str(_get(row, "reason_auto") or "")),
+            _na(dec(f1)) if f1 is not None else NA,
+            (lambda cell: cell if ok else _mark("bad", cell))(
+                esc(f"{_get(row, 'outcome_gold') or NA} / {_get(row, 'outcome_auto') or NA}")),
+        ])
+    if rows:
+        out.append(_table(["Call", "labelled reason", "extracted reason", "F1", "outcome gold / auto"], rows))
     return "\n".join(out)
 
 
@@ -539,7 +589,7 @@ def render_html(report: dict) -> str:
     title = f"callqa evaluation: {_get(report, 'data', 'path') or 'report'}"
     body = [
         _header(report), _cards(report), _transcription(report), _speakers(report), _scorecard(report),
-        _disagreements(report), _config(report),
+        _contact(report), _disagreements(report), _config(report),
     ]
     return "\n".join([
         "<!DOCTYPE html>",

@@ -289,6 +289,67 @@ def agreement_by_item(session: Session, start: str | None = None, end: str | Non
     return {item: item_agreement(*pairs[item]) for item in _order_items(first)}
 
 
+def agreement_weekly(session: Session, start: str | None = None, end: str | None = None,
+                     team: str | None = None, agent_id: str | None = None, *,
+                     channel: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """{item_id: [{"period" (ISO week of the calls), "start" (its Monday), "n" (reviewed
+    answers), "agreed" (the suggestion equal to the counted review's answer), "agreement"}, ...]
+    in time order}: the per-item agreement of :func:`agreement_by_item`, week by week (only
+    weeks with reviewed answers; calls in [start, end), of a queue, agent and channel); items in
+    scorecard order. Summed per item and day in SQL, folded into weeks here."""
+    day = func.substr(Call.started_at, 1, 10)
+    agreed = func.sum(case((CallItem.human_answer == CallItem.answer, 1), else_=0))
+    query = _scope(select(CallItem.item_id, day, func.count(), agreed, func.min(CallItem.position))
+                   .join(Call, Call.call_id == CallItem.call_id)
+                   .where(CallItem.human_answer.is_not(None)),
+                   start, end, team, agent_id, channel=channel).group_by(CallItem.item_id, day)
+    sums: dict[str, dict[tuple[str, str], list[int]]] = {}
+    first: dict[str, int] = {}
+    for item, when, n, ok, position in session.execute(query):
+        period = period_of(when, "week")
+        if period is None:
+            continue
+        acc = sums.setdefault(item, {}).setdefault(period, [0, 0])
+        acc[0] += int(n or 0)
+        acc[1] += int(ok or 0)
+        first[item] = min(first.get(item, position), position)
+    return {item: [{"period": label, "start": monday, "n": n, "agreed": ok, "agreement": _rate(ok, n)}
+                   for (label, monday), (n, ok) in sorted(sums[item].items(), key=lambda kv: kv[0][1])]
+            for item in _order_items(first)}
+
+
+def agreement_drift(session: Session, start: str | None = None, end: str | None = None,
+                    team: str | None = None, agent_id: str | None = None, *, channel: str | None = None,
+                    baseline_weeks: int = 8) -> dict[str, Any]:
+    """The weekly agreement per item of the window [start, end) and the drift alerts
+    (:func:`pipeline.learning.drift.drift_alerts`: each item's latest week against up to
+    ``baseline_weeks`` weeks before it, those before ``start`` included): ``{"weekly": {item:
+    rows}, "alerts": [...], "test": what was tested}``."""
+    from pipeline.learning import drift
+
+    since = None
+    if start:
+        try:
+            since = (date.fromisoformat(start[:10]) - timedelta(weeks=baseline_weeks)).isoformat()
+        except ValueError:
+            since = start
+    weekly = agreement_weekly(session, since, end, team, agent_id, channel=channel)
+    alerts = drift.drift_alerts(weekly, baseline_weeks=baseline_weeks)
+    shown = {item: [w for w in weeks if not start or w["start"] >= _monday(start)] for item, weeks in weekly.items()}
+    return {"weekly": {item: weeks for item, weeks in shown.items() if weeks}, "alerts": alerts,
+            "test": (f"each item's latest week against its previous {baseline_weeks} weeks: one-sided "
+                     f"two-proportion z-test, at least {drift.MIN_N} reviewed answers on each side, a drop of "
+                     f"{drift.MIN_DROP:.0%} or more, p below {drift.ALPHA} divided by the items tested")}
+
+
+def _monday(day: str) -> str:
+    try:
+        d = date.fromisoformat(day[:10])
+    except ValueError:
+        return day
+    return (d - timedelta(days=d.weekday())).isoformat()
+
+
 def _cell(value: Any) -> Any:
     if value is None:
         return ""

@@ -33,6 +33,15 @@ class ReviewOptions:
     """A call passes when its score (the reviewed one where there is one, else the automatic
     one; 0-1) is at least this: the dashboards' pass rates."""
 
+    uncertain_share: float = 0.2
+    """The share of each period's sample (``callqa sample``: N per agent; rounded) that goes
+    instead to the calls where the machine is least sure: the lowest item confidence, weighed by
+    how often reviewers recently agreed with that item (pipeline/review/sampling.py). 0: a
+    purely random sample."""
+    uncertain_recent_days: int = 90
+    """Reviews of calls started in this many days before the sampled period's end count as
+    recent for an item's agreement."""
+
     def allows_one_click(self, template: str | None) -> bool:
         """Whether a call scored with ``template`` (the database's "NAME VERSION") allows it."""
         if not template:
@@ -49,6 +58,9 @@ def validate(options: ReviewOptions) -> None:
         (options.login_lockout_s >= 1, "login_lockout_s", "a number of seconds, 1 or more"),
         (isinstance(options.pass_mark, (int, float)) and not isinstance(options.pass_mark, bool)
          and 0.0 <= options.pass_mark <= 1.0, "pass_mark", "a score between 0 and 1"),
+        (isinstance(options.uncertain_share, (int, float)) and not isinstance(options.uncertain_share, bool)
+         and 0.0 <= options.uncertain_share <= 1.0, "uncertain_share", "a share between 0 and 1"),
+        (options.uncertain_recent_days >= 1, "uncertain_recent_days", "a number of days, 1 or more"),
         (isinstance(options.one_click_accept, list) and all(isinstance(n, str) and n for n in options.one_click_accept),
          "one_click_accept", "a list of scorecard template names"),
     ])

@@ -288,7 +288,7 @@ def dashboard_data(s: Session, f: dict[str, str], pass_mark: float = 0.8) -> dic
     from pipeline.errors import ConfigError
     from pipeline.review import periods
     from pipeline.review.dashboards import (
-        agent_kpis, agreement_by_item, channel_kpis, channel_trends, team_trends, trend,
+        agent_kpis, agreement_by_item, agreement_drift, channel_kpis, channel_trends, team_trends, trend,
     )
 
     team, agent, bucket = f.get("team") or None, f.get("agent") or None, f.get("bucket") or "week"
@@ -309,6 +309,8 @@ def dashboard_data(s: Session, f: dict[str, str], pass_mark: float = 0.8) -> dic
             "team_trends": team_trends(s, bucket, start, end, agent, pass_mark, channel=channel),
             "channel_trends": channel_trends(s, bucket, start, end, team, agent, pass_mark, channel=channel),
             "agreement": agreement_by_item(s, start, end, team, agent, channel=channel),
+            # per item per week, and an alert when an item's agreement drops (pipeline/learning/drift.py)
+            "agreement_drift": agreement_drift(s, start, end, team, agent, channel=channel),
         }
     except ConfigError as e:
         raise HTTPException(422, str(e)) from None

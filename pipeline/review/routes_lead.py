@@ -33,7 +33,9 @@ async def api_sample(request: Request, who: Who = Depends(lead_csrf),
         made = plan_sample(s, whole_number(body, "per_agent", 2), text(body, "start", 40) or None,
                            text(body, "end", 40) or None, names(body, "reviewers"),
                            whole_number(body, "seed", 0), whole_number(body, "low_confidence_min", 1),
-                           created_by=who[0].id, apply=body.get("apply", False))
+                           created_by=who[0].id, apply=body.get("apply", False),
+                           uncertain_share=request.app.state.options.uncertain_share,
+                           recent_days=request.app.state.options.uncertain_recent_days)
     except ConfigError as e:
         raise HTTPException(422, str(e)) from None
     rows = assignment_rows(s, made)

@@ -163,3 +163,21 @@ def test_write_html(tmp_path):
 def test_clock():
     assert clock(101.2) == "1:41" and clock(104.9, up=True) == "1:45" and clock(5) == "0:05"
     assert clock(3725.0) == "62:05" and clock(None) == "?"
+
+
+def test_html_shows_how_well_the_confidences_are_calibrated():
+    from pipeline.learning.calibration import ece
+
+    report = make_report()
+    answers = report["scorecard"]["answers"]
+    confidences = {"c001": 0.95, "c002": 0.6, "c003": 0.8}
+    for cid, per_call in answers.items():
+        for answer in per_call.values():
+            answer["confidence"] = confidences[cid]
+    html = render_html(report)
+    conf = [confidences[c] for c, per_call in answers.items() for _ in per_call]
+    right = [a["auto"] == a["gold"] for per_call in answers.values() for a in per_call.values()]
+    expected = f"Reliability of the confidences (ECE {ece(conf, right):.3f})"
+    titles = [ET.fromstring(s).find(f"{SVG_NS}title").text for s in svgs(html)]
+    assert expected in titles
+    assert "Reliability of the confidences" not in render_html(make_report())  # answers without confidences

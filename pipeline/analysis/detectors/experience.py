@@ -60,7 +60,34 @@ class SentimentEndDetector(Detector):
                        " ".join(u.text for u in units), score) for uid, score, units in last]
         answer = NO if mean < p.negative_below else YES
         return Detection(answer, confidence_from_margin(mean - p.negative_below, 0.3), ev, looked_for,
-                         {"mean_score": round(mean, 3)})
+                         {"mean_score": round(mean, 3),
+                          # the decision score, for callqa tune (re-thresholding without a re-run)
+                          "decision": {"param": "negative_below", "score": float(mean), "op": "<", "then": NO,
+                                       "else": YES, "fixed": False, **_components(ctx, last, mean)}})
+
+
+def _components(ctx: CallContext, last: list, mean: float) -> dict:
+    """The judged turns' mean score split into the sentiment head's part and VADER's, which
+    ``sentiment.vader_weight`` blends (models/sentiment.py: score = (1 - w) x (p_pos - p_neg) +
+    w x VADER; the means are word-weighted as the score is): {"components": {"model", "vader",
+    "vader_weight"}} when the blend reproduces the recorded score (the classifier and
+    transformers backends), else nothing. For callqa tune: the weight re-fitted without a re-run."""
+    options = getattr(getattr(getattr(ctx, "models", None), "config", None), "sentiment", None)
+    w = getattr(options, "vader_weight", None)
+    if options is None or w is None or getattr(options, "backend", None) == "vader" or not last:
+        return {}
+    model_sum = vader_sum = 0.0
+    for _, _, units in last:
+        weights = [max(1, len(u.norm.split())) for u in units]
+        total = sum(weights)
+        scores = [ctx.unit_sentiment[u.index] for u in units]
+        model_sum += sum(wt * (s.probabilities.get("positive", 0.0) - s.probabilities.get("negative", 0.0))
+                         for wt, s in zip(weights, scores)) / total
+        vader_sum += sum(wt * s.vader for wt, s in zip(weights, scores)) / total
+    model, vader = model_sum / len(last), vader_sum / len(last)
+    if abs((1.0 - w) * model + w * vader - mean) > 1e-6:
+        return {}
+    return {"components": {"model": model, "vader": vader, "vader_weight": float(w)}}
 
 
 PROBLEM = PhraseParams(

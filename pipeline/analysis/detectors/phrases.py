@@ -278,6 +278,7 @@ class PhraseDetector(Detector):
         found, closest = find_matches(p, ctx)
         looked_for = describe_rules(p, ctx)
         details = {}
+        decision = self._decision(p, ctx, found, absent)
         if p.must_mention == "company" and not ctx.facts.company:
             details["note"] = "the call's company is unknown (manifest column company or roles.company): not checked"
         if found:
@@ -288,6 +289,8 @@ class PhraseDetector(Detector):
             if details:
                 conf = min(conf, 0.7)
             ev = [Evidence.of_unit(u, rule, s) for u, s, rule in sorted(found[: p.max_evidence], key=lambda f: f[0].start)]
+            if decision is not None:
+                details["decision"] = decision
             return Detection(p.present, conf, ev, looked_for, details)
         ev = []
         conf = 0.75
@@ -297,4 +300,38 @@ class PhraseDetector(Detector):
             conf = confidence_from_margin(p.semantic_threshold - closest[1], 0.15)
         if not select_units(p, ctx):
             details["note"] = "no words of that role in the window"
+        if decision is not None:
+            details["decision"] = decision
         return Detection(absent, conf, ev, looked_for, details)
+
+    @staticmethod
+    def _decision(p: PhraseParams, ctx: CallContext, found: list[tuple[Unit, float, str]],
+                  absent: str) -> dict | None:
+        """The recorded decision score (for ``callqa tune``; it never changes the answer): the
+        highest cosine, over the units in the window that a lower ``semantic_threshold`` could
+        make match (the company named where ``must_mention`` asks for it), and whether a rule
+        that does not depend on that threshold (a word, a pattern, a fuzzy phrase) matched.
+        The answer is ``then`` when ``fixed`` or ``score >= semantic_threshold``, else ``else``.
+        None without examples (no threshold to move)."""
+        if not p.examples:
+            return None
+        units = select_units(p, ctx)
+        matcher = matcher_for(p, ctx)
+        sims = matcher.similarity(ctx, units) if units else None
+        if not matcher.examples:
+            return None
+        hit_ids = {u.index for u, _, _ in found}
+        fixed = any("cosine" not in rule for _, _, rule in found)
+        best = None
+        for u in units:
+            sim = float(sims[u.index]) if sims is not None else 0.0
+            if u.index not in hit_ids and p.must_mention == "company" and ctx.facts.company:
+                said = max(mentions(u.norm, ctx.facts.company, p.company_threshold),
+                           mentions(normalise(ctx.by_id[u.utterance_id].text), ctx.facts.company, p.company_threshold))
+                if said < p.company_threshold:
+                    continue
+            if u.index in hit_ids and not any(f[0].index == u.index and "cosine" in f[2] for f in found):
+                continue  # matched by a fixed rule: its cosine decides nothing
+            best = sim if best is None else max(best, sim)
+        return {"param": "semantic_threshold", "score": best, "op": ">=", "then": p.present, "else": absent,
+                "fixed": fixed}

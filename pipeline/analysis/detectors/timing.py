@@ -38,13 +38,20 @@ class DeadAirDetector(Detector):
         if silences:
             ev = [Evidence(s.start, s.end, f"silence of {s.end - s.start:.1f} s") for s in silences[:3]]
             worst = max(s.end - s.start for s in silences)
-            return Detection(NO, confidence_from_margin(worst - limit, 2.0), ev, looked_for)
+            return Detection(NO, confidence_from_margin(worst - limit, 2.0), ev, looked_for,
+                             {"decision": self._decision(worst)})
         if longest is None:
-            return Detection(YES, 0.9, [], looked_for, {"longest_silence_s": round(ctx.metrics.longest_silence_s, 2)})
+            return Detection(YES, 0.9, [], looked_for, {"longest_silence_s": round(ctx.metrics.longest_silence_s, 2),
+                                                        "decision": self._decision(0.0)})
         length = longest.end - longest.start
         ev = [Evidence(longest.start, longest.end, f"longest silence {length:.1f} s")]
         return Detection(YES, confidence_from_margin(limit - length, 2.0), ev, looked_for,
-                         {"longest_silence_s": round(length, 2)})
+                         {"longest_silence_s": round(length, 2), "decision": self._decision(length)})
+
+    @staticmethod
+    def _decision(longest: float) -> dict:
+        """The recorded decision score (for callqa tune): the longest silence."""
+        return {"param": "max_silence_s", "score": float(longest), "op": ">", "then": NO, "else": YES, "fixed": False}
 
 
 @dataclass
@@ -72,7 +79,9 @@ class InterruptionDetector(Detector):
         looked_for = f"the {p.by} starting to speak while the {over} is speaking (at most {p.max_allowed} allowed)"
         ev = [Evidence(i.start, i.start + max(i.overlap_s or 0.0, 1.0), f"{p.by} interrupts {over} ({i.how})",
                        i.utterance_id, p.by, None) for i in found[:5]]
-        details = {"count": len(found), "stereo": ctx.facts.stereo}
+        details = {"count": len(found), "stereo": ctx.facts.stereo,
+                   "decision": {"param": "max_allowed", "score": len(found), "op": ">", "then": NO, "else": YES,
+                                "fixed": False}}
         answer = YES if len(found) <= p.max_allowed else NO
         conf = 0.85 if ctx.facts.stereo else 0.65  # overlaps are seen directly only on stereo calls
         if answer == YES and len(found) == p.max_allowed and found:
