@@ -43,13 +43,18 @@ def _type_name(tp: Any) -> str:
 
 def coerce_value(value: Any, tp: Any, where: str) -> Any:
     """Check ``value`` against a field type (bool, int, float, str, list of one of these, a
-    mapping of names to strings, or X | None); ConfigError naming ``where`` otherwise."""
+    mapping of names to strings or to such mappings, or X | None); ConfigError naming ``where`` otherwise."""
     if typing.get_origin(tp) is list:
         if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
             raise ConfigError(f"{where}: {value!r} is not {_type_name(tp)}")
         inner = typing.get_args(tp)[0]
         return [coerce_value(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
     if typing.get_origin(tp) is dict:
+        inner = typing.get_args(tp)[1] if len(typing.get_args(tp)) == 2 else str
+        if typing.get_origin(inner) is dict:  # a mapping of names to mappings of names to strings
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise ConfigError(f"{where}: {value!r} is not a mapping of names to mappings of names to strings")
+            return {k: coerce_value(v, inner, f"{where}.{k}") for k, v in value.items()}
         if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
             raise ConfigError(f"{where}: {value!r} is not a mapping of names to strings")
         return dict(value)

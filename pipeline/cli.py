@@ -142,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="a call with at least K low-confidence answers is always picked (default 1)")
     smp.add_argument("--apply", action="store_true", help="write the assignments (default: print the plan only)")
     _add_db_arg(smp)
+    smp.add_argument("--uncertain-share", type=float, default=0.2, metavar="S",
+                     help="share of the sample given to the calls the machine is least sure of (lowest item "
+                          "confidence, items reviewers recently disagreed with); review.uncertain_share, default 0.2")
+    from pipeline.learning.cli import add_parser as add_tune_parser
+
+    add_tune_parser(sub)  # callqa tune --from-reviews (pipeline/learning/cli.py)
     srv = sub.add_parser("serve", help="the reviewers' web app (log in with a user from 'callqa users add')")
     _add_db_arg(srv)
     srv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -173,6 +179,56 @@ def build_parser() -> argparse.ArgumentParser:
     tok_rev = tok_sub.add_parser("revoke", help="revoke token NAME: its streams are refused from now on")
     tok_rev.add_argument("name", metavar="NAME")
     _add_db_arg(tok_rev)
+
+    imp = sub.add_parser("import", help="import surveys or ACD/CDR records into a results folder's insight store, "
+                                        "joined to its interactions")
+    isub = imp.add_subparsers(dest="import_kind", metavar="KIND", required=True)
+    for kind, what in (("surveys", "customer surveys: call_id, customer, time, csat (1-5), nps (0-10), comment, "
+                                   "channel (phone/mail/online)"),
+                       ("acd", "ACD/CDR records: call_id, customer, time, queue, queue_s, talk_s, hold_s, wrap_s, "
+                               "transfers, abandoned (0/1), agent_id")):
+        p = isub.add_parser(kind, help=f"import a CSV of {what}",
+                            description=f"Import a CSV of {what} into OUT's insight store. Rows are joined by "
+                                        "call_id, else by customer (hashed) and time within "
+                                        "insights.match_tolerance_s; unmatched rows are kept and reported, bad rows "
+                                        "reported and skipped; re-importing a file adds nothing twice. Exit code 0, "
+                                        f"or {EXIT_CALLS_FAILED} when some rows were bad (the others are imported).")
+        p.add_argument("out", metavar="OUT", help="results folder of a callqa run")
+        p.add_argument("file", metavar="FILE", help="the CSV file")
+        _add_config_args(p)
+    rep = sub.add_parser("report", help="manager report of a period: KPIs against goals and a baseline, trends, "
+                                        "satisfaction, per-agent coaching reports")
+    rep.add_argument("out", metavar="OUT", help="results folder of a callqa run")
+    rep.add_argument("--period", choices=["day", "week", "month"], default="week",
+                     help="the day, ISO week or month holding --end (default week)")
+    rep.add_argument("--end", metavar="DATE", help="a day of the period (default: the newest interaction's day)")
+    rep.add_argument("--from", dest="start", metavar="DATE", help="with --to: the period's first day instead")
+    rep.add_argument("--to", dest="to", metavar="DATE", help="with --from: the period's last day (included)")
+    rep.add_argument("--baseline", metavar="FROM:TO",
+                     help="the baseline's first and last day (default: insights.baseline_days before the period)")
+    rep.add_argument("--team", metavar="T", help="only this team")
+    rep.add_argument("--out", dest="report_dir", required=True, metavar="DIR",
+                     help="where report.html, report.json, the CSVs and coaching/ go")
+    _add_config_args(rep)
+
+    ins = sub.add_parser("insights", help="voice of the customer: contact-reason topics and trends, complaint "
+                                          "drivers, repeat contacts and first-contact resolution",
+                         description="Topics of the contact reasons of OUT's interactions (clustered by meaning, "
+                                     "labelled by their words), their weekly trend and growth against a baseline, "
+                                     "complaint drivers, repeat contacts and first-contact resolution, survey "
+                                     "comments per topic. Writes insights.json, topics.csv, topic_trends.csv, "
+                                     "drivers.csv, repeat_contacts.csv and insights.html into DIR. The insight store "
+                                     "is brought up to date first (new calls only).")
+    ins.add_argument("out", metavar="OUT", help="results folder of a callqa run")
+    ins.add_argument("--out", dest="insights_dir", required=True, metavar="DIR", help="where the files go")
+    ins.add_argument("--from", dest="start", metavar="DATE",
+                     help="the period's first day (default: 28 days before --to)")
+    ins.add_argument("--to", dest="to", metavar="DATE",
+                     help="the period's last day, included (default: the newest interaction's day)")
+    ins.add_argument("--baseline", metavar="FROM:TO",
+                     help="the baseline's first and last day (default: insights.baseline_days before the period)")
+    ins.add_argument("--store", metavar="PATH", help="the insight store (default OUT/.callqa-insights.sqlite)")
+    _add_config_args(ins)
 
     ev = sub.add_parser(
         "eval",
@@ -274,13 +330,19 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     with sessions(engine).begin() as session:
         made = plan_sample(session, args.per_agent, args.start, args.end,
                            [r.strip() for r in args.reviewers.split(",") if r.strip()], args.seed,
-                           args.low_confidence_min, apply=args.apply)
+                           args.low_confidence_min, apply=args.apply, uncertain_share=args.uncertain_share)
         for row in assignment_rows(session, made):
             print(f"{row['call_id']:20} {row['agent_id'] or '-':10} {row['kind']:15} -> {row['reviewer']:12} {row['reason']}")
         print(f"{len(made)} call(s) {'assigned' if args.apply else 'would be assigned (dry run; --apply writes them)'}")
         if not args.apply:
             session.rollback()
     return EXIT_OK
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from pipeline.learning.cli import cmd
+
+    return cmd(args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -307,7 +369,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         recognizer = LiveRecognizer(args.config, options.transcribe_calls) if options.transcribe_calls else None
         live = LiveCalls(options, args.config, recognizer, effective.sentiment.negative_threshold)
     serve(args.db or os.environ.get("CALLQA_DB") or "callqa.db", args.host, args.port, args.secure_cookies,
-          config.review if config else None, live, audiosocket)
+          config.review if config else None, live, audiosocket, args.config)
     return EXIT_OK
 
 
@@ -532,6 +594,53 @@ def _cmd_eval_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.insights.external import import_file
+    from pipeline.insights.store import InsightStore
+
+    config = load_config(args.config, args.overrides)
+    if not Path(args.out).is_dir():
+        raise ConfigError(f"{args.out}: no such results folder")
+    with InsightStore.for_run(args.out) as store:
+        store.update(args.out)
+        report = import_file(store, args.out, args.import_kind, args.file, config.insights)
+    print(report.summary())
+    return EXIT_CALLS_FAILED if report.bad else EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.insights.report import build_report, write_report
+    from pipeline.insights.store import InsightStore
+
+    config = load_config(args.config, args.overrides)
+    if not Path(args.out).is_dir():
+        raise ConfigError(f"{args.out}: no such results folder")
+    with InsightStore.for_run(args.out) as store:
+        store.update(args.out)
+        data = build_report(store, config, args.period, end=args.end, start=args.start, to=args.to, team=args.team,
+                            baseline=args.baseline, out_dir=args.out)
+    written = write_report(data, args.report_dir)
+    c = data["counts"]
+    print(f"{data['title']}: {c['interactions']} interactions, {c['surveys']} surveys, {c['acd']} ACD records; "
+          f"{len(data['coaching'])} coaching reports")
+    if c["unmatched_surveys"] or c["unmatched_acd"]:
+        print(f"not joined to any interaction: {c['unmatched_surveys']} survey rows, {c['unmatched_acd']} ACD rows")
+    print(f"wrote {len(written)} files to {args.report_dir} (report.html)")
+    return EXIT_OK
+
+
+def _cmd_insights(args: argparse.Namespace) -> int:
+    from pipeline.config import load_config
+    from pipeline.insights.voc import run_insights
+
+    effective = load_config(args.config, args.overrides)
+    print(run_insights(args.out, args.insights_dir, effective, start=args.start, last_day=args.to,
+                       baseline=args.baseline, store_path=args.store))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     special = {"compare": (build_eval_compare_parser, _cmd_eval_compare),
@@ -547,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     handlers = {"run": _cmd_run, "config": _cmd_config, "models": _cmd_models, "scorecard": _cmd_scorecard,
-                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve, "live": _cmd_live, "sample": _cmd_sample}
+                "eval": _cmd_eval, "db": _cmd_db, "users": _cmd_users, "serve": _cmd_serve, "live": _cmd_live, "sample": _cmd_sample, "tune": _cmd_tune, "insights": _cmd_insights,
+                "import": _cmd_import, "report": _cmd_report}
     return _dispatch(handlers[args.command], args)
 
 

@@ -27,7 +27,7 @@ from models.vad import VadOptions
 from pipeline.analysis import conversation
 from pipeline.pii import text as pii
 from pipeline.speakers import roles
-from pipeline.analysis.scorecard import ScorecardOptions, template_path, templates_in_use
+from pipeline.analysis.scorecard import ScorecardOptions, check_calibration, template_path, templates_in_use
 from pipeline.analysis.conversation import ConversationOptions
 from pipeline.analysis import written
 from pipeline.analysis.written import ChannelOptions
@@ -39,6 +39,7 @@ from pipeline.live import options as live_options
 from pipeline.live.options import LiveOptions
 from pipeline.analysis.contact import ContactOptions
 from pipeline.insights import options as insights_options
+from pipeline.insights.goals import check_goals
 from pipeline.insights.options import InsightsOptions
 from pipeline.run.executors import EXECUTORS
 from pipeline.speakers.roles import RoleOptions
@@ -112,6 +113,8 @@ class Config:
         d.pop("review")  # what the web app serves, not what a run writes
         d.pop("live")  # where the live server keeps streamed calls
         d.pop("insights")  # how the archive's results are reported
+        if not self.scorecard.calibration:  # none fitted: the detectors' own confidences, as before the option
+            d["scorecard"].pop("calibration")
         d["asr"].pop("threads")
         d["speakers"].pop("overrides_file")  # manual overrides are applied without redoing a call
         if self.scorecard.enabled:  # the templates' content, not only their names, decides the answers
@@ -285,6 +288,8 @@ def validate_config(config: Config) -> None:
     review_options.validate(config.review)
     live_options.validate(config.live)
     insights_options.validate(config.insights)
+    check_goals(config.insights.goals, config.insights.team_goals)  # KPI names and goal expressions
+    check_calibration(config.scorecard.calibration)
     if config.scorecard.enabled:
         from pipeline.analysis.scorecard import load_scorecard
 

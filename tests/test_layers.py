@@ -73,7 +73,8 @@ LAYERS = [
     ["models"],  # model adapters, and the errors, records and file writing they share
     ["pipeline", "pipeline.errors", "pipeline.text", "pipeline.interaction"],  # the shared record and helpers
     ["pipeline.ingest", "pipeline.asr", "pipeline.speakers", "pipeline.pii", "pipeline.analysis"],  # the stages
-    ["pipeline.config", "pipeline.run", "pipeline.evaluation", "pipeline.review", "pipeline.live"],  # what runs and reads them
+    ["pipeline.config", "pipeline.run", "pipeline.evaluation", "pipeline.review", "pipeline.live",
+     "pipeline.insights", "pipeline.learning"],  # what runs and reads them
     ["pipeline.cli"],
 ]
 """The layers, lowest first: a module imports from its own layer or lower ones."""

@@ -4,7 +4,9 @@ For every call: conversation metrics (pipeline/analysis/conversation.py), sentim
 role and quarter of the call (models/sentiment.py), every scorecard item answered by its
 detector with a confidence and evidence (pipeline/analysis/detectors, the template from
 pipeline/analysis/scorecard.py), the scores, and PII found and redacted (pipeline/pii/text.py) in everything
-written: utterances, transcripts, evidence quotes, the role evidence. The models (sentence
+written: utterances, transcripts, evidence quotes, the role evidence; and the interaction
+documented (the contact block, pipeline/analysis/contact.py: reason, actions, outcome,
+follow-ups, mentions), from the same context and embeddings, quoting the written words. The models (sentence
 embeddings, sentiment head, spaCy) load once per worker process; each call embeds all its
 sentences in one batch, shared by every detector and the sentiment model.
 """
@@ -23,7 +25,8 @@ from pipeline.analysis.detectors.base import Evidence
 from pipeline.analysis.detectors.context import AGENT, CUSTOMER, CallContext, CallFacts
 from pipeline.interaction.utterances import Utterance
 from pipeline.analysis.card import Scorecard, score_answers
-from pipeline.analysis.scorecard import ScorecardOptions, load_scorecard, template_for, template_path
+from pipeline.analysis.scorecard import (ScorecardOptions, apply_calibration, load_scorecard, template_for,
+                                         template_path)
 from pipeline.interaction.record import AUDIO_SOURCES, CHANNEL_OF
 
 QUARTERS = 4
@@ -243,12 +246,15 @@ class AnalysisStage:
         written = redact_utterances(utterances, spans) if pii_options.enabled and pii_options.redact else utterances
         blocks: dict[str, Any] = {}
         chosen = self.card_for(facts)
+        contact_on = bool(getattr(getattr(self.config, "contact", None), "enabled", False))
+        by_id = {u.id: u for u in written}
         if chosen is None:
+            if contact_on:
+                blocks["contact"] = self._contact(CallContext(utterances, facts, self.models), by_id, spans)
             blocks["pii"] = self._pii_block(spans)
             return blocks, written, spans
         card, detectors = chosen
         ctx = CallContext(utterances, facts, self.models)
-        by_id = {u.id: u for u in written}
         items = []
         answers = {}
         for item, detector in zip(card.items, detectors):
@@ -265,11 +271,22 @@ class AnalysisStage:
             })
         if written is not utterances:  # the detectors' rule texts may name what the quotes mask
             items = redact_strings(items, pii_texts(utterances, spans))
+        items = apply_calibration(items, self.options.calibration, card.name)  # confidences fitted on reviews, if any
         blocks["scorecard"] = {"template": card.describe(), "items": items, "score": score_answers(card, answers)}
         blocks["sentiment"] = sentiment_block(ctx)
         blocks["metrics"] = ctx.metrics.to_dict() if facts.source in AUDIO_SOURCES else ctx.written_metrics
+        if contact_on:
+            blocks["contact"] = self._contact(ctx, by_id, spans)
         blocks["pii"] = self._pii_block(spans)
         return blocks, written, spans
+
+    def _contact(self, ctx: CallContext, by_id: dict[str, Utterance], spans: list[Any]) -> dict[str, Any]:
+        """The contact block (pipeline/analysis/contact.py) from the detectors' context (its
+        units, embeddings, sentiment), every quote from the written (redacted) utterances."""
+        from pipeline.analysis.contact import contact_block
+
+        duration = ctx.facts.duration_s
+        return contact_block(ctx, self.config.contact, spans, lambda e: self._evidence(e, by_id, duration))
 
     @staticmethod
     def _evidence(e: Evidence, by_id: dict[str, Utterance], duration_s: float) -> dict[str, Any]:

@@ -74,6 +74,10 @@ class CallLabels:
     rttm: list[tuple[float, float, str]] | None
     sha256: str
     """Hash of the label file and the RTTM file (part of the data hash)."""
+    contact_reason: str | None = None
+    """The customer's sentence that says why they called (None: not labelled)."""
+    outcome: str | None = None
+    """How the call ended: resolved, follow_up, escalated, transferred or unresolved (None: not labelled)."""
 
     def reference_turns(self) -> tuple[list[tuple[float, float, str]], str] | None:
         """Reference speaker turns and their source (``rttm`` or ``labels``), or None."""
@@ -222,7 +226,22 @@ def load_call_labels(call_id: str, labels_dir: Path) -> CallLabels | None:
             raise LabelError(rttm_path, str(e).removeprefix(f"{rttm_path}: ")) from e
         except OSError as e:
             raise LabelError(rttm_path, f"cannot read RTTM file: {e.strerror or e}") from e
-    return CallLabels(call_id, utterances, answers, rttm, h.hexdigest())
+    reason, outcome = parse_contact(call_id, data, path)
+    return CallLabels(call_id, utterances, answers, rttm, h.hexdigest(), reason, outcome)
+
+
+def parse_contact(call_id: str, data: Any, path: Path) -> tuple[str | None, str | None]:
+    """A label file's ``contact_reason`` and ``outcome`` (each None when absent); LabelError
+    naming ``path`` for a wrong value."""
+    from pipeline.evaluation.contact_eval import check_outcome
+
+    try:
+        reason = data.get("contact_reason")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError("contact_reason: must be a string")
+        return (reason or None), check_outcome(data.get("outcome"))
+    except ValueError as e:
+        raise LabelError(path, f"label file of call {call_id}: {e}") from e
 
 
 def load_dataset(root: str | Path) -> Dataset:

@@ -7,7 +7,9 @@ stage with its channel's scorecard, in this process; measured per channel: role 
 message, and the scorecard as the calls' is measured (pipeline/evaluation/harness.py): per
 item accuracy, macro F1 and Cohen's kappa against the gold answers, all answers pooled, and
 the total score against the score the gold answers give; every disagreement comes with the
-detector's evidence.
+detector's evidence. With ``contact_reason`` / ``outcome`` labels, the contact block's reason
+and outcome are measured too (pipeline/evaluation/contact_eval.py: ``contact`` in the report,
+pooled and per channel, and ``written_contact.csv``).
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
     labels = written_labels(data)
     if not labels:
         raise InputError(f"{data}: no labelled e-mail or chat conversation (labels/<id>.json with channel email or chat)")
+    from pipeline.evaluation.contact_eval import ContactMeasured, check_outcome
+
     stage = AnalysisStage(config, 1)
+    contact = ContactMeasured()
     found = {c.call_id: c for c in discover(data) if c.kind in WRITTEN_CHANNELS}
     per_channel: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
@@ -84,6 +89,13 @@ def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
             channel = per_channel.setdefault(label["channel"], {"measured": _Measured(card), "roles": []})
             channel["roles"].append((label.get("roles") or [], roles))
             channel["measured"]._scorecard(cid, blocks["scorecard"], label.get("scorecard") or {})
+            try:
+                gold_outcome = check_outcome(label.get("outcome"))
+            except ValueError as e:
+                failed[cid] = f"LabelError: {data / 'labels' / (cid + '.json')}: {e}"
+                continue
+            reason = label.get("contact_reason") if isinstance(label.get("contact_reason"), str) else None
+            contact.add(cid, blocks.get("contact"), reason, gold_outcome, label["channel"])
     report: dict[str, Any] = {"format": REPORT_FORMAT, "data": {"path": str(data), "labelled": len(labels),
                                                                  "evaluated": len(labels) - len(failed), "failed": failed},
                               "channels": {}}
@@ -99,6 +111,15 @@ def evaluate_written(data: str | Path, config: Config) -> dict[str, Any]:
             "scorecard": measured._scorecard_report(),
         }
     report["overall"] = pooled_agreement(all_pairs)
+    if contact:
+        report["contact"] = contact.report()
+        for name in report["channels"]:  # the same figures per channel
+            part = ContactMeasured()
+            part.rows = {k: v for k, v in contact.rows.items() if v["channel"] == name}
+            if part:
+                summary = part.report()
+                outcome = {k: summary["outcome"][k] for k in ("n", "accuracy", "kappa", "correct")}
+                report["channels"][name]["contact"] = {"reason": summary["reason"], "outcome": outcome}
     return report
 
 
@@ -110,6 +131,10 @@ def write_written_report(report: dict[str, Any], out_dir: str | Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     path = out / "written_report.json"
     write_atomic(path, json.dumps(report, indent=2, ensure_ascii=False, default=str) + "\n")
+    if report.get("contact"):
+        from pipeline.evaluation.contact_eval import contact_csv
+
+        write_atomic(out / "written_contact.csv", contact_csv(report["contact"]))
     return path
 
 
@@ -130,4 +155,9 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append("failed: " + "; ".join(f"{k}: {v}" for k, v in report["data"]["failed"].items()))
     if report["overall"]["accuracy"] is not None:
         lines.append(f"all written answers: agreement {report['overall']['accuracy']:.3f} ({report['overall']['answers']} answers)")
+    from pipeline.evaluation.contact_eval import summary_line
+
+    line = summary_line(report.get("contact"))
+    if line:
+        lines.append(line)
     return lines

@@ -54,6 +54,13 @@ class CallInput:
     messages may be spread over files or share one with others); None: the file's hash."""
     size: int | None = None
     """Bytes of a written conversation's content (for the order of work); None: the file's."""
+    customer: str | None = field(default=None, repr=False)
+    """The customer's caller number or e-mail address from the manifest (a ``CUSTOMER_COLUMNS``
+    column), never kept in the metadata: the runner replaces it by its keyed hash
+    (``metadata["customer_hash"]``, pipeline/insights/customers.py) and clears it."""
+    customer_key: bytes | None = field(default=None, repr=False)
+    """The results folder's customer key, given by the runner to the sources that hash a
+    customer's address themselves (e-mail); None: no customer hash is made."""
 
 
 def _is_hidden(name: str) -> bool:
@@ -165,6 +172,24 @@ def written_conversations(paths: list[Path], taken: set[str], root: Path | None 
     return out
 
 
+CUSTOMER_COLUMNS = ("customer", "caller", "caller_number", "ani", "customer_email")
+"""Manifest columns that hold the customer's caller number or e-mail address (the first
+non-empty one is the customer). They never reach a result: ``customer_identity`` takes them
+out of the metadata and the runner writes their keyed hash as ``customer_hash``."""
+
+
+def customer_identity(metadata: dict[str, str]) -> str | None:
+    """Removes every ``CUSTOMER_COLUMNS`` column (and a ``customer_hash`` column, which only the
+    runner may write) from ``metadata``; returns the first non-empty value, or None."""
+    found = None
+    for column in CUSTOMER_COLUMNS:
+        value = (metadata.pop(column, "") or "").strip()
+        if value and found is None:
+            found = value
+    metadata.pop("customer_hash", None)
+    return found
+
+
 def read_manifest(manifest: Path) -> list[CallInput]:
     """The calls a manifest CSV lists. Row problems are attached to the call, not raised.
 
@@ -198,7 +223,7 @@ def read_manifest(manifest: Path) -> list[CallInput]:
         raw_id = (row.get("call_id") or "").strip()
         cid = raw_id or safe_call_id(Path(raw_path).stem or f"row{lineno}")
         metadata = {k: (v or "") for k, v in row.items() if k not in ("call_id", "path") and k is not None}
-        call = CallInput(call_id=cid, path=path, metadata=metadata)
+        call = CallInput(call_id=cid, path=path, metadata=metadata, customer=customer_identity(metadata))
         where = f"{manifest} line {lineno}"
         calls.append(call)
         if not raw_path:
@@ -242,6 +267,7 @@ def _written_row(call: CallInput, taken: set[str]) -> list[CallInput]:
         taken.add(call.call_id)
     for conversation in found:
         conversation.metadata = {**call.metadata, **conversation.metadata}
+        conversation.customer = conversation.customer or call.customer
     return found
 
 

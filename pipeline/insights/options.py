@@ -13,11 +13,17 @@ class TopicOptions:
     """How contact reasons are grouped into topics (``insights.topics``)."""
 
     min_topic_size: int = 3
-    """Fewest contact reasons a topic holds; smaller groups are left as outliers."""
+    """Fewest contact reasons a topic holds; smaller groups are left as outliers. Over many
+    reasons the clustering raises it to 1/(4 x max_topics) of the distinct reasons clustered
+    (pipeline/insights/topics.py), so that a large archive is not cut into micro-topics."""
     max_topics: int = 50
     """Most topics kept (the largest)."""
     label_words: int = 3
     """Words in a topic's readable label."""
+    min_similarity: float = 0.35
+    """A contact reason joins the nearest topic when its embedding's cosine similarity to the
+    topic's centroid is at least this (reasons outside the clustered sample, and outliers of
+    the clustering); else it stays without a topic."""
 
 
 @dataclass
@@ -49,6 +55,7 @@ def validate(options: InsightsOptions) -> None:
         (topics.min_topic_size >= 2, "min_topic_size", "an integer >= 2"),
         (topics.max_topics >= 1, "max_topics", "an integer >= 1"),
         (1 <= topics.label_words <= 10, "label_words", "an integer from 1 to 10"),
+        (-1.0 <= topics.min_similarity <= 1.0, "min_similarity", "a cosine similarity from -1 to 1"),
     ])
     check_options("insights", options, [
         (options.repeat_days >= 1, "repeat_days", "days >= 1"),

@@ -22,7 +22,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -252,6 +252,11 @@ class InsightStore:
                                    "ORDER BY started_at, call_id", args)
         for row in cursor:
             yield Fact.from_row(row)
+
+    def latest_day(self) -> "date | None":
+        """The day of the newest interaction with a start time (None when there is none)."""
+        row = self.conn.execute("SELECT MAX(day) FROM interactions").fetchone()
+        return date.fromisoformat(row[0]) if row and row[0] else None
 
     def count(self, start: str | None = None, end: str | None = None, *, team: str | None = None,
               agent_id: str | None = None, channel: str | None = None) -> int:

@@ -53,7 +53,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from pipeline.review import routes_auth, routes_call, routes_dashboard, routes_lead, routes_queue
+from pipeline.review import routes_auth, routes_call, routes_dashboard, routes_insights, routes_lead, routes_queue
 from pipeline.review.audio_access import database_files
 from pipeline.review.db import make_engine, sessions
 from pipeline.review.migrate import upgrade
@@ -63,13 +63,14 @@ from pipeline.review.web import HERE
 
 
 def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOptions | None = None,
-               live: Any = None, audiosocket: Any = None) -> FastAPI:
+               live: Any = None, audiosocket: Any = None, config_file: str | Path | None = None) -> FastAPI:
     """The app over the review database ``db`` (migrated to the newest schema first);
     ``options``: the ``review`` config section (defaults: no original audio); ``live``: a
     :class:`pipeline.live.calls.LiveCalls` to receive calls in progress on (``--live``: the routes
     of :mod:`pipeline.live.routes`), else None; ``audiosocket``: with ``live``, a
     :class:`pipeline.live.audiosocket.AudioSocketSettings` to also receive Asterisk AudioSocket
-    legs (``--audiosocket-port``), else None."""
+    legs (``--audiosocket-port``), else None; ``config_file``: the config the insight and report
+    pages read (goals, topics, pass mark; None: the defaults)."""
     options = options or ReviewOptions()
     validate(options)
     engine = make_engine(db)
@@ -103,9 +104,10 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
     app.state.options = options
     app.state.protected = database_files(engine)
     app.state.secure_cookies = secure_cookies
+    app.state.config_file = config_file
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")  # scripts and styles, no data
-    for module in (routes_auth, routes_queue, routes_call, routes_dashboard, routes_lead):
+    for module in (routes_auth, routes_queue, routes_call, routes_dashboard, routes_lead, routes_insights):
         app.include_router(module.router)
     if live is not None:
         from pipeline.live import routes as live_routes
@@ -120,7 +122,9 @@ def create_app(db: str | Path, secure_cookies: bool = False, options: ReviewOpti
 
 
 def serve(db: str | Path, host: str = "127.0.0.1", port: int = 8080, secure_cookies: bool = False,
-          options: ReviewOptions | None = None, live: Any = None, audiosocket: Any = None) -> None:
+          options: ReviewOptions | None = None, live: Any = None, audiosocket: Any = None,
+          config_file: str | Path | None = None) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(db, secure_cookies, options, live, audiosocket), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(db, secure_cookies, options, live, audiosocket, config_file), host=host, port=port,
+                log_level="warning")

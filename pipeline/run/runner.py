@@ -43,6 +43,8 @@ SUMMARY_COLUMNS = [
 ]
 SCORE_COLUMNS = ["score", "points", "potential", "auto_fail", "low_confidence_items", "customer_sentiment_end"]
 """Columns of a scored call; one column per scorecard item (its answer) follows them."""
+CONTACT_COLUMNS = ["outcome", "contact_reason"]
+"""Columns of the interaction documented (the contact block): its outcome and reason (masked)."""
 
 STOPPED_DISK_FULL = "stopped: disk full"
 """``run.json`` state of a run stopped by a full disk (exit code EXIT_DISK_FULL)."""
@@ -137,8 +139,32 @@ def summary_row(call: CallInput, outcome: Outcome, record: Interaction | None) -
                        low_confidence_items=sum(1 for i in card["items"] if i["confidence"] < LOW_CONFIDENCE),
                        customer_sentiment_end=(record.sentiment or {}).get("customer_end"))
             row.update(record.answers)
+        contact = record.contact
+        if contact:
+            row.update(outcome=(contact.get("outcome") or {}).get("label"),
+                       contact_reason=(contact.get("reason") or {}).get("text"))
     row.update(call.metadata)
     return row
+
+
+def hash_customers(calls: list[CallInput], out_dir: Path) -> None:
+    """Each call's manifest customer (caller number, e-mail address) replaced by its keyed hash
+    in its metadata (``customer_hash``; pipeline/insights/customers.py, the key of ``out_dir``,
+    made on first use), so no raw number reaches a worker or a result; e-mail and chat calls get
+    the key to hash their customer's address the same way. Nothing is made when no call needs it."""
+    if not any(c.customer or c.kind in ("email", "chat") for c in calls):
+        return
+    from pipeline.insights.customers import customer_hash, load_key
+
+    key = load_key(out_dir)
+    for call in calls:
+        if call.customer:
+            hashed = customer_hash(call.customer, key)
+            if hashed:
+                call.metadata["customer_hash"] = hashed
+            call.customer = None
+        if call.kind in ("email", "chat"):
+            call.customer_key = key
 
 
 def with_split(config: Config) -> Config:
@@ -239,6 +265,7 @@ class BatchRunner:
         with _Lock(self.out_dir):
             shutil.rmtree(self.out_dir / WORK_DIR, ignore_errors=True)  # left by a killed run
             self.calls = {c.call_id: c for c in calls}
+            hash_customers(calls, self.out_dir)
             try:
                 self._index = RunIndex(self.out_dir)
                 self._run(calls)
@@ -417,10 +444,11 @@ class BatchRunner:
             self.report.ended_at = utc_now()
         write_json(self.out_dir / "run.json", self.report.to_dict(), durable=True)
         rows = [self._rows[cid] for cid in self.report.outcomes if cid in self._rows]
-        extra = sorted({k for c in self.calls.values() for k in c.metadata} - set(SUMMARY_COLUMNS))
+        extra = sorted({k for c in self.calls.values() for k in c.metadata} - set(SUMMARY_COLUMNS) - set(CONTACT_COLUMNS))
         items = self._item_ids()
         scored = SCORE_COLUMNS + items if items else []
-        write_csv(self.out_dir / "summary.csv", rows, SUMMARY_COLUMNS + scored + extra)
+        contact = CONTACT_COLUMNS if self.config.contact.enabled else []
+        write_csv(self.out_dir / "summary.csv", rows, SUMMARY_COLUMNS + scored + contact + extra)
         if items:
             table = agent_rows(rows, items)
             write_csv(self.out_dir / "agents.csv", table, AGENT_COLUMNS + [f"{i}_pass_rate" for i in items])

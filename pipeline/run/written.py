@@ -14,7 +14,6 @@ kept only as a hash, for repeat contacts).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,8 +45,11 @@ def analysed_role(message: Message) -> str:
 
 
 def thread_conversation(thread: WrittenThread, path: str, sha256: str, fmt: str,
-                        stages: dict[str, float] | None = None) -> tuple[Conversation, list[Message]]:
-    """A written thread as the Conversation the analysis stage reads, and its messages."""
+                        stages: dict[str, float] | None = None,
+                        customer_key: bytes | None = None) -> tuple[Conversation, list[Message]]:
+    """A written thread as the Conversation the analysis stage reads, and its messages; with
+    ``customer_key`` (the results folder's, pipeline/insights/customers.py) the customer's
+    address is kept as its keyed hash (``customer_hash``), without it not at all."""
     messages = list(thread.messages)
     if not messages:
         raise EmptyConversationError(path, "holds no message")
@@ -77,8 +79,12 @@ def thread_conversation(thread: WrittenThread, path: str, sha256: str, fmt: str,
         "ended_at": messages[-1].time.isoformat(),
         "files": list(thread.origins),
     }
-    if customer_senders:
-        extra["customer_hash"] = hashlib.sha256(customer_senders[0].lower().encode()).hexdigest()[:16]
+    if customer_senders and customer_key:
+        from pipeline.insights.customers import customer_hash
+
+        hashed = customer_hash(customer_senders[0], customer_key)
+        if hashed:
+            extra["customer_hash"] = hashed
     if thread.notes:
         extra["notes"] = list(thread.notes)
     source = SourceInfo(thread.kind, path, sha256, max(span, 0.0), format=fmt, extra=extra)
@@ -167,7 +173,7 @@ class WrittenSource(Source):
         for key, value in metadata.items():
             call.metadata.setdefault(key, value)
         conversation, messages = thread_conversation(thread, str(call.path), sha256, fmt,
-                                                     {"read": time.perf_counter() - t0})
+                                                     {"read": time.perf_counter() - t0}, call.customer_key)
         agent = agent_identity(messages)
         if agent and not call.metadata.get("agent_id"):
             call.metadata["agent_id"] = agent

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -146,6 +147,8 @@ def test_ray_run_gives_the_results_of_the_local_executor(sample_run, tmp_path: P
     threads = first["provenance"]["models"]["asr"]["threads"]  # the same threads give the same numbers
 
     out = tmp_path / "ray-out"
+    out.mkdir()  # the local run's customer key: the same customers get the same hashes
+    shutil.copy(local_out / ".callqa-customer.key", out / ".callqa-customer.key")
     proc = run_cli("run", str(manifest), "--out", str(out), "--executor", "ray", "--workers", "2",
                    "--set", f"asr.threads={threads}", "--set", "pii.redact=false", "--quiet", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -349,4 +349,10 @@ def test_the_transcript_and_evidence_play_by_keyboard_and_the_spoken_line_is_hig
     top = page.evaluate("document.getElementById('player').getBoundingClientRect().top")
     assert 0 <= top < 20
     assert page.evaluate("getComputedStyle(document.getElementById('player-bar')).position") == "sticky"
+
+    # a coaching report's clip link (?t=SECONDS) opens the call cued at that moment
+    page.goto(server["url"] + "/calls/c8?t=3.5")
+    wait_for(page, f"Math.abs({current} - 3.5) < 0.3", timeout=10_000)
+    wait_for(page, "document.querySelector('#transcript .line.speaking') !== null")
+    assert "Let me look at that" in page.evaluate("document.querySelector('#transcript .line.speaking').textContent")
     ctx.close()

@@ -1,7 +1,8 @@
 "use strict";
 // The call page's player: a transcript line or a piece of evidence plays the call from its time
 // (click it, or Tab to it and press Enter or Space), and the line being spoken is highlighted
-// (class "speaking", aria-current) as the audio plays.
+// (class "speaking", aria-current) as the audio plays. A link to the page with ?t=SECONDS (a
+// coaching report's clip) opens it cued at that moment, the line there scrolled into view.
 (function () {
   const player = document.getElementById("player");
   if (!player) return;
@@ -37,4 +38,12 @@
     current = found;
   }
   ["timeupdate", "seeked", "loadedmetadata"].forEach(name => player.addEventListener(name, highlight));
+
+  const cue = Number(new URLSearchParams(window.location.search).get("t"));
+  if (Number.isFinite(cue) && cue > 0) {
+    const at = () => { player.currentTime = cue; };
+    if (player.readyState >= 1) at(); else player.addEventListener("loadedmetadata", at, {once: true});
+    const line = lines.filter(l => l.start <= cue).pop();
+    if (line) line.el.scrollIntoView({block: "center"});
+  }
 })();
