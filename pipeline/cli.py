@@ -22,6 +22,7 @@ from pipeline.errors import (
 
 if TYPE_CHECKING:
     from pipeline.config import Config
+    from pipeline.insights.store import InsightStore
 
 EXIT_CODES_HELP = f"""exit codes:
   {EXIT_OK}    every call succeeded (or was already done)
@@ -594,16 +595,25 @@ def _cmd_eval_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _insight_store(out: str) -> "InsightStore":
+    """The insight store of results folder ``out``, up to date (ConfigError when ``out`` is no
+    results folder: a bad command line)."""
+    from pipeline.insights.store import InsightStore, InsightStoreError
+
+    if not Path(out).is_dir():
+        raise ConfigError(f"{out}: no such results folder")
+    try:
+        return InsightStore.updated(out)
+    except InsightStoreError as e:
+        raise ConfigError(str(e)) from None
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.insights.external import import_file
-    from pipeline.insights.store import InsightStore
 
     config = load_config(args.config, args.overrides)
-    if not Path(args.out).is_dir():
-        raise ConfigError(f"{args.out}: no such results folder")
-    with InsightStore.for_run(args.out) as store:
-        store.update(args.out)
+    with _insight_store(args.out) as store:
         report = import_file(store, args.out, args.import_kind, args.file, config.insights)
     print(report.summary())
     return EXIT_CALLS_FAILED if report.bad else EXIT_OK
@@ -612,13 +622,9 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pipeline.config import load_config
     from pipeline.insights.report import build_report, write_report
-    from pipeline.insights.store import InsightStore
 
     config = load_config(args.config, args.overrides)
-    if not Path(args.out).is_dir():
-        raise ConfigError(f"{args.out}: no such results folder")
-    with InsightStore.for_run(args.out) as store:
-        store.update(args.out)
+    with _insight_store(args.out) as store:
         data = build_report(store, config, args.period, end=args.end, start=args.start, to=args.to, team=args.team,
                             baseline=args.baseline, out_dir=args.out)
     written = write_report(data, args.report_dir)

@@ -157,6 +157,20 @@ class InsightStore:
         """The store of run folder ``out_dir`` (``OUT/.callqa-insights.sqlite`` unless ``path``)."""
         return cls(Path(path) if path else Path(out_dir) / STORE_FILE)
 
+    @classmethod
+    def updated(cls, out_dir: str | Path, path: str | Path | None = None) -> "InsightStore":
+        """The store of results folder ``out_dir`` brought up to date with its calls
+        (:meth:`update`); InsightStoreError when ``out_dir`` is not a results folder."""
+        if not (Path(out_dir) / "calls").is_dir():
+            raise InsightStoreError(f"{out_dir}: not a callqa results folder (no calls/ in it)")
+        store = cls.for_run(out_dir, path)
+        try:
+            store.update(out_dir)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
     def _schema(self) -> None:
         c = self.conn
         c.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")

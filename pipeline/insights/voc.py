@@ -550,7 +550,7 @@ def run_insights(out_dir: str | Path, dest: str | Path, config: Any, *, start: s
     base_from, base_to = _baseline_arg(baseline)
     options: InsightsOptions = config.insights
     with InsightStore.for_run(out, store_path) as store:
-        counts = store.update(out)
+        counts = store.update(out)  # (its counts are printed: not InsightStore.updated)
         topic_counts = update_topics(store, options.topics, embedder=embedder)
         data = insights(store, options, start, end, baseline_start=base_from, baseline_end=base_to,
                         negative_threshold=config.sentiment.negative_threshold)

@@ -53,8 +53,7 @@ def _store(folder: Path) -> Any:
     from pipeline.insights.store import InsightStore
 
     try:
-        store = InsightStore.for_run(folder)
-        store.update(folder)
+        store = InsightStore.updated(folder)
     except CallqaError as e:
         raise HTTPException(503, str(e)) from None
     return store

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.interaction.record import Interaction, SourceInfo
+
+if TYPE_CHECKING:
+    from pipeline.insights.store import InsightStore
 
 TOPIC_REASONS: dict[str, list[str]] = {
     "billing": [
@@ -144,3 +147,15 @@ def topic_calls(weeks: list[str], per_topic: dict[str, int] | None = None, start
                     channel=("voice", "email", "chat")[k % 3], outcome="resolved",
                 ))
     return calls
+
+
+def store_of(out: Path, calls: list[Call]) -> "InsightStore":
+    """The insight store of a results folder ``out`` written with ``calls``, with its topics."""
+    from pipeline.insights.options import TopicOptions
+    from pipeline.insights.store import InsightStore
+    from pipeline.insights.topics import update_topics
+
+    write_run(out, calls)
+    store = InsightStore.updated(out)
+    update_topics(store, TopicOptions())
+    return store

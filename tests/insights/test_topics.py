@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from insights_helpers import TOPIC_REASONS, Call, topic_calls, write_run
+from insights_helpers import TOPIC_REASONS, Call, store_of, topic_calls, write_run
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 from pipeline.insights.options import TopicOptions
@@ -28,12 +28,7 @@ from pipeline.insights.topics import (
 WEEKS = ["2026-11-02", "2026-11-09"]
 
 
-def build(tmp: Path, calls: list[Call]) -> InsightStore:
-    write_run(tmp, calls)
-    store = InsightStore.for_run(tmp)
-    store.update(tmp)
-    update_topics(store, TopicOptions())
-    return store
+build = store_of
 
 
 def assignments(store: InsightStore) -> dict[str, int]:

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 from scipy import stats
-from insights_helpers import TOPIC_REASONS, Call, topic_calls, write_run
+from insights_helpers import TOPIC_REASONS, Call, store_of, topic_calls, write_run
 
-from pipeline.insights.options import InsightsOptions, TopicOptions
+from pipeline.insights.options import InsightsOptions
 from pipeline.insights.store import InsightStore
-from pipeline.insights.topics import update_topics
 from pipeline.insights.voc import (
     InsightsError,
     benjamini_hochberg,
@@ -24,12 +23,6 @@ from pipeline.insights.voc import (
 )
 
 
-def store_of(out: Path, calls: list[Call]) -> InsightStore:
-    write_run(out, calls)
-    store = InsightStore.for_run(out)
-    store.update(out)
-    update_topics(store, TopicOptions())
-    return store
 
 
 # -- statistics ---------------------------------------------------------------------------------------
