@@ -61,6 +61,7 @@ from pipeline.errors import CallqaError
 from pipeline.insights.customers import customer_hash, load_key
 from pipeline.insights.options import InsightsOptions
 from pipeline.insights.store import InsightStore, utc_start
+from pipeline.interaction.writers import write_json
 
 KINDS = ("surveys", "acd")
 SURVEY_COLUMNS = ("call_id", "customer", "time", "csat", "nps", "comment", "channel")
@@ -355,7 +356,7 @@ def import_file(store: InsightStore, out_dir: str | Path, kind: str, path: str |
         target = Path(out_dir) / REPORT_DIR / f"{kind}-{path.stem}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         report.report_file = str(target)
-        target.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_json(target, report.to_dict())
     return report
 
 

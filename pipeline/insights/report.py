@@ -24,9 +24,7 @@ those calls only), linked to the review app's ``/calls/<id>?t=<seconds>``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import math
 import re
@@ -44,12 +42,12 @@ from pipeline.insights import satisfaction as sat
 from pipeline.insights.external import rematch, unmatched_count
 from pipeline.insights.store import InsightStore
 from pipeline.interaction.record import Interaction, RecordError, record_path
+from pipeline.interaction.writers import csv_text, write_atomic
 
 PERIODS = ("day", "week", "month")
 CLIPS_PER_ITEM = 5
 TREND_WEEKS_MIN = 4
 """A trend shows at least this many weeks (back from the period's end)."""
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 GOOD, BAD, NEUTRAL = "#2e7d32", "#c62828", "#3b6ea5"
 
 
@@ -353,21 +351,9 @@ def build_report(store: InsightStore, config: Any, period: str = "week", *, end:
 # -- files -------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    if isinstance(value, bool):
-        return int(value)
-    return "" if value is None else value
-
-
 def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([_cell(r.get(c)) for c in columns])
-    return buf.getvalue()
+    """CSV text of ``rows`` at ``columns`` (true/false as 1/0; cells as in summary.csv)."""
+    return csv_text([{c: int(v) if isinstance(v, bool) else v for c, v in r.items()} for r in rows], tuple(columns))
 
 
 KPI_COLUMNS = ("team", "kpi", "value", "low", "high", "n", "goal", "met", "baseline", "baseline_n", "change",
@@ -401,11 +387,11 @@ def write_report(data: Mapping[str, Any], out: str | Path) -> list[Path]:
     }
     written = []
     for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
+        write_atomic(out / name, text)  # private, as every result is
         written.append(out / name)
     for agent in data["coaching"]:
         path = out / "coaching" / agent_file(agent)
-        path.write_text(render_coaching_html(data, agent), encoding="utf-8")
+        write_atomic(path, render_coaching_html(data, agent))
         written.append(path)
     return written
 

@@ -146,10 +146,11 @@ class InsightStore:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # private, as every result is
             self.conn = sqlite3.connect(self.path)
             self.conn.execute("PRAGMA journal_mode=WAL")
             self._schema()
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise InsightStoreError(f"{self.path}: cannot open the insight store: {e}") from e
 
     @classmethod

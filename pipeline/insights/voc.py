@@ -42,7 +42,6 @@ Shape of insights.json (version 1)::
 
 from __future__ import annotations
 
-import csv
 import math
 import re
 import sqlite3
@@ -462,7 +461,7 @@ def write_outputs(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
     """Write insights.json, topics.csv, topic_trends.csv, drivers.csv, repeat_contacts.csv and
     insights.html into ``out_dir``; returns their paths."""
     from pipeline.insights.html import render_html
-    from pipeline.interaction.writers import write_json
+    from pipeline.interaction.writers import write_atomic, write_csv, write_json
 
     out = Path(out_dir)
     try:
@@ -472,12 +471,8 @@ def write_outputs(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
     paths = []
 
     def table(name: str, header: list[str], rows: list[list[Any]]) -> None:
-        path = out / name
-        with path.open("w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows(rows)
-        paths.append(path)
+        write_csv(out / name, rows, header)
+        paths.append(out / name)
 
     path = out / "insights.json"
     write_json(path, data)
@@ -514,7 +509,7 @@ def write_outputs(data: dict[str, Any], out_dir: str | Path) -> list[Path]:
                                   "resolved_first_contact", "fcr", "ci_low", "ci_high", "too_few", "repeat_contacts",
                                   "not_resolved_call_ids"], rrows)
     path = out / "insights.html"
-    path.write_text(render_html(data), encoding="utf-8")
+    write_atomic(path, render_html(data))
     paths.append(path)
     return paths
 

@@ -271,10 +271,35 @@ def remove_transcripts(folder: Path) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-def write_csv(path: Path, rows: list[dict[str, Any]], columns: list[str]) -> None:
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""Text a spreadsheet would run as a formula when it begins a cell."""
+
+
+def csv_cell(value: Any) -> Any:
+    """A value as a CSV cell: None empty, a list joined with "; ", and text that begins with
+    = + - @ (or a tab or carriage return) prefixed with ' so that a spreadsheet shows it rather
+    than running it (a customer's words in a contact reason, an agent id)."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        value = "; ".join("" if v is None else str(v) for v in value)
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_text(rows: Iterable[Any], columns: list[str] | tuple[str, ...], *, line_end: str = "\n") -> str:
+    """CSV text: the header, then each row (a mapping, read at ``columns``, or a sequence of
+    cells in their order), every cell through :func:`csv_cell`."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator=line_end)
+    writer.writerow([csv_cell(c) for c in columns])
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
-    write_atomic(path, buf.getvalue())
+        cells = [row.get(c) for c in columns] if isinstance(row, dict) else list(row)
+        writer.writerow([csv_cell(v) for v in cells])
+    return buf.getvalue()
+
+
+def write_csv(path: Path, rows: Iterable[Any], columns: list[str] | tuple[str, ...]) -> None:
+    """:func:`csv_text` written atomically (private: mode 0600)."""
+    write_atomic(path, csv_text(rows, columns))

@@ -22,8 +22,6 @@ call no longer has (the pipeline dropped it after the review) is not counted.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -33,13 +31,12 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import ConfigError
 from pipeline.evaluation.measures import item_agreement
+from pipeline.interaction.writers import csv_text
 from pipeline.review.db import CHANNELS, Call, CallItem, ItemTally
 from pipeline.review.history import counted_reviews
 from pipeline.review.scoring import default_card
 
 BUCKETS = ("day", "week", "month")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-"""A CSV text cell starting with one of these is prefixed with ' (spreadsheets would run it)."""
 
 
 PASS_MARK = 0.8
@@ -350,16 +347,6 @@ def _monday(day: str) -> str:
     return (d - timedelta(days=d.weekday())).isoformat()
 
 
-def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple)):
-        value = "; ".join("" if v is None else str(v) for v in value)
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
-
-
 def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
     """CSV text (a header line, then one line per row; RFC 4180 quoting and CRLF line ends).
     A dict value is spread over ``key.subkey`` columns (``pass_rates.opening.greeting``), a list
@@ -379,9 +366,4 @@ def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = No
         columns = list(dict.fromkeys(key for row in flat for key in row))
     if not columns:
         return ""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow([_cell(c) for c in columns])
-    for row in flat:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return buffer.getvalue()
+    return csv_text(flat, list(columns), line_end="\r\n")

@@ -57,8 +57,10 @@ def test_writes_every_file(results: Path, tmp_path: Path, capsys: pytest.Capture
     with (dest / "repeat_contacts.csv").open() as f:
         kinds = {r["by"] for r in csv.DictReader(f)}
     assert kinds == {"overall", "team", "agent", "topic", "channel"}
-    # the store is kept beside the results; a second run reads nothing again
-    assert (results / ".callqa-insights.sqlite").is_file()
+    # everything written is private (quotes of customers), as every result is
+    assert {p.name: p.stat().st_mode & 0o777 for p in dest.iterdir()} == {name: 0o600 for name in FILES}
+    # the store is kept beside the results, private too; a second run reads nothing again
+    assert (results / ".callqa-insights.sqlite").stat().st_mode & 0o777 == 0o600
     assert main(["insights", str(results), "--out", str(dest), "--to", "2026-11-15"]) == EXIT_OK
     assert "0 added, 0 updated" in capsys.readouterr().out
 
@@ -139,3 +141,15 @@ def test_real_run_of_written_samples(tmp_path: Path) -> None:
     assert data["repeat_contacts"]["overall"]["with_customer"] == sum(
         1 for r in ok if r["source"].get("customer_hash"))
     assert_self_contained((dest / "insights.html").read_text())
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted(tmp_path: Path) -> None:
+    """A customer's words become CSV cells (a topic's example reason, summary.csv's contact
+    reason): one starting with = + - @ is written with a leading ' so a spreadsheet shows it."""
+    from pipeline.interaction.writers import csv_text
+
+    text = csv_text([{"reason": "=HYPERLINK(\"http://x\")", "n": -3, "ids": ["a", "b"], "none": None},
+                     ["+1 555", 0.5, "@me", "plain"]], ["reason", "n", "ids", "none"])
+    rows = list(csv.reader(text.splitlines()))
+    assert rows == [["reason", "n", "ids", "none"], ["'=HYPERLINK(\"http://x\")", "-3", "a; b", ""],
+                    ["'+1 555", "0.5", "'@me", "plain"]]

@@ -192,6 +192,7 @@ def test_cli_report(out: Path, tmp_path: Path, capsys: pytest.CaptureFixture) ->
     printed = capsys.readouterr().out
     assert "QA report 2026-W47" in printed and "39 interactions" in printed and "4 coaching reports" in printed
     assert "1 survey rows" in printed and (target / "report.html").is_file()
+    assert {p.stat().st_mode & 0o777 for p in target.rglob("*") if p.is_file()} == {0o600}  # private
     assert main(["report", str(out), "--from", "2026-11-01", "--to", "2026-11-30", "--baseline",
                  "2026-10-01:2026-10-31", "--team", "billing", "--out", str(tmp_path / "m")]) == EXIT_OK
     assert json.loads((tmp_path / "m" / "report.json").read_text())["baseline"]["start"] == "2026-10-01"
