@@ -223,25 +223,33 @@ async def _audiosocket_call(port: int, call_id: str, parties: dict[str, np.ndarr
 
 
 async def _watch(client, call_id: str, sent: dict, seen: dict, interval: float) -> None:
-    """Poll the call's JSON until its stream ended and then until no new word has come for
-    3 s (the last words are confirmed when the call ends): the first time each confirmed word
-    is seen."""
+    """Poll the call's JSON until its stream ended and its live recognition finished (the last
+    words are confirmed when the call ends: ``transcript_final``, at most 120 s after the end;
+    a call not transcribed live: until no new word has come for 3 s): the first time each
+    confirmed word is seen."""
     import asyncio
 
-    quiet_since = None
-    while "end" not in sent or quiet_since is None or time.monotonic() - quiet_since < 3.0:
+    quiet_since, ended_at = None, None
+    while True:
         before = len(seen)
         r = await client.get(f"/api/live/calls/{call_id}")
         now = time.monotonic()
+        final = False
         if r.status_code == 200:
             body = r.json()
             sent.setdefault("transcription", body.get("transcription"))
+            final = bool(body.get("transcript_final"))
             for u in body.get("utterances", []):
                 for w in u.get("words", []):
                     if w.get("confirmed"):
                         seen.setdefault((u["role"], round(w["start"], 2)), (w["word"], w["end"], now))
-        if "end" in sent and (quiet_since is None or len(seen) > before):
-            quiet_since = now
+        if "end" in sent:
+            ended_at = ended_at or now
+            if quiet_since is None or len(seen) > before:
+                quiet_since = now
+            quiet = sent.get("transcription") != "live" and now - quiet_since >= 3.0
+            if final or quiet or now - ended_at > 120.0:
+                return
         await asyncio.sleep(interval)
 
 

@@ -232,13 +232,16 @@ class LiveCalls:
 
     def view(self, call: LiveCall) -> dict[str, Any]:
         """What the call has said so far (:meth:`LiveRecognizer.view`; empty when it is not
-        transcribed live) and its alerts, from its words and from its sound, in time order."""
+        transcribed live) and its alerts, from its words and from its sound, in time order;
+        ``transcript_final``: the call ended and its live recognition finished (every word of it
+        is confirmed and shown)."""
         said = (self.recognizer.view(call.call_id) if self.recognizer is not None else None) or {}
         alerts = [*(call.sound.alerts if call.sound is not None else []),
                   *(word_alerts(said, self.options, self.negative_threshold) if said.get("items") is not None
                     and "utterances" in said else [])]
         return {"utterances": said.get("utterances", []), "suggestions": said.get("items", []),
                 "sentiment": said.get("sentiment", {}), "alerts": sorted(alerts, key=lambda a: (a["at"] is None, a["at"] or 0)),
+                "transcript_final": self.recognizer is not None and call.call_id in self.recognizer.finished,
                 **({"analysis_error": said["error"]} if "error" in said else {})}
 
     def snapshot(self) -> list[dict[str, Any]]:

@@ -203,8 +203,10 @@ def test_a_live_call_is_transcribed_analysed_and_alerted_while_a_second_is_recor
         asyncio.run(send(ws, messages(call_audio, 0, 4000, "other1", "MZ2"), stop=True))
         lead, _ = logged_in(url, "lena", PASSWORD)
         assert lead.get("/api/live/calls/other1").json()["transcription"] == "recording only"
+        assert lead.get("/api/live/calls/angry1").json()["transcript_final"] is False  # still open
         asyncio.run(send(ws, messages(angry_call, n, n, "angry1", "MZ3"), stop=True))
-        wait_for(lambda: "angry1" in recognizer.finished, timeout=300)
+        wait_for(lambda: lead.get("/api/live/calls/angry1").json()["transcript_final"], timeout=300)
+        assert "angry1" in recognizer.finished
         detail = lead.get("/api/live/calls/angry1").json()
         assert detail["transcription"] == "live" and "analysis_error" not in detail
         words = [w for u in detail["utterances"] for w in u["words"]]
