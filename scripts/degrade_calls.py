@@ -395,7 +395,9 @@ def check_options(opts: argparse.Namespace) -> None:
     src, dst = opts.src.resolve(), opts.out.resolve()
     if dst == src or src in dst.parents:
         raise DegradeError(f"--out {opts.out} must not be SRC_DIR or inside it")
-    if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+    if dst.exists() and not dst.is_dir():
+        raise DegradeError(f"--out {opts.out} is a file, not a folder")
+    if dst.exists() and any(dst.iterdir()):
         if not opts.force:
             raise DegradeError(f"--out {opts.out} exists and is not empty (--force replaces it)")
     if not -20 <= opts.snr_db <= 60:
