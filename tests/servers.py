@@ -39,6 +39,26 @@ def stop_server(srv, thread) -> None:  # noqa: ANN001
     thread.join(timeout=10)
 
 
+def stop_site(site: dict) -> None:
+    """Stop a review site made by a test's ``make_*site`` (its server, thread and engine)."""
+    site["server"].should_exit = True
+    site["thread"].join(timeout=5)
+    site["engine"].dispose()
+
+
+def review_sites(request, tmp_path_factory, name: str, make):  # noqa: ANN001, ANN201 - a fixture's generator
+    """A module fixture's body: the site ``make(root, db)`` builds over a SQLite file or, with
+    the ``postgresql`` param, a fresh PostgreSQL database; stopped after the module."""
+    from databases import fresh_postgres_db
+
+    root = tmp_path_factory.mktemp(name)
+    db = str(root / "review.db") if request.param == "sqlite" else fresh_postgres_db(
+        request.getfixturevalue("postgres_url"))
+    made = make(root, db)
+    yield made
+    stop_site(made)
+
+
 def logged_in(url: str, name: str, password: str) -> tuple[httpx.Client, str]:
     """A client logged in to the review app at ``url`` as ``name``, and its CSRF token (from the
     page ``/`` leads to: a supervisor's is the live wall)."""

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 from test_browser import browser, browser_login, no_csp_violation, wait_for  # noqa: F401  (fixtures, helpers)
-from test_contact_corrections import make_contact_site, stop_contact_site
+from servers import stop_site
+from test_contact_corrections import make_contact_site
 
 pytestmark = pytest.mark.slow  # drives a browser
 
@@ -19,7 +20,7 @@ def site(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("contact-browser")
     made = make_contact_site(root, str(root / "review.db"))
     yield made
-    stop_contact_site(made)
+    stop_site(made)
 
 
 def test_a_reviewer_corrects_the_outcome_and_sees_it_after_a_reload(site, browser):  # noqa: F811

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 from test_browser import browser, browser_login, no_csp_violation, wait_for  # noqa: F401  (fixtures, helpers)
-from test_written import make_site, stop_site
+from servers import stop_site
+from test_written import make_site
 from written_helpers import EMAIL_ANSWERS, EMAIL_THREAD
 
 pytestmark = pytest.mark.slow  # drives a browser

@@ -21,7 +21,7 @@ from pipeline.review.history import refresh_counted
 from pipeline.review.loader import load_results
 from pipeline.review.migrate import upgrade
 from pipeline.review.users import add_user
-from servers import logged_in, start_server
+from servers import logged_in, review_sites, start_server
 from test_db import call_record, write_run
 from written_helpers import EMAIL_THREAD, written_record, write_written
 
@@ -128,22 +128,9 @@ def make_contact_site(root: Path, db: str) -> dict:
     return {"url": url, "out": out, "engine": engine, "server": srv, "thread": thread}
 
 
-def stop_contact_site(site: dict) -> None:
-    site["server"].should_exit = True
-    site["thread"].join(timeout=5)
-    site["engine"].dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    from databases import fresh_postgres_db
-
-    root = tmp_path_factory.mktemp("contact")
-    db = str(root / "review.db") if request.param == "sqlite" else fresh_postgres_db(
-        request.getfixturevalue("postgres_url"))
-    made = make_contact_site(root, db)
-    yield made
-    stop_contact_site(made)
+    yield from review_sites(request, tmp_path_factory, "contact", make_contact_site)
 
 
 def login(site: dict, name: str):  # noqa: ANN201 - (httpx client, csrf token)

@@ -19,6 +19,7 @@ from pipeline.review.loader import load_results
 from pipeline.review.migrate import current_revision, upgrade
 from pipeline.review.users import add_user
 from review_helpers import db_url, postgres_url  # noqa: F401  (fixtures)
+from servers import review_sites
 from test_app import PASSWORD, login, start_server
 from test_db import call_record, write_run
 from written_helpers import CHAT, EMAIL_ANSWERS, EMAIL_THREAD, written_record, write_written
@@ -49,22 +50,9 @@ def make_site(root: Path, db: str) -> dict:
     return {"url": url, "out": out, "engine": engine, "server": srv, "thread": thread}
 
 
-def stop_site(site: dict) -> None:
-    site["server"].should_exit = True
-    site["thread"].join(timeout=5)
-    site["engine"].dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    from databases import fresh_postgres_db
-
-    root = tmp_path_factory.mktemp("written")
-    db = str(root / "review.db") if request.param == "sqlite" else fresh_postgres_db(
-        request.getfixturevalue("postgres_url"))
-    made = make_site(root, db)
-    yield made
-    stop_site(made)
+    yield from review_sites(request, tmp_path_factory, "written", make_site)
 
 
 # -- the database and the loader -----------------------------------------------------------------
