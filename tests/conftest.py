@@ -71,6 +71,18 @@ def sample_run(tmp_path_factory: pytest.TempPathFactory, stage_cache: Path) -> t
     return out, proc
 
 
+@pytest.fixture(scope="session")
+def sample_eval(sample_run, stage_cache: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``callqa eval recordings_sample`` once per session (after the sample run every call is in
+    the stage cache): (folder with the report in ``base/``, report.json, the process)."""
+    import json
+
+    out = tmp_path_factory.mktemp("eval")
+    proc = run_cli("eval", str(SAMPLES), "--out", str(out / "base"), "--cache", str(stage_cache))
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads((out / "base" / "report.json").read_text()), proc
+
+
 # the review tests' databases (a SQLite file, a throwaway PostgreSQL server), as shared fixtures
 sys.path.insert(0, str(Path(__file__).resolve().parent / "review"))
 from databases import db_url, postgres_url  # noqa: E402,F401

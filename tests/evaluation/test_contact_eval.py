@@ -130,11 +130,9 @@ def test_html_report_shows_the_contact_section():
 
 
 @pytest.mark.slow  # needs the session's sample run (its stage cache): the calls are not transcribed again
-def test_eval_of_the_sample_calls_reports_contact(sample_run, stage_cache: Path, tmp_path: Path):
-    out = tmp_path / "eval"
-    proc = run_cli("eval", str(SAMPLES), "--out", str(out), "--cache", str(stage_cache))
-    assert proc.returncode == 0, proc.stderr
-    report = json.loads((out / "report.json").read_text())
+def test_eval_of_the_sample_calls_reports_contact(sample_eval):
+    folder, report, proc = sample_eval  # the session's one eval of the samples, from the stage cache
+    out = folder / "base"
     contact = report["contact"]
     calls = [r["call_id"] for r in manifest_rows()]
     assert sorted(contact["items"]) == calls and contact["reason"]["n"] == len(calls)

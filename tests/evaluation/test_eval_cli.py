@@ -17,15 +17,6 @@ from pipeline.analysis.scorecard import DEFAULT_SCORECARD
 pytestmark = pytest.mark.slow  # runs the CLI over the sample recordings (the sample_run fixture)
 
 
-@pytest.fixture(scope="module")
-def sample_eval(sample_run, stage_cache: Path, tmp_path_factory: pytest.TempPathFactory):
-    """``callqa eval recordings_sample``: after the sample run every call is in the stage cache."""
-    out = tmp_path_factory.mktemp("eval")
-    proc = run_cli("eval", str(SAMPLES), "--out", str(out / "base"), "--cache", str(stage_cache))
-    assert proc.returncode == 0, proc.stderr
-    return out, json.loads((out / "base" / "report.json").read_text()), proc
-
-
 def test_eval_of_the_samples_writes_both_reports_from_the_cache(sample_eval):
     out, report, proc = sample_eval
     assert report["format"] == "callqa-eval-report/1"
