@@ -26,7 +26,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,19 +147,26 @@ async def listen_in(ws: WebSocket, call_id: str) -> None:
             return record_access(s, user.id, call_id, "listen", "listening", client).id
 
     access_id: int | None = None
+
+    async def finish() -> None:
+        """The audit row is closed once, before the listener hears that the call ended."""
+        nonlocal access_id
+        live.listeners.remove(listener)
+        if access_id is not None:
+            done, access_id = access_id, None
+            await asyncio.to_thread(_closed, make_session, done, listener.stats())
+
     try:
         access_id = await asyncio.to_thread(opened)
         await ws.accept()
         log.info("live: %s listens to %s", user.username, call_id)
         await ws.send_text(json.dumps({"call_id": call_id, "sample_rate": SAMPLE_RATE, "parties": list(PARTIES),
                                        "frame": FRAME_DOC, "at": round(call.recording.seconds(), 3)}))
-        await _relay(ws, listener)
+        await _relay(ws, listener, finish)
     except WebSocketDisconnect:  # the browser went before the first message
         pass
     finally:
-        live.listeners.remove(listener)
-        if access_id is not None:
-            await asyncio.to_thread(_closed, make_session, access_id, listener.stats())
+        await finish()
 
 
 def _closed(make_session: Any, access_id: int, stats: dict[str, float]) -> None:
@@ -171,12 +178,14 @@ def _closed(make_session: Any, access_id: int, stats: dict[str, float]) -> None:
         end_access(s, access_id, stats["relayed_s"], detail)
 
 
-async def _relay(ws: WebSocket, listener: Listener) -> None:
-    """Send the listener's audio until the call ends or the browser goes."""
+async def _relay(ws: WebSocket, listener: Listener, finish: Callable[[], Awaitable[None]]) -> None:
+    """Send the listener's audio until the call ends (then ``finish`` runs before the close, so
+    the audit trail is complete when the listener hears it) or the browser goes."""
 
     async def pump() -> None:
         while (data := await listener.take()) is not None:
             await ws.send_bytes(data)
+        await finish()
         await ws.close(code=1000, reason="the call ended")
 
     async def drain() -> None:  # the browser sends nothing; this notices when it goes

@@ -75,6 +75,22 @@ class SpeakerOptions:
     benchmark archive, bleed about -27 dB: WER 0.097 instead of 0.105), much worse where it is
     loud (bleed at -20 dB: the bleed's words run into the party's own turns, WER 0.33 instead
     of under 0.15 against the clean transcript)."""
+    background_mute: bool = True
+    """On stereo calls, silence before VAD and recognition the stretches of a channel that
+    carry only background (``find_background``: other voices of the floor or the street,
+    quieter than the party), so that the recogniser does not write them as that party's
+    words."""
+    background_floor_db: float = 6.0
+    """A stretch of a stereo channel is its party's speech only when its level (over
+    ``BACKGROUND_SMOOTH_S``) is this many dB above the channel's background level (the 20th
+    percentile of those levels), or within ``background_below_db`` of its speech level."""
+    background_below_db: float = 12.0
+    """See ``background_floor_db``: stretches within this many dB of the channel's speech
+    level are always the party's."""
+    background_min_probability: float = 0.4
+    """On stereo calls, an utterance whose words the recogniser gave a mean probability below
+    this is dropped (``drop_unsure``): what Whisper writes for background voices, noise or
+    silence (babble, "Thank you." on an empty line) rather than the party. 0 = keep all."""
     overrides_file: str | None = None
     """CSV of manual role decisions (``call_id,agent``; agent = a speaker id such as S1, a
     channel name, or ``swap``). null = ``OUT/speaker_overrides.csv``."""
@@ -99,6 +115,8 @@ class ChannelCheck:
     bleed: Bleed | None = None
     """Real stereo: how each party bleeds onto the other's channel (``bleed_model`` of the
     audio before muting), for the cross-talk word check."""
+    background_s: list[float] | None = None
+    """Real stereo: seconds of each channel that carry only background (``find_background``)."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "levels_dbfs": [round(x, 1) for x in self.levels_dbfs]}
@@ -109,6 +127,8 @@ class ChannelCheck:
         if self.crosstalk_s is not None:
             d["crosstalk_s"] = dict(zip(CHANNEL_NAMES, self.crosstalk_s))
             d["crosstalk_muted"] = self.crosstalk_muted
+        if self.background_s is not None:
+            d["background_s"] = dict(zip(CHANNEL_NAMES, self.background_s))
         if self.bleed is not None:
             d["bleed_db"] = dict(zip(CHANNEL_NAMES, (round(x, 1) for x in self.bleed.coupling_db)))
         return d
@@ -161,8 +181,12 @@ def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.nda
         mixed = mix_down(samples)
         return mixed, ChannelCheck("identical", levels, correlation=corr)
     samples, seconds, frame_levels, bleed = find_crosstalk(samples, options.crosstalk_margin_db, options.crosstalk_mute)
+    background = None
+    if options.background_mute:
+        background = find_background(samples, frame_levels, levels, options)
     return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_s=seconds,
-                                 crosstalk_muted=options.crosstalk_mute, frame_levels=frame_levels, bleed=bleed)
+                                 crosstalk_muted=options.crosstalk_mute, frame_levels=frame_levels, bleed=bleed,
+                                 background_s=background)
 
 
 CROSSTALK_FRAME = SAMPLE_RATE // 50
@@ -312,6 +336,52 @@ def find_crosstalk(samples: np.ndarray, margin_db: float, mute: bool = False) ->
     return samples, seconds, np.where(mask, SILENT_FRAME_DB, levels), bleed
 
 
+BACKGROUND_SMOOTH_S = 0.5
+"""Stretch over which a channel's level is averaged when telling its party from background:
+long enough to even out the syllables of babble, short enough to follow turns."""
+
+BACKGROUND_KEEP_FRAMES = 10
+"""Frames (200 ms) kept on each side of a party's speech when muting background."""
+
+BACKGROUND_PERCENTILE = 20
+"""The background level of a channel: this percentile of its smoothed levels (each party is
+silent on its own channel for much more than a fifth of a call, while the other talks)."""
+
+
+def find_background(samples: np.ndarray, frame_levels: np.ndarray, speech_dbfs: list[float],
+                    options: SpeakerOptions) -> list[float]:
+    """Silence in place the stretches of each stereo channel that carry only background: its
+    level averaged over ``BACKGROUND_SMOOTH_S`` at most ``background_floor_db`` above the
+    channel's background level (``BACKGROUND_PERCENTILE``) and more than ``background_below_db``
+    below its speech level (``speech_dbfs``), kept ``BACKGROUND_KEEP_FRAMES`` away from the
+    party's speech. On a quiet line the background level is the noise floor, far below any
+    speech, and nothing is silenced; on a noisy floor it is the other voices' level, about
+    10 dB under the party's. Frames already muted as cross-talk (``frame_levels`` at
+    ``SILENT_FRAME_DB``) are left out of the levels. Returns the seconds silenced per channel."""
+    from models.diarize import runs
+
+    width = max(1, int(round(BACKGROUND_SMOOTH_S * SAMPLE_RATE / CROSSTALK_FRAME)))
+    seconds = []
+    for ch in (0, 1):
+        levels = frame_levels[ch]
+        sounding = levels > SILENT_FRAME_DB
+        if sounding.sum() < width:
+            seconds.append(0.0)
+            continue
+        power = np.where(sounding, 10 ** (levels / 10), 0.0)
+        count = np.convolve(sounding.astype(np.float64), np.ones(width), mode="same")
+        smooth = 10 * np.log10(np.maximum(np.convolve(power, np.ones(width), mode="same") / np.maximum(count, 1), 1e-20))
+        floor = float(np.percentile(smooth[sounding], BACKGROUND_PERCENTILE))
+        threshold = min(floor + options.background_floor_db, speech_dbfs[ch] - options.background_below_db)
+        party = _widen(smooth > threshold, BACKGROUND_KEEP_FRAMES)
+        mask = sounding & ~party
+        for a, b, muted in runs(mask.astype(np.int8)):
+            if muted:
+                samples[ch, a * CROSSTALK_FRAME : b * CROSSTALK_FRAME] = 0.0
+        seconds.append(round(float(mask.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2))
+    return seconds
+
+
 def drop_crosstalk(
     utterances: list[Utterance], samples: np.ndarray, margin_db: float, levels: np.ndarray | None = None,
     bleed: Bleed | None = None,
@@ -356,6 +426,18 @@ def drop_crosstalk(
         else:
             text = " ".join(w.word.strip() for w in words)
             kept.append(Utterance(u.id, u.channel, words[0].start, words[-1].end, text, words, u.speaker))
+    return kept, dropped
+
+
+def drop_unsure(utterances: list[Utterance], min_probability: float) -> tuple[list[Utterance], int]:
+    """The utterances whose words' mean probability is at least ``min_probability`` (those
+    without words are kept), and the number of words dropped."""
+    kept, dropped = [], 0
+    for u in utterances:
+        if u.words and sum(w.probability for w in u.words) / len(u.words) < min_probability:
+            dropped += len(u.words)
+        else:
+            kept.append(u)
     return kept, dropped
 
 
@@ -745,6 +827,7 @@ class SpeakerStage:
         if samples.shape[0] == 2:
             utterances, dropped = drop_crosstalk(utterances, samples, self.options.crosstalk_margin_db,
                                                  check.frame_levels, check.bleed)
+            utterances, unsure = drop_unsure(utterances, self.options.background_min_probability)
             for u in utterances:
                 u.speaker = f"S{u.channel}"
             speech = [(start, end, f"S{ch}") for ch in (0, 1)
@@ -765,6 +848,7 @@ class SpeakerStage:
                          "evidence": [{"cue": "configured agent channel", "value": agent_channel, "source": source}]}
             block["channel_speakers"] = channel_speakers
             block["crosstalk_dropped"] = dropped
+            block["unsure_dropped"] = unsure
         else:
             if not utterances:
                 turns = []

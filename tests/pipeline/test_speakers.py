@@ -24,6 +24,7 @@ from pipeline.speakers.stage import (
     check_channels,
     configured_agent_channel,
     drop_crosstalk,
+    drop_unsure,
     fit_to_turns,
     read_overrides,
     relabel_record,
@@ -83,8 +84,60 @@ def test_crosstalk_makes_no_phantom_utterances(stereo):
                              check.frame_levels, check.bleed)
     assert max(channel_wer(kept)) < 0.15, channel_wer(kept)
     # not muted when asked: the recogniser hears the channels as recorded
-    heard, check = check_channels(leaky.copy(), SpeakerOptions(crosstalk_mute=False))
+    heard, check = check_channels(leaky.copy(), SpeakerOptions(crosstalk_mute=False, background_mute=False))
     assert np.array_equal(heard, leaky) and not check.crosstalk_muted and min(check.crosstalk_s) > 5.0
+
+
+def _spans_mask(spans: list[tuple[float, float]], n: int, pad_s: float = 0.0) -> np.ndarray:
+    mask = np.zeros(n, dtype=bool)
+    for start, end in spans:
+        mask[max(0, int((start - pad_s) * SAMPLE_RATE)) : max(0, int((end + pad_s) * SAMPLE_RATE))] = True
+    return mask
+
+
+def test_background_voices_are_silenced_and_the_party_is_kept(stereo):
+    """Babble of other calls' voices 10 dB under each party (the floor of a contact center):
+    before recognition, a stereo channel's stretches with only that babble are silenced, its
+    party's speech is not; on the clean call no speech of either party is silenced."""
+    n = stereo.shape[1]
+    gold = label("c001")["utterances"]
+    donors = [audio.load(SAMPLES / f"{c}.wav")[1] for c in ("c003", "c007", "c009")]
+    rng = np.random.default_rng(24)
+    noisy = stereo.copy()
+    for ch in (0, 1):
+        speech = _spans_mask([(u["start"], u["end"]) for u in gold if u["channel"] == ch], n)
+        babble = np.zeros(n, dtype=np.float64)
+        for d in donors:  # a random channel of each donor, from a random offset, looped
+            voice = np.roll(np.resize(d[int(rng.integers(2))], n), -int(rng.integers(n)))
+            babble += voice / np.sqrt(np.mean(voice.astype(np.float64) ** 2))
+        target = np.mean(stereo[ch][speech].astype(np.float64) ** 2) / 10  # 10 dB under the party
+        noisy[ch] += (babble * np.sqrt(target / np.mean(babble ** 2))).astype(np.float32)
+    for audio_in, babbled in ((noisy, True), (stereo, False)):
+        out, check = check_channels(audio_in.copy(), SpeakerOptions())
+        for ch in (0, 1):
+            muted = (out[ch] == 0) & (audio_in[ch] != 0)
+            inside = _spans_mask([(u["start"] + 0.1, u["end"] - 0.1) for u in gold if u["channel"] == ch], n)
+            assert muted[inside].mean() < 0.01, (babbled, ch, muted[inside].mean())
+            if babbled:  # only babble: away from the party's speech by more than the kept margin
+                alone = ~_spans_mask([(u["start"], u["end"]) for u in gold if u["channel"] == ch], n, pad_s=0.5)
+                assert muted[alone].mean() > 0.5, (ch, muted[alone].mean())
+                assert check.background_s[ch] > 5.0
+    heard, check = check_channels(noisy.copy(), SpeakerOptions(background_mute=False))  # off: babble heard
+    muted_babble = check_channels(noisy.copy(), SpeakerOptions())[0] == 0
+    assert check.background_s is None and (heard == 0).sum() < 0.2 * muted_babble.sum()
+
+
+def test_utterances_the_recogniser_is_unsure_of_are_dropped():
+    """Whisper's words for babble or an empty line come with low probabilities: an utterance
+    whose mean is under the threshold goes, a sure one with one unsure word stays."""
+    def utt(i: int, probs: list[float]) -> Utterance:
+        words = [Word(f"w{k}", i + 0.2 * k, i + 0.2 * k + 0.1, p) for k, p in enumerate(probs)]
+        return Utterance(f"u{i}", 0, i, i + 1, " ".join(w.word for w in words), words)
+
+    utterances = [utt(0, [0.9, 0.95, 0.1]), utt(1, [0.2, 0.3, 0.5]), utt(2, [])]
+    kept, dropped = drop_unsure(utterances, 0.4)
+    assert [u.id for u in kept] == ["u0", "u2"] and dropped == 3
+    assert drop_unsure(utterances, 0.0) == (utterances, 0)
 
 
 def test_transcription_uses_speech_regions_found_before_it(stereo):

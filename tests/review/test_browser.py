@@ -353,6 +353,7 @@ def test_the_transcript_and_evidence_play_by_keyboard_and_the_spoken_line_is_hig
     # a coaching report's clip link (?t=SECONDS) opens the call cued at that moment
     page.goto(server["url"] + "/calls/c8?t=3.5")
     wait_for(page, f"Math.abs({current} - 3.5) < 0.3", timeout=10_000)
-    wait_for(page, "document.querySelector('#transcript .line.speaking') !== null")
-    assert "Let me look at that" in page.evaluate("document.querySelector('#transcript .line.speaking').textContent")
+    speaking = "document.querySelector('#transcript .line.speaking')"
+    wait_for(page, f"{speaking} !== null && {speaking}.textContent.includes('Let me look at that')")
+    assert page.evaluate("document.querySelectorAll('#transcript .line.speaking').length") == 1
     ctx.close()
