@@ -68,11 +68,30 @@ def _seeded_model_class() -> type:
             }
             self._audio = np.zeros(0, dtype=np.float32)
             self._window = 0
+            self._encoder_frames: int | None = None
 
-        def start(self, audio: np.ndarray) -> None:
-            """Number the windows of ``audio`` from 0 (call before transcribing it)."""
+        def start(self, audio: np.ndarray, encoder_s: float | None = None) -> None:
+            """Number the windows of ``audio`` from 0 (call before transcribing it); with
+            ``encoder_s``, encode each window's features only up to its audio plus a second,
+            at least ``encoder_s`` seconds (``encode``)."""
             self._audio = audio
             self._window = 0
+            rate = self.feature_extractor.sampling_rate // self.feature_extractor.hop_length  # frames a second
+            self._encoder_frames = None if encoder_s is None else int(round(encoder_s * rate))
+
+        def encode(self, features: np.ndarray) -> Any:
+            """The window's features (padded to 30 s with zeros by faster-whisper) cut after
+            their last frame of audio plus a second, to at least ``encoder_s``: Whisper's
+            encoder then runs over the audio there is, not 30 s. The cut is even (the encoder
+            halves the frames)."""
+            if self._encoder_frames is not None:
+                frames = features if features.ndim == 3 else features[None]
+                sounding = np.flatnonzero(np.any(frames != 0, axis=(0, 1)))
+                rate = self.feature_extractor.sampling_rate // self.feature_extractor.hop_length
+                content = int(sounding[-1]) + 1 if sounding.size else 0
+                keep = min(frames.shape[-1], max(self._encoder_frames, content + rate))
+                features = frames[..., : keep + keep % 2]
+            return super().encode(features)
 
         def generate_with_fallback(self, encoder_output: Any, prompt: Any, tokenizer: Any, options: Any) -> Any:
             loaded = self.model
@@ -117,11 +136,11 @@ class FasterWhisperBackend(AsrBackend):
         ct2_model_dir(options.model)
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None,
-                   temperatures: tuple[float, ...] | None = None) -> list[Segment]:
+                   temperatures: tuple[float, ...] | None = None, encoder_s: float | None = None) -> list[Segment]:
         if audio.size == 0:
             return []
         o = self.options
-        self.model.start(audio)
+        self.model.start(audio, encoder_s)
         segments, _info = self.model.transcribe(
             audio,
             language=self.language,

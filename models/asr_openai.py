@@ -59,7 +59,8 @@ class OpenAIWhisperBackend(AsrBackend):
         openai_checkpoint(options.model)
 
     def transcribe(self, audio: np.ndarray, prompt: str | None = None,
-                   temperatures: tuple[float, ...] | None = None) -> list[Segment]:
+                   temperatures: tuple[float, ...] | None = None, encoder_s: float | None = None) -> list[Segment]:
+        # encoder_s: openai-whisper always encodes the whole 30 s window (its encoder checks the length)
         if audio.size == 0:
             return []
         o = self.options

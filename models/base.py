@@ -128,14 +128,17 @@ class AsrBackend(ABC):
 
     @abstractmethod
     def transcribe(self, audio: np.ndarray, prompt: str | None = None,
-                   temperatures: tuple[float, ...] | None = None) -> list[Segment]:
+                   temperatures: tuple[float, ...] | None = None, encoder_s: float | None = None) -> list[Segment]:
         """Recognise speech in ``audio`` (float32, mono, 16 kHz).
 
         Voice activity detection is applied upstream: the audio given here is already speech
         (or is passed whole when VAD is off). Returns segments whose times, and the times of
         their words, are seconds from the start of ``audio``. ``prompt``: text said before the
         audio (Whisper's initial prompt; live recognition gives the words already confirmed);
-        ``temperatures``: instead of ``asr.temperatures``.
+        ``temperatures``: instead of ``asr.temperatures``; ``encoder_s``: where a backend can,
+        its encoder sees only the audio of a window plus a second, at least this many seconds
+        (not the whole 30 s window padded with silence: about half the cost of a short buffer,
+        live recognition's case); None: the whole window, as Whisper was trained.
         """
 
     @abstractmethod

@@ -77,7 +77,7 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
     config = load_config(config_file)
     backend = load_backend(config.asr, threads)
     stage = AnalysisStage(config, threads)
-    options = StreamingOptions(step_s=config.live.step_s)
+    options = StreamingOptions(step_s=config.live.step_s, encoder_s=config.live.encoder_s)
     outbox.put(("ready",))
     streams: dict[tuple[str, str], list[Any]] = {}  # transcriber, resampler, clock of its last step
     calls: dict[str, dict[str, Any]] = {}

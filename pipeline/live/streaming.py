@@ -88,6 +88,10 @@ class StreamingOptions:
     temperatures: tuple[float, ...] = (0.0,)
     """Decoding temperatures: greedy at 0 only by default (no fallback: one decode per step,
     and the same words every run)."""
+    encoder_s: float | None = 15.0
+    """Whisper's encoder sees the buffer plus a second, at least this many seconds, not its
+    whole 30 s window (the faster-whisper backend; ``AsrBackend.transcribe``): a step costs
+    about half as much. 10 s was seen to repeat text; None: the whole window."""
 
 
 @dataclass
@@ -402,7 +406,8 @@ class StreamingTranscriber:
     def _recognise(self, audio: np.ndarray, prompt: str) -> list[Segment]:
         """The backend's recogniser with the batch settings, greedy (``temperatures``), the
         confirmed text before the buffer as its prompt."""
-        return self.backend.transcribe(audio, prompt=prompt or None, temperatures=self.options.temperatures)
+        return self.backend.transcribe(audio, prompt=prompt or None, temperatures=self.options.temperatures,
+                                       encoder_s=self.options.encoder_s)
 
     def _unconfirmed(self, words: list[LiveWord]) -> list[LiveWord]:
         """The words of a hypothesis after the confirmed ones: those starting after the last

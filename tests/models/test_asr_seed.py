@@ -43,3 +43,33 @@ def test_sampling_repeats_whatever_was_decoded_before(backend_name: str):
     assert _words(backend, first) == before
     other_seed = load_backend(AsrOptions(backend=backend_name, temperatures=[0.7], seed=1), threads=1)
     assert _words(other_seed, first) != before  # the seed is used: another seed, other draws
+
+
+def test_a_short_window_is_encoded_over_its_audio_only_with_the_same_words():
+    """With ``encoder_s`` the encoder sees the audio plus a second, at least ``encoder_s``
+    seconds (live recognition's buffers are short); the words come out nearly the same (one
+    name spelt otherwise here)."""
+    from pipeline.evaluation.measures import wer
+
+    backend = load_backend(AsrOptions(), threads=2)
+    _, samples = audio.load(SAMPLES / "c001.wav")
+    clip = np.ascontiguousarray(samples[0, 1 * 16000 : 11 * 16000])  # 10 s of the agent
+    seen: list[int] = []
+    whisper_model = type(backend.model).__mro__[1]  # faster-whisper's WhisperModel, below callqa's
+    encode = whisper_model.encode
+
+    def spy(model, features):  # noqa: ANN001, ANN202 - what reaches faster-whisper's encode
+        seen.append(features.shape[-1])
+        return encode(model, features)
+
+    whisper_model.encode = spy
+    try:
+        whole = backend.transcribe(clip)
+        short = backend.transcribe(clip, encoder_s=15.0)
+        longer = backend.transcribe(np.concatenate([clip, clip]), encoder_s=15.0)  # 20 s: its audio and a second
+    finally:
+        whisper_model.encode = encode
+    assert seen == [3000, 1500, 2100]
+    text = [" ".join(w.word for s in result for w in s.words) for result in (whole, short, longer)]
+    assert len(text[0].split()) > 15 and wer([text[0]], [text[1]]) <= 0.1, text
+    assert wer([text[0] + " " + text[0]], [text[2]]) <= 0.2, text
