@@ -69,6 +69,7 @@ def _seeded_model_class() -> type:
             self._audio = np.zeros(0, dtype=np.float32)
             self._window = 0
             self._encoder_frames: int | None = None
+            self._frame_rate = self.feature_extractor.sampling_rate // self.feature_extractor.hop_length  # a second
 
         def start(self, audio: np.ndarray, encoder_s: float | None = None) -> None:
             """Number the windows of ``audio`` from 0 (call before transcribing it); with
@@ -76,8 +77,7 @@ def _seeded_model_class() -> type:
             at least ``encoder_s`` seconds (``encode``)."""
             self._audio = audio
             self._window = 0
-            rate = self.feature_extractor.sampling_rate // self.feature_extractor.hop_length  # frames a second
-            self._encoder_frames = None if encoder_s is None else int(round(encoder_s * rate))
+            self._encoder_frames = None if encoder_s is None else int(round(encoder_s * self._frame_rate))
 
         def encode(self, features: np.ndarray) -> Any:
             """The window's features (padded to 30 s with zeros by faster-whisper) cut after
@@ -87,9 +87,8 @@ def _seeded_model_class() -> type:
             if self._encoder_frames is not None:
                 frames = features if features.ndim == 3 else features[None]
                 sounding = np.flatnonzero(np.any(frames != 0, axis=(0, 1)))
-                rate = self.feature_extractor.sampling_rate // self.feature_extractor.hop_length
                 content = int(sounding[-1]) + 1 if sounding.size else 0
-                keep = min(frames.shape[-1], max(self._encoder_frames, content + rate))
+                keep = min(frames.shape[-1], max(self._encoder_frames, content + self._frame_rate))
                 features = frames[..., : keep + keep % 2]
             return super().encode(features)
 
