@@ -50,7 +50,7 @@ class LiveOptions:
     instead of its whole 30 s window: a recognition costs about half as much, the words the
     same (measured against the batch transcript; 10 s repeats text). null: the whole window.
     The faster-whisper backend only (openai-whisper always encodes 30 s)."""
-    transcribe_calls: int = 2
+    transcribe_calls: int = 1
     """Calls transcribed live at once (a recognition worker process beside the server, with the
     batch pipeline's ``asr`` and ``vad`` settings); a call beyond them is "recording only",
     transcribed by the batch pipeline when it ends. 0: no live transcription."""
