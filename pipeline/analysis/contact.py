@@ -164,10 +164,17 @@ _DONE = re.compile(r"\b(i've|i have|we've|we have|has (now )?been|have (now )?be
 _SCHEDULED = re.compile(r"\b(book(ed)?|schedul\w*|appointment|visit|engineer|technician|investigat\w*|look into|"
                         r"get back to you|call you back|be in touch|update you)\b")
 _CONDITIONAL = re.compile(r"\b(once|as soon as|when we|after we|if you|until)\b")
-_TRANSFER = re.compile(r"\b(transfer(ring)?|put(ting)? you through|connect(ing)? you (to|with)|pass(ing)? you "
-                       r"(over|on) to)\b")
-_ESCALATE = re.compile(r"\b(escalat\w*|supervisor|manager|complaints? team|raised? (a|this|it|the) (complaint|case)|"
-                       r"refer(red|ring)? (this|it|you))\b")
+_TRANSFER = re.compile(r"\b(transfer(ring|red)? (you|your call|the call)|put(ting)? you (through|over)|"
+                       r"connect(ing)? you|pass(ing)? you (over|on|through|across|back)|"
+                       r"hand(ing)? you (over|on|across)|mov(e|ing) you (over |across )?to)\b")
+"""The agent handing the customer over, now: a person is the object (a money transfer is not)."""
+_ESCALATE = re.compile(r"\b(escalat\w*|supervisor|manager|team lead(er)?|complaints? (team|department)|"
+                       r"(raised?|raising|logged?|logging|filed?|filing|lodged?|lodging) (a |an |this |it |the |your )?"
+                       r"(formal )?(complaint|case|ticket)|"
+                       r"(raised?|raising|passed?|passing|flagged?|flagging|referred|referring|refer) "
+                       r"(this|it|your (case|complaint|claim|issue)) (on |up )?(to|with))\b")
+"""The agent passing the case up or on, to be dealt with later: a role above the agent, a formal
+complaint or case opened, the case referred to someone."""
 
 
 def _norm(text: str) -> str:
@@ -601,12 +608,16 @@ class ContactBuilder:
             scores[label] = float(sims[u.index])
             best_unit[label] = u
         # cues
+        agent_acts = [u for u in tail if u.role == AGENT and not u.question]
         for label, cue in (("transferred", _TRANSFER), ("escalated", _ESCALATE)):
-            said = [u for u in tail if u.role == AGENT and cue.search(u.norm) and not u.question
-                    and _AGENT_FIRST.search(u.norm)]
+            said = [u for u in agent_acts if cue.search(u.norm) and _AGENT_FIRST.search(u.norm)]
             if said:  # the agent says it is done or being done
                 scores[label] += 0.2
-                best_unit[label] = max(said, key=lambda x: x.index)
+                best_unit[label] = last = max(said, key=lambda x: x.index)
+                if not any(u.index > last.index and _DONE.search(u.norm) for u in agent_acts):
+                    # the hand-over is the agent's last act: what follows is courtesy ("okay,
+                    # thanks"), not the need met
+                    scores[label] += 0.1
             else:  # no such statement: a similar-sounding sentence is not enough
                 scores[label] -= 0.15
         later = [(f, u) for f, u in follow_ups if u.index >= start]

@@ -6,7 +6,8 @@ server's ``--config``: the batch pipeline's ``asr`` and ``vad`` settings) and ke
 server sends it each party's audio as it arrives (8 kHz, resampled there as a stream to 16 kHz
 with soxr, as recordings are) and a thread reads back each word as soon as it is confirmed, the
 unconfirmed tail, and, about every second while the confirmed words change (less often as a
-long call's analysis grows: ``ANALYSIS_SHARE``), the live analysis of the call so far
+long call's analysis grows: ``ANALYSIS_SHARE``, and not while recognition is behind:
+``ANALYSIS_MAX_WAIT_S``), the live analysis of the call so far
 (:mod:`pipeline.live.analysis`: the transcript with PII masked, the scorecard items answered so
 far, sentiment). It takes at most ``live.transcribe_calls`` calls at once: a call beyond that is recorded in
 full and transcribed by the batch pipeline after it ends ("recording only"), so that the calls
@@ -35,6 +36,20 @@ ANALYSIS_SHARE = 0.25
 ANALYSIS_SHARE`` seconds later at the soonest (and never more often than
 ``ANALYSE_EVERY_S``), so long calls' growing analyses do not starve recognition."""
 
+ANALYSIS_MAX_WAIT_S = 15.0
+"""Words come first: while recognition is behind (a stream has a step of audio waiting once
+every waiting step was recognised), a call's analysis waits, but never longer than this since
+its last one. An analysis of a long call takes the worker's one thread for most of a second
+(0.7 s at 30 minutes), and at a quarter of the time it was what made two long calls' lag grow."""
+
+
+def analysis_due(state: dict[str, Any], now: float, behind: bool) -> bool:
+    """Whether a call (the worker's ``state`` of it) is to be analysed again at ``now``: its
+    confirmed words changed, its share allows it (``next_analysis``), and recognition is not
+    ``behind``, unless its last analysis is ``ANALYSIS_MAX_WAIT_S`` old."""
+    return bool(state["dirty"]) and now >= state["next_analysis"] and (
+        not behind or now >= state["analysed_at"] + ANALYSIS_MAX_WAIT_S)
+
 
 def _drain(inbox: Any, wait: float) -> list[Any]:
     """Every message waiting in ``inbox`` (waiting up to ``wait`` seconds for the first)."""
@@ -61,7 +76,8 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
     recognition), then each stream with a step of audio waiting is recognised once, over all it
     has waiting (:meth:`StreamingTranscriber.catch_up`), the stream recognised longest ago
     first; so with more audio than the worker can follow at every step, each stream's steps
-    grow instead of a queue of steps growing, and every call keeps getting words."""
+    grow instead of a queue of steps growing, and every call keeps getting words. Analyses
+    run when no stream is behind, or when a call's last one is ``ANALYSIS_MAX_WAIT_S`` old."""
     import time
 
     import soxr
@@ -102,6 +118,7 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
             result = {"error": f"{type(e).__name__}: {e}"}
         now = time.monotonic()
         state["dirty"] = False
+        state["analysed_at"] = now
         # the share is the worker's, whatever the number of calls: n calls each analysed in t s
         # are analysed again n * t / ANALYSIS_SHARE later
         state["next_analysis"] = now + max(ANALYSE_EVERY_S, (now - started) * len(calls) / ANALYSIS_SHARE)
@@ -112,7 +129,7 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
             return False
         if msg[0] == "open":
             calls[msg[1]] = {"meta": msg[2], "confirmed": {p: [] for p in PARTIES}, "dirty": False,
-                             "next_analysis": 0.0, "received_s": 0.0}
+                             "next_analysis": 0.0, "analysed_at": time.monotonic(), "received_s": 0.0}
         elif msg[0] == "feed":
             _, call, party, data = msg
             if call not in calls:  # audio after the call's finish (or before its open): the archive has it
@@ -152,8 +169,9 @@ def _serve(inbox: Any, outbox: Any, config_file: str | None, threads: int, paren
             if not all(handle(m) for m in _drain(inbox, 0)):  # audio that came meanwhile
                 return
         now = time.monotonic()
+        behind = any(t.due for t, _, _ in streams.values())
         for call, state in list(calls.items()):
-            if state["dirty"] and now >= state["next_analysis"]:
+            if analysis_due(state, now, behind):
                 run_analysis(call)
 
 
@@ -191,6 +209,10 @@ class LiveRecognizer:
         self.analysis: dict[str, dict[str, Any]] = {}
         self.partial: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.confirmed: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        # each call's view as last merged, and the number of the message it was merged after:
+        # every reader of a call between two messages gets the same view without merging again
+        self._views: dict[str, tuple[int, dict[str, Any]]] = {}
+        self._changes: dict[str, int] = {}
         self.reader = threading.Thread(target=self._read, name="callqa-live-words", daemon=True)
         self.reader.start()
 
@@ -222,6 +244,8 @@ class LiveRecognizer:
             except (EOFError, OSError):
                 return
             with self.lock:
+                if len(msg) > 1:
+                    self._changes[msg[1]] = self._changes.get(msg[1], 0) + 1
                 if msg[0] == "ready":
                     self.ready.set()
                 elif msg[0] == "partial" and msg[1] in self.partial:
@@ -235,17 +259,25 @@ class LiveRecognizer:
                     self.finished.add(msg[1])
                     self.partial.pop(msg[1], None)
                     self.confirmed.pop(msg[1], None)
+                    self._views.pop(msg[1], None)
 
     def view(self, call_id: str) -> dict[str, Any] | None:
         """What the call has said so far: ``utterances`` (the analysed ones, PII masked; then each
         party's words confirmed since that analysis, shown at once with any word holding a digit
         masked until the analysis masks their PII; then each party's unconfirmed words, masked
         the same way), ``items`` answered so far and ``sentiment``; None when the call is not
-        transcribed live."""
+        transcribed live. The same object is returned until the call's next message: read it,
+        do not change it."""
         with self.lock:
             if call_id not in self.analysis:
                 return None
-            return merge_view(self.analysis[call_id], self.confirmed.get(call_id, {}), self.partial.get(call_id, {}))
+            change = self._changes.get(call_id, 0)
+            cached = self._views.get(call_id)
+            if cached is None or cached[0] != change:
+                cached = change, merge_view(self.analysis[call_id], self.confirmed.get(call_id, {}),
+                                            self.partial.get(call_id, {}))
+                self._views[call_id] = cached
+            return cached[1]
 
     def close(self) -> None:
         self.inbox.put(None)

@@ -62,3 +62,18 @@ def test_the_worker_ignores_audio_and_ends_for_calls_it_does_not_hold() -> None:
     while not outbox.empty():
         kinds.append(outbox.get()[0])
     assert kinds[0] == "ready" and kinds.count("finished") == 1 and "analysis" in kinds
+
+
+def test_analysis_waits_while_recognition_is_behind_but_not_for_ever() -> None:
+    """Words come first: a call's analysis is put off while a stream has audio waiting, until
+    its last analysis is ANALYSIS_MAX_WAIT_S old; when recognition keeps up, the share rule
+    alone decides."""
+    from pipeline.live.recognizer import ANALYSIS_MAX_WAIT_S, analysis_due
+
+    state = {"dirty": True, "next_analysis": 10.0, "analysed_at": 9.0}
+    assert not analysis_due(state, 9.5, behind=False)              # its share: not yet
+    assert analysis_due(state, 10.0, behind=False)
+    assert not analysis_due(state, 10.0, behind=True)              # words first
+    assert not analysis_due(state, 9.0 + ANALYSIS_MAX_WAIT_S - 0.1, behind=True)
+    assert analysis_due(state, 9.0 + ANALYSIS_MAX_WAIT_S, behind=True)  # never starved
+    assert not analysis_due({**state, "dirty": False}, 100.0, behind=False)  # nothing new to analyse

@@ -352,3 +352,73 @@ def test_sample_calls_are_documented_and_carry_only_hashed_customers(sample_run)
         contact = json.loads((out / "calls" / row["call_id"] / "call.json").read_text())["contact"]
         assert summary[row["call_id"]]["outcome"] == contact["outcome"]["label"]
         assert summary[row["call_id"]]["contact_reason"] == contact["reason"]["text"]
+
+
+def _typed_call(lines: list[tuple[str, str]]) -> list[Utterance]:
+    """A call typed by hand: (role, text) lines, four seconds apart."""
+    out = []
+    for i, (role, text) in enumerate(lines):
+        start = 1.0 + 6.0 * i
+        words = [Word(w, start + 0.3 * k, start + 0.3 * (k + 1), 0.9) for k, w in enumerate(text.split())]
+        out.append(Utterance(f"u{i + 1:04d}", 0 if role == "agent" else 1, start, words[-1].end, text, words,
+                             speaker="S0" if role == "agent" else "S1", role=role))
+    return out
+
+
+OUTCOME_CALLS = [
+    ("transferred", [
+        ("agent", "Good afternoon, you're through to Harbour Bank, Lena speaking."),
+        ("customer", "Hi, I think someone has used my card abroad, there are payments I don't recognise."),
+        ("agent", "I'm sorry to hear that. Card fraud is handled by our fraud desk, they can block it straight away."),
+        ("agent", "Please stay on the line while I connect you to a fraud specialist now."),
+        ("customer", "Okay, thank you."),
+    ]),
+    ("transferred", [
+        ("agent", "Thanks for calling Orbit Mobile, how can I help?"),
+        ("customer", "I'm calling because my internet keeps dropping every evening."),
+        ("agent", "That's one for our technical team. I'll pass you over to a broadband engineer, one moment."),
+        ("customer", "Sure."),
+    ]),
+    ("escalated", [
+        ("agent", "Welcome to Crestline Insurance, my name is Omar."),
+        ("customer", "My claim was rejected and I think that's completely unfair, I want it looked at again."),
+        ("agent", "I understand. I can't overturn the decision myself, so I've referred your case to our "
+                  "claims review manager, who will look at it and write to you."),
+        ("customer", "Fine, I'll wait to hear from them."),
+    ]),
+    ("escalated", [
+        ("agent", "Hello, Beacon Energy, Sara speaking."),
+        ("customer", "I want to complain about the engineer who never turned up, twice now."),
+        ("agent", "I'm so sorry. I've logged a formal complaint and raised it with my team leader today, "
+                  "they will contact you about it."),
+        ("customer", "Alright."),
+    ]),
+    ("resolved", [
+        ("agent", "Good morning, Harbour Bank, Tom speaking."),
+        ("customer", "I need to transfer money to my daughter's account but the app won't let me."),
+        ("agent", "I can see the daily limit was reached. I've raised your limit, please try the transfer again now."),
+        ("customer", "It's gone through, brilliant, thanks."),
+        ("agent", "You're welcome, have a good day."),
+    ]),
+    ("resolved", [
+        ("agent", "Orbit Mobile, this is Priya."),
+        ("customer", "I was charged twice this month and I want to speak to a manager about it."),
+        ("agent", "I'm sorry about that, I can sort it for you right away. I've refunded the duplicate charge."),
+        ("customer", "Oh, okay, that's fine then, thanks for fixing it."),
+    ]),
+]
+
+
+@pytest.mark.parametrize("expected, lines", OUTCOME_CALLS,
+                         ids=[f"{o}-{i}" for i, (o, _) in enumerate(OUTCOME_CALLS)])
+def test_transfers_and_escalations_are_told_from_each_other_and_from_their_look_alikes(expected, lines):
+    """A live hand-over is ``transferred``; a case passed up to be dealt with later is
+    ``escalated``; a money transfer or a customer asking for a manager, settled in the call, is
+    ``resolved``. The evidence quotes the agent's words that decided it."""
+    utterances = _typed_call(lines)
+    facts = CallFacts(utterances[-1].end + 1, True, metadata={"started_at": "2026-11-20T10:00:00Z"})
+    blocks, written, _spans = AnalysisStage(load_config(None), 1).run(utterances, facts)
+    outcome = blocks["contact"]["outcome"]
+    assert outcome["label"] == expected, outcome
+    if expected in ("transferred", "escalated"):
+        assert any(e["role"] == "agent" for e in outcome["evidence"]), outcome
