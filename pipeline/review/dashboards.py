@@ -321,7 +321,8 @@ def agreement_drift(session: Session, start: str | None = None, end: str | None 
     """The weekly agreement per item of the window [start, end) and the drift alerts
     (:func:`pipeline.learning.drift.drift_alerts`: each item's latest week against up to
     ``baseline_weeks`` weeks before it, those before ``start`` included): ``{"weekly": {item:
-    rows}, "alerts": [...], "test": what was tested}``."""
+    rows}, "alerts": [...], "min_n": the fewest reviewed answers a side of the test needs (a week
+    with fewer is too few to test on its own), "test": what was tested}``."""
     from pipeline.learning import drift
 
     since = None
@@ -334,8 +335,9 @@ def agreement_drift(session: Session, start: str | None = None, end: str | None 
     alerts = drift.drift_alerts(weekly, baseline_weeks=baseline_weeks)
     shown = {item: [w for w in weeks if not start or w["start"] >= _monday(start)] for item, weeks in weekly.items()}
     return {"weekly": {item: weeks for item, weeks in shown.items() if weeks}, "alerts": alerts,
+            "min_n": drift.MIN_N,
             "test": (f"each item's latest week against its previous {baseline_weeks} weeks: one-sided "
-                     f"two-proportion z-test, at least {drift.MIN_N} reviewed answers on each side, a drop of "
+                     f"Fisher's exact test, at least {drift.MIN_N} reviewed answers on each side, a drop of "
                      f"{drift.MIN_DROP:.0%} or more, p below {drift.ALPHA} divided by the items tested")}
 
 

@@ -189,6 +189,47 @@ def _series(rows: list[dict[str, Any]], win: dict[str, Any], bucket: str, agent:
     return [{**{k: r.get(k) for k in keys}, "url": period_url(r, win, bucket, agent, team, channel)} for r in rows]
 
 
+def week_url(row: dict[str, Any], win: dict[str, Any], item: str, agent: str | None, team: str | None,
+             channel: str | None = None) -> str | None:
+    """The queue of the reviewed calls behind one week of an item's agreement: that item's
+    calls with a review that counts, of the agent, team and channel, from the week's Monday
+    (the week is counted whole even where it begins before the window shown) to its Sunday, or
+    to the window's last day when the window ends first."""
+    first = _day(row.get("start"))
+    if first is None:
+        return None
+    last = first + timedelta(days=6)
+    if win["date_to"] and last.isoformat() > win["date_to"]:
+        last = date.fromisoformat(win["date_to"])
+    return queue_url(agent=agent, queue=team, channel=channel, date_from=first.isoformat(),
+                     date_to=last.isoformat(), item=item, reviewed="yes")
+
+
+def drift_chart(drift: dict[str, Any] | None, win: dict[str, Any], agent: str | None, team: str | None,
+                channel: str | None = None) -> dict[str, Any]:
+    """The chart of :func:`pipeline.review.dashboards.agreement_drift`: ``{"min_n", "items":
+    [{"item", "alert" (its alert, or None), "weeks": [{"period", "start", "n", "agreed",
+    "agreement", "few" (fewer reviewed answers than the drift test needs), "alert" (the week
+    its alert is about), "url" (the queue of those reviewed calls)}, ...]}, ...]}``, items in
+    the table's order."""
+    drift = drift or {}
+    min_n = drift.get("min_n")
+    alerts = {a["item"]: a for a in drift.get("alerts") or []}
+    items = []
+    for item, weeks in (drift.get("weekly") or {}).items():
+        alert = alerts.get(item)
+        items.append({
+            "item": item,
+            "alert": ({k: alert.get(k) for k in ("week", "n", "agreement", "baseline_agreement", "baseline_n", "p")}
+                      if alert else None),
+            "weeks": [{**{k: w.get(k) for k in ("period", "start", "n", "agreed", "agreement")},
+                       "few": min_n is not None and (w.get("n") or 0) < min_n,
+                       "alert": alert is not None and w.get("period") == alert.get("week"),
+                       "url": week_url(w, win, item, agent, team, channel)} for w in weeks],
+        })
+    return {"min_n": min_n, "items": items}
+
+
 def dashboard_view(s: Session, data: dict[str, Any], f: dict[str, str]) -> dict[str, Any]:
     """What the page shows beside ``data``: the window, the teams and agents to choose from,
     the drill-down URLs, and the charts' data (``charts``, sent to the page as JSON)."""
@@ -233,6 +274,7 @@ def dashboard_view(s: Session, data: dict[str, Any], f: dict[str, str]) -> dict[
         "channels": by_channel, "channel_titles": CHANNEL_TITLES,
         "agreement": [{"item": item, "n": a.get("n"), "accuracy": a.get("accuracy"), "kappa": a.get("kappa"),
                        "url": agreement_links[item]} for item, a in data.get("agreement", {}).items()],
+        "drift": drift_chart(data.get("agreement_drift"), win, agent, team, channel),
     })
     current = f.get("sort") or "agent"
     flip = "asc" if f.get("order") == "desc" else "desc"

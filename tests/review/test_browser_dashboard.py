@@ -1,18 +1,35 @@
 """The leads' dashboard in a real browser (headless Debian Chromium through Playwright, as in
 test_browser.py): the plotly.js charts draw under the app's Content-Security-Policy without a
-single violation, and a click on a point, a bar or an agent opens the queue on the calls behind it."""
+single violation, and a click on a point, a bar or an agent opens the queue on the calls behind it;
+the drift chart marks the item that dropped and the weeks with too few reviews."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import date, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from test_browser import browser, browser_login, no_csp_violation, wait_for  # noqa: F401  (fixtures)
-from test_dashboard_charts import CALLS, NIGHT, dash, db_url, postgres_url  # noqa: F401  (fixtures)
+from test_dashboard_charts import (  # noqa: F401  (fixtures)
+    CALLS, NIGHT, REVIEWS, G, T, dash, db_url, drift_calls, drift_dash, drift_weeks, in_window, iso_week,
+    postgres_url,
+)
 
 pytestmark = pytest.mark.slow  # drives a browser
 
-CHARTS = ("chart-trend", "chart-teams", "chart-agreement")
+CHARTS = ("chart-trend", "chart-teams", "chart-agreement", "chart-drift")
+
+# the drift chart's traces and points, as plotly.js drew them: each line's width, and each
+# point's fill (none: hollow), edge colour and size
+DRIFT_DRAWN = """Array.from(document.querySelectorAll('#chart-drift .scatterlayer .trace')).map(function (t) {
+  var line = t.querySelector('.js-line');
+  return {line: line ? parseFloat(line.style.strokeWidth) : null,
+          points: Array.from(t.querySelectorAll('.points path')).map(function (p) {
+            var box = p.getBoundingClientRect();
+            return {fill: p.style.fill, stroke: p.style.stroke, size: Math.round(box.width)};
+          })};
+})"""
 
 
 def open_dashboard(dash: dict, browser, query: str = ""):  # noqa: ANN001, ANN201 - playwright objects
@@ -44,6 +61,8 @@ def queue_ids(page) -> list[str]:  # noqa: ANN001
 
 
 def test_the_charts_draw_under_the_policy(dash, browser):  # noqa: F811
+    from pipeline.learning.drift import MIN_N
+
     ctx, page = open_dashboard(dash, browser)
     assert page.evaluate("typeof window.Plotly") == "object"
     # plotly.js wrote no stylesheet of its own (the policy would refuse it): its rules are the linked file's
@@ -70,6 +89,16 @@ def test_the_charts_draw_under_the_policy(dash, browser):  # noqa: F811
     assert ticks.nth(on_top).text_content() == "opening.greeting"  # the template's order, from the top
     first, second = (bars.nth(n).bounding_box() for n in (0, 1))  # opening.greeting's bar, then closing.thanks'
     assert first["y"] < second["y"] and first["width"] > first["height"]  # horizontal, readable
+    # (4) one line per item of its weekly agreement; a week or two of four reviews each is too few
+    # for the drift test: every point hollow, no item dropped
+    drift = page.locator("#chart-drift")
+    assert drift.locator(".legendtext").all_text_contents() == [G, T]
+    drawn = page.evaluate(DRIFT_DRAWN)
+    per_week = Counter(iso_week(c[3]) for c in CALLS if c[0] in REVIEWS and in_window(c[3]))
+    assert max(per_week.values()) < MIN_N
+    assert [len(t["points"]) for t in drawn] == [len(per_week)] * 2
+    assert all(p["fill"] == "none" for t in drawn for p in t["points"])
+    assert drawn[0]["line"] == drawn[1]["line"]
     # hovering a point tells its period and value
     click_target = trend.locator(".scatterlayer .trace").first.locator(".points path").nth(1)
     box = click_target.bounding_box()
@@ -113,6 +142,64 @@ def test_a_click_on_a_bar_opens_its_calls(dash, browser):  # noqa: F811
     # b02's "no" was reviewed to "yes", b03's "yes" to "no"
     assert queue_ids(page) == ["b03", "b05", "b07", "b09"]
     assert "item opening.greeting answered no" in page.inner_text("#filters")
+    ctx.close()
+
+
+def test_the_drift_chart_shows_the_drop_and_the_weeks_with_too_few_answers(drift_dash, browser):  # noqa: F811
+    from pipeline.learning.drift import MIN_N, drift_alerts
+
+    ctx, page = open_dashboard(drift_dash, browser, "?period=all")
+    weeks = drift_weeks()
+    dropped = {a["item"]: a for a in drift_alerts(weeks)}  # the drift test on the counts, by itself
+    assert list(dropped) == [G]
+    drift = page.locator("#chart-drift")
+    assert drift.locator(".scatterlayer .trace").count() == 2
+    assert drift.locator(".legendtext").all_text_contents() == [f"{G} (dropped)", T]
+    drawn = page.evaluate(DRIFT_DRAWN)
+    greeting, thanks = drawn
+    assert greeting["line"] > thanks["line"]  # the item that dropped stands out
+    for item, trace in zip((G, T), drawn):
+        assert len(trace["points"]) == len(weeks[item])
+        for week, point in zip(weeks[item], trace["points"]):
+            alerting = item in dropped and week["period"] == dropped[item]["week"]
+            # a week with fewer answers than the test needs is hollow; the week that dropped, a big red-edged mark
+            assert (point["fill"] == "none") == (week["n"] < MIN_N and not alerting), (item, week, point)
+            assert (point["stroke"] == "rgb(179, 38, 30)") == alerting, (item, week, point)
+        plain = [p["size"] for w, p in zip(weeks[item], trace["points"]) if item not in dropped
+                 or w["period"] != dropped[item]["week"]]
+        if item in dropped:
+            assert trace["points"][-1]["size"] > max(plain)
+    assert any(w["n"] < MIN_N for w in weeks[T])  # not vacuous
+    # hovering a point tells its week, agreement and n; a thin week says it is too few to test
+    points = drift.locator(".scatterlayer .trace")
+
+    def hover(trace: int, n: int) -> str:
+        point = points.nth(trace).locator(".points path").nth(n)
+        point.scroll_into_view_if_needed()
+        box = point.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        wait_for(page, "document.querySelector('#chart-drift .hoverlayer .hovertext') !== null")
+        text = page.locator("#chart-drift .hoverlayer").text_content()
+        page.mouse.move(5, 5)
+        wait_for(page, "document.querySelector('#chart-drift .hoverlayer .hovertext') === null")
+        return text
+
+    thin = next(n for n, w in enumerate(weeks[T]) if w["n"] < MIN_N)
+    w = weeks[T][thin]
+    said = hover(1, thin)
+    assert f"{T} · {w['period']}: {round(100 * w['agreed'] / w['n'])}% right" in said
+    assert f"{w['agreed']} of n = {w['n']} reviewed answers" in said and "too few to test" in said
+    last = weeks[G][-1]
+    said = hover(0, len(weeks[G]) - 1)
+    assert f"{G} · {last['period']}: {round(100 * last['agreed'] / last['n'])}% right" in said
+    assert f"n = {last['n']} reviewed answers" in said and "dropped from" in said and "too few" not in said
+    # a click on the week that dropped opens that item's reviewed calls of the week
+    click_centre(page, points.nth(0).locator(".points path").last)
+    page.wait_for_url("**/?*item=opening.greeting*")
+    sunday = (date.fromisoformat(last["start"]) + timedelta(days=6)).isoformat()
+    assert query_of(page.url) == {"date_from": last["start"], "date_to": sunday, "item": G, "reviewed": "yes"}
+    assert queue_ids(page) == sorted(cid for cid, day, _, _ in drift_calls() if last["start"] <= day <= sunday)
+    assert len(queue_ids(page)) == last["n"]
     ctx.close()
 
 

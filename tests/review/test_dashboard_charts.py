@@ -1,12 +1,15 @@
 """The leads' dashboard charts over HTTP, against a real server: plotly.js served from the
 installed plotly package (no CDN), the chart data as JSON in the page, and the drill-down links
-from a period, an agent or an item to the queue, each leading to exactly the calls counted."""
+from a period, an agent or an item to the queue, each leading to exactly the calls counted; the
+weekly agreement per item (the drift chart): its n, the weeks too thin for the drift test, the
+week an item dropped."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import re
+from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -49,13 +52,27 @@ REVIEWS = {  # the lead's submitted answers, some against the suggestion
     "s02": {"opening.greeting": "yes", "closing.thanks": "yes"},
 }
 G, T = "opening.greeting", "closing.thanks"
-QUEUE_FILTERS = {"agent", "queue", "date_from", "date_to", "item", "answer", "period"}
+QUEUE_FILTERS = {"agent", "queue", "date_from", "date_to", "item", "answer", "reviewed", "period"}
+
+# the drift chart's own database: from Monday 7 September 2026, DRIFT_CALLS[w] calls in week w (on
+# Monday to Friday, all suggesting "yes" to both items), the reviewer agreeing with the suggestion
+# on the first DRIFT_AGREE[item][w] of them. Week 2 has fewer answers than the drift test needs;
+# greeting's agreement falls in the last week, thanks' stays where it was.
+DRIFT_MONDAY = date(2026, 9, 7)
+DRIFT_CALLS = [12, 12, 4, 12, 12, 12]
+DRIFT_AGREE = {G: [11, 11, 4, 11, 11, 3], T: [10, 11, 3, 10, 11, 10]}
 
 
 def answers_of(call_id: str) -> dict[str, str]:
     """The effective answers of a call: the review's where there is one, else the suggestions."""
     row = next(c for c in CALLS if c[0] == call_id)
     return REVIEWS.get(call_id, {G: row[5], T: row[6]})
+
+
+def suggestions_of(call_id: str) -> dict[str, str]:
+    """The automatic answers of a call."""
+    row = next(c for c in CALLS if c[0] == call_id)
+    return {G: row[5], T: row[6]}
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -79,6 +96,61 @@ def dash(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         add_user(s, "rita", PASSWORD, "reviewer")
         for n, (cid, answers) in enumerate(REVIEWS.items()):
             submit(s, cid, lena.id, answers, minutes=n)
+    srv, thread, url = start_server(create_app(db))
+    yield {"url": url, "db": db, "engine": engine}
+    srv.should_exit = True
+    thread.join(timeout=5)
+    engine.dispose()
+
+
+def drift_calls() -> list[tuple[str, str, str, str]]:
+    """(call id, day, greeting answer, thanks answer) of the reviews in the drift database."""
+    out = []
+    for w, count in enumerate(DRIFT_CALLS):
+        for k in range(count):
+            day = DRIFT_MONDAY + timedelta(weeks=w, days=k % 5)
+            out.append((f"w{w}c{k:02d}", day.isoformat(), *("yes" if k < DRIFT_AGREE[i][w] else "no" for i in (G, T))))
+    return out
+
+
+def drift_weeks() -> dict[str, list[dict]]:
+    """{item: [{"period", "start", "n" (reviewed answers), "agreed" (the suggestion right)}, ...]}
+    of the drift database, week by week, worked out from :data:`DRIFT_CALLS` and :data:`DRIFT_AGREE`."""
+    reviews = drift_calls()
+    weeks = sorted({iso_week(day) for _, day, _, _ in reviews}, key=lambda w: w[1])
+    return {item: [{"period": label, "start": monday,
+                    "n": sum(iso_week(r[1]) == (label, monday) for r in reviews),
+                    "agreed": sum(iso_week(r[1]) == (label, monday) and r[2 + i] == "yes" for r in reviews)}
+                   for label, monday in weeks] for i, item in enumerate((G, T))}
+
+
+def iso_week(day: str) -> tuple[str, str]:
+    """(ISO week label, its Monday) of a day, worked out here rather than by the app."""
+    d = date.fromisoformat(day)
+    year, week, _ = d.isocalendar()
+    return f"{year}-W{week:02d}", (d - timedelta(days=d.weekday())).isoformat()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def drift_dash(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A database of the :data:`DRIFT_CALLS`, each reviewed by the lead lena; the app on a free port."""
+    from pipeline.review.app import create_app
+    from pipeline.review.db import sessions
+    from pipeline.review.loader import load_results
+    from pipeline.review.users import add_user
+    from review_helpers import submit
+
+    root = tmp_path_factory.mktemp("drift")
+    out = root / "out"
+    rows = drift_calls()
+    write_run(out, [record(cid, f"a{n % 3}", f"{day}T10:00:00Z", {G: "yes", T: "yes"}, queue="billing")
+                    for n, (cid, day, _, _) in enumerate(rows)])
+    db, engine = module_database(request, root)
+    with sessions(engine).begin() as s:
+        load_results(s, out)
+        lena = add_user(s, "lena", PASSWORD, "lead")
+        for n, (cid, _, g, t) in enumerate(rows):
+            submit(s, cid, lena.id, {G: g, T: t}, minutes=n)
     srv, thread, url = start_server(create_app(db))
     yield {"url": url, "db": db, "engine": engine}
     srv.should_exit = True
@@ -155,7 +227,7 @@ def test_the_dashboard_loads_plotly_and_its_data_without_inline_code(dash):
                       r'href="([^"]+)">', page)
     assert style and page.index(style.group(0)) < page.index(src)  # there before plotly.js looks for it
     assert lena.get(style.group(1)).headers["content-type"].startswith("text/css")
-    for chart in ("chart-trend", "chart-teams", "chart-agreement"):
+    for chart in ("chart-trend", "chart-teams", "chart-agreement", "chart-drift"):
         assert f'<div id="{chart}" class="chart' in page
 
 
@@ -186,6 +258,99 @@ def test_the_chart_data_is_the_dashboards_trend_with_a_queue_link_per_point(dash
     year = chart_data(lena.get("/dashboard", params={"period": "365d", "bucket": "month"}).text)
     assert [(r["period"], r["calls"]) for r in year["trend"]] == [("2026-08", 1), ("2026-11", 16)]
     assert [c["call_id"] for c in queue_calls(lena, year["trend"][0]["url"])] == ["old"]
+
+
+def test_the_drift_chart_is_the_weekly_agreement_with_n_and_a_queue_link_per_point(dash):
+    from pipeline.learning.drift import MIN_N
+
+    lena, _ = login(dash, "lena")
+    for team in (None, "billing"):
+        params = {"team": team} if team else {}
+        api = lena.get("/api/dashboard", params=params).json()["agreement_drift"]
+        page = lena.get("/dashboard", params=params).text
+        drift = chart_data(page)["drift"]
+        assert drift["min_n"] == api["min_n"] == MIN_N
+        # the reviewed calls of the window (of the team), by hand: per item and ISO week
+        expected: dict[str, dict[tuple[str, str], list[str]]] = {G: {}, T: {}}
+        for cid in REVIEWS:
+            row = next(c for c in CALLS if c[0] == cid)
+            if not in_window(row[3]) or (team and row[2] != team):
+                continue
+            for item in (G, T):
+                expected[item].setdefault(iso_week(row[3]), []).append(cid)
+        assert [i["item"] for i in drift["items"]] == [G, T] == list(api["weekly"])
+        for it in drift["items"]:
+            item = it["item"]
+            want = sorted(expected[item])
+            assert [(w["period"], w["start"]) for w in it["weeks"]] == want
+            for w in it["weeks"]:
+                cids = expected[item][(w["period"], w["start"])]
+                agreed = sum(REVIEWS[c][item] == suggestions_of(c)[item] for c in cids)
+                assert (w["n"], w["agreed"]) == (len(cids), agreed)
+                assert w["agreement"] == round(agreed / len(cids), 4)
+                # a handful of reviews a week: every point is too few for the drift test, none alerts
+                assert len(cids) < MIN_N and w["few"] is True and w["alert"] is False
+                params_of = dict(parse_qsl(urlsplit(w["url"]).query))
+                assert params_of["item"] == item and params_of["reviewed"] == "yes"
+                assert params_of.get("queue") == team
+                # the point opens exactly the reviewed calls it counts
+                assert sorted(c["call_id"] for c in queue_calls(lena, w["url"])) == sorted(cids)
+            assert it["alert"] is None
+        # the chart's data is the table's: each cell its agreement and n, marked as too few
+        table = re.search(r'<table id="agreement-weekly">(.*?)</table>', page, re.S).group(1)
+        for it in drift["items"]:
+            cells = re.search(rf'<tr data-item="{re.escape(it["item"])}">(.*?)</tr>', table, re.S).group(1)
+            shown = re.findall(r'<td data-n="(\d+)">(\d+)% \((\d+)\) <span class="muted few">too few</span></td>',
+                               cells)
+            assert [(int(n), int(pct), int(m)) for n, pct, m in shown] == [
+                (w["n"], round(100 * w["agreement"]), w["n"]) for w in it["weeks"]]
+        assert 'id="drift-none"' in page and "dropped</strong>" not in table
+
+
+def test_the_drift_chart_marks_the_alert_and_the_weeks_with_too_few_answers(drift_dash):
+    from pipeline.learning.drift import MIN_N, drift_alerts
+
+    lena, _ = login(drift_dash, "lena")
+    by_hand = drift_weeks()
+    # what the drift test says of these counts, on its own: greeting dropped, thanks did not
+    alerting = {a["item"]: a for a in drift_alerts(by_hand)}
+    assert list(alerting) == [G]
+    for query, shown_from in (({"period": "all"}, 0), ({}, 1)):
+        # all time shows every week; the last 30 days with calls (from Thursday 17 September) begin
+        # in the second week, counted whole from its Monday, the first week only in the test's baseline
+        page = lena.get("/dashboard", params=query).text
+        drift = chart_data(page)["drift"]
+        assert [i["item"] for i in drift["items"]] == [G, T]
+        for it in drift["items"]:
+            hand = by_hand[it["item"]][shown_from:]
+            assert [(w["period"], w["start"], w["n"], w["agreed"]) for w in it["weeks"]] == [
+                (h["period"], h["start"], h["n"], h["agreed"]) for h in hand]
+            # rounded to 4 decimals, as every rate of the dashboards
+            assert [w["agreement"] for w in it["weeks"]] == [round(h["agreed"] / h["n"], 4) for h in hand]
+            assert [w["few"] for w in it["weeks"]] == [h["n"] < MIN_N for h in hand]
+            assert any(w["few"] for w in it["weeks"]) and not all(w["few"] for w in it["weeks"])
+            alert = alerting.get(it["item"])
+            assert [w["alert"] for w in it["weeks"]] == [bool(alert) and h["period"] == alert["week"] for h in hand]
+            if alert:
+                assert it["alert"]["week"] == it["weeks"][-1]["period"]  # the latest week is the one tested
+                assert (it["alert"]["n"], it["alert"]["baseline_n"]) == (alert["n"], alert["baseline_n"])
+                assert it["alert"]["agreement"] == pytest.approx(alert["agreement"])
+                assert it["alert"]["baseline_agreement"] == pytest.approx(alert["baseline_agreement"])
+            else:
+                assert it["alert"] is None and not any(w["alert"] for w in it["weeks"])
+            for w in it["weeks"]:  # each point opens its week's reviewed calls, from the Monday
+                calls = queue_calls(lena, w["url"])
+                assert len(calls) == w["n"]
+                assert {iso_week(c["started_at"][:10]) for c in calls} == {(w["period"], w["start"])}
+        # the table beside it says the same: the dropped week, and the weeks with too few answers
+        table = re.search(r'<table id="agreement-weekly">(.*?)</table>', page, re.S).group(1)
+        g_row = re.search(rf'<tr data-item="{G}">(.*?)</tr>', table, re.S).group(1)
+        t_row = re.search(rf'<tr data-item="{T}">(.*?)</tr>', table, re.S).group(1)
+        assert g_row.count('class="fail dropped"') == 1 and g_row.rstrip().endswith("dropped</strong></td>")
+        assert "dropped" not in t_row
+        few = sum(h["n"] < MIN_N for h in by_hand[G][shown_from:])
+        assert g_row.count("too few") == t_row.count("too few") == few
+        assert 'id="drift-alerts"' in page and f'<li data-item="{G}">' in page
 
 
 def test_the_json_in_the_page_cannot_close_its_script(dash):

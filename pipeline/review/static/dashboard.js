@@ -7,13 +7,15 @@
   "use strict";
 
   var data = JSON.parse(document.getElementById("dashboard-data").textContent);
-  var BLUE = "#1f5fa8", GREEN = "#1e6b34", ORANGE = "#b35c00", GREY = "#c9d1dc";
+  var BLUE = "#1f5fa8", GREEN = "#1e6b34", ORANGE = "#b35c00", GREY = "#c9d1dc", RED = "#b3261e";
   var TEAM_COLORS = ["#1f5fa8", "#b35c00", "#1e6b34", "#7a3e9d", "#8c1d18", "#2a7f8f", "#6b4b00", "#39465a"];
   var FONT = { family: "system-ui, sans-serif", size: 12, color: "#1d2430" };
   var CONFIG = { displayModeBar: false, responsive: true, scrollZoom: false, doubleClick: false };
   var DAY = 86400000;
 
   function percent(v) { return v === null || v === undefined ? "n/a" : Math.round(100 * v) + "%"; }
+
+  function pValue(p) { return !known(p) ? "n/a" : p < 0.001 ? p.toExponential(1) : String(Number(p.toPrecision(2))); }
 
   function kappa(a) { return a.kappa === null || a.kappa === undefined ? "n/a" : a.kappa.toFixed(2); }
 
@@ -196,6 +198,48 @@
     return draw(div, traces, layout);
   }
 
+  // (4) the weekly agreement of each item, one line an item: a hollow point is a week with fewer
+  // reviewed answers than the drift test needs (too few to say much), and an item whose agreement
+  // dropped (a drift alert) is drawn thicker, the week it dropped a large red-edged diamond
+  function driftChart(div) {
+    var drift = data.drift || {};
+    var items = (drift.items || []).filter(function (i) { return (i.weeks || []).length; });
+    if (!items.length) return empty(div, "No reviewed answers in this period.");
+    var few = known(drift.min_n) ? " · too few to test (under " + drift.min_n + ")" : " · too few to test";
+    var traces = items.map(function (it, n) {
+      var rows = it.weeks, color = TEAM_COLORS[n % TEAM_COLORS.length], alert = it.alert;
+      var drop = alert ? " · dropped from " + percent(alert.baseline_agreement) + " (n = " + alert.baseline_n +
+                         ") before, p = " + pValue(alert.p) : "";
+      return {
+        type: "scatter", mode: "lines+markers", name: plain(it.item) + (alert ? " (dropped)" : ""),
+        x: middles(rows), y: column(rows, "agreement"),
+        customdata: rows.map(function (w) {
+          return [w.period, w.n, w.agreed, (w.few ? few : "") + (w.alert ? drop : ""), plain(it.item), w.url];
+        }),
+        line: { color: color, width: alert ? 4 : 2 },
+        marker: {
+          color: color, opacity: 1,  // (plotly.js fades markers of varying size unless told)
+          symbol: rows.map(function (w) { return w.alert ? "diamond" : w.few ? "circle-open" : "circle"; }),
+          size: rows.map(function (w) { return w.alert ? 16 : 9; }),
+          line: { color: rows.map(function (w) { return w.alert ? RED : color; }),
+                  width: rows.map(function (w) { return w.alert ? 3 : 2; }) }
+        },
+        hovertemplate: "%{customdata[4]} · %{customdata[0]}: %{y:.0%} right, %{customdata[2]} of " +
+                       "n = %{customdata[1]} reviewed answers%{customdata[3]}<extra></extra>"
+      };
+    });
+    var layout = baseLayout();
+    layout.height = Math.max(340, 90 + 22 * items.length);
+    layout.margin = { l: 60, r: 20, t: 10, b: 40 };
+    layout.xaxis = timeAxis([].concat.apply([], items.map(function (i) { return i.weeks; })));
+    layout.xaxis.title = { text: "week of the calls" };
+    layout.yaxis = { title: { text: "answers the suggestion got right" }, range: [0, 1.05], tickformat: ".0%",
+                     fixedrange: true, automargin: true, gridcolor: "#eceff3" };
+    layout.legend = { orientation: "v", x: 1.02, y: 1, xanchor: "left", yanchor: "top" };
+    layout.showlegend = true;
+    return draw(div, traces, layout);
+  }
+
   // the period picker: a preset period empties the dates, a date makes the period "the dates below"
   function periodPicker() {
     var choice = document.getElementById("period-choice");
@@ -215,7 +259,7 @@
     return;
   }
   [["chart-trend", trendChart], ["chart-teams", teamChart], ["chart-channels", channelChart],
-   ["chart-agreement", agreementChart]].forEach(function (c) {
+   ["chart-agreement", agreementChart], ["chart-drift", driftChart]].forEach(function (c) {
     var div = document.getElementById(c[0]);
     if (div) c[1](div);
   });
