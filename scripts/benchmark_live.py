@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import queue
 import sys
@@ -69,6 +70,16 @@ def stereo_calls() -> list[str]:
 def gold_text(call: str, channel: int, seconds: float) -> str:
     label = json.loads((DATA / "labels" / f"{call}.json").read_text())
     return " ".join(u["text"] for u in label["utterances"] if u.get("channel") == channel and u["end"] <= seconds + 0.05)
+
+
+def gold_party(call: str, party: str, seconds: float) -> str:
+    """The labelled words of ``party`` in the first ``seconds`` of the call looped as
+    :func:`call_parties` loops it (the utterances that end within them)."""
+    label = json.loads((DATA / "labels" / f"{call}.json").read_text())
+    length = len(call_parties(call, 0)["agent"]) / 8000
+    said = [u for u in label["utterances"] if u.get("role") == party]
+    return " ".join(u["text"] for k in range(int(math.ceil(seconds / length)) or 1) for u in said
+                    if u["end"] + k * length <= seconds + 0.05)
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -361,23 +372,33 @@ def run_protocol(args: argparse.Namespace) -> dict:
         _, stereo = audio.load(work / "archive" / f"{job['call_id']}.wav")
         t0 = job["sent"]["t0"]
         timed, errors, ref_words = [], 0, 0
+        gold_errors = {"live": 0, "batch": 0, "words": 0}
+        seconds = len(job["parties"]["agent"]) / 8000
         for ch, party in enumerate(("agent", "customer")):  # the archive: agent left
             words = sorted((start, w, end, seen) for (role, start), (w, end, seen) in job["seen"].items() if role == party)
             timed += [(end, seen - (t0 + end)) for _, _, end, seen in words]
             batch = " ".join(w.word for s in batch_channel(np.ascontiguousarray(stereo[ch]), backend, config.vad)
                              for w in s.words)
-            e, n = masked_word_errors(batch, " ".join(w for _, w, _, _ in words))
+            said = " ".join(w for _, w, _, _ in words)
+            e, n = masked_word_errors(batch, said)
             errors, ref_words = errors + e, ref_words + n
+            gold = gold_party(job["name"], party, seconds)
+            for kind, text in (("live", said), ("batch", batch)):
+                gold_errors[kind] += masked_word_errors(gold, text)[0]
+            gold_errors["words"] += len(gold.split()) and masked_word_errors(gold, "")[1]
         latencies = [lat for _, lat in sorted(timed)]  # in call time order
         third = max(1, len(latencies) // 3)
         r = {"call": job["name"], "call_id": job["call_id"], "transcription": job["sent"].get("transcription"),
              "words": len(latencies), "wer_vs_batch": round(errors / max(1, ref_words), 4),
+             "wer_live_vs_gold": round(gold_errors["live"] / max(1, gold_errors["words"]), 4),
+             "wer_batch_vs_gold": round(gold_errors["batch"] / max(1, gold_errors["words"]), 4),
              "latency_median": _pct(latencies, 50), "latency_p95": _pct(latencies, 95),
              "latency_first_third_median": _pct(latencies[:third], 50),
              "latency_last_third_median": _pct(latencies[-third:], 50),
-             "_lat": latencies, "_errors": errors, "_ref": ref_words}
+             "_lat": latencies, "_errors": errors, "_ref": ref_words, "_gold": gold_errors}
         results.append(r)
         print(f"  {r['call']} {str(r['transcription']):15s} words {r['words']:4d} wer/batch {r['wer_vs_batch']:.3f} "
+              f"wer/gold live {r['wer_live_vs_gold']:.3f} batch {r['wer_batch_vs_gold']:.3f} "
               f"latency median {r['latency_median']} p95 {r['latency_p95']} "
               f"first/last third {r['latency_first_third_median']}/{r['latency_last_third_median']}", flush=True)
     live = [r for r in results if r["transcription"] == "live"]
@@ -388,6 +409,8 @@ def run_protocol(args: argparse.Namespace) -> dict:
         "live_calls": len(live), "recording_only": sum(r["transcription"] == "recording only" for r in results),
         "words": len(all_lat),
         "wer_vs_batch": round(sum(r["_errors"] for r in live) / max(1, sum(r["_ref"] for r in live)), 4),
+        **{f"wer_{kind}_vs_gold": round(sum(r["_gold"][kind] for r in live) / max(1, sum(r["_gold"]["words"] for r in live)), 4)
+           for kind in ("live", "batch")},
         "latency_median": _pct(all_lat, 50), "latency_p95": _pct(all_lat, 95),
         "latency_first_third_median": _pct([r["latency_first_third_median"] for r in live
                                             if r["latency_first_third_median"] is not None], 50),

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from models.files import write_atomic
-from pipeline.live.analysis import SoundWatch, word_alerts
+from pipeline.live.analysis import AlertBook, SoundWatch
 from pipeline.live.archive import MANIFEST_COLUMNS, LiveRecording, recover
 from pipeline.live.listen import Listener, Listeners
 from pipeline.live.options import PARTIES, LiveOptions
@@ -64,14 +64,19 @@ class LiveCall:
     transcribed by the batch pipeline after the call) or ``off``."""
     fed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PARTIES, 0))
     """Samples of each party given to the live recogniser so far."""
+    alerts: AlertBook = field(default_factory=AlertBook)
+    """Every alert the call raised, open or closed (:class:`~pipeline.live.analysis.AlertBook`)."""
     sound: SoundWatch | None = None
-    """The alerts from the call's sound (silence, cross-talk, length)."""
+    """What raises the alerts from the call's sound (silence, cross-talk, length) into ``alerts``."""
 
-    def summary(self, alerts: int = 0) -> dict[str, Any]:
+    def summary(self) -> dict[str, Any]:
+        """The call's row: ``alerts`` is the number of its open alerts, ``alerts_total`` of all it
+        raised (the word alerts as of the last :meth:`LiveCalls.view` of it)."""
+        open_alerts, total = self.alerts.counts()
         return {"call_id": self.call_id, "source": self.source, "state": self.state, "agent_id": self.agent_id,
                 "queue": self.queue, "started_at": self.started_at, "duration_s": round(self.recording.seconds(), 2),
                 "connected": self.connected, "streams": self.streams, "ended_reason": self.ended_reason,
-                "transcription": self.transcription, "alerts": alerts, "error": self.error}
+                "transcription": self.transcription, "alerts": open_alerts, "alerts_total": total, "error": self.error}
 
 
 class LiveCalls:
@@ -119,7 +124,8 @@ class LiveCalls:
                 info = {"agent_id": meta.get("agent_id", ""), "queue": meta.get("queue", ""), "started_at": started,
                         "call_sid": call_sid, "source": source}
                 call = LiveCall(call_id, source, call_sid, info["agent_id"], info["queue"], started,
-                                LiveRecording(self.archive, call_id, info), sound=SoundWatch(self.options))
+                                LiveRecording(self.archive, call_id, info))
+                call.sound = SoundWatch(self.options, call.alerts)
                 self.calls[call_id] = call
                 if self.recognizer is not None:
                     admitted = self.recognizer.admit(call_id, {k: v for k, v in meta.items() if isinstance(v, str)})
@@ -170,6 +176,7 @@ class LiveCalls:
             if call.state != "live":
                 return
             call.state, call.connected, call.ended_reason = "ended", False, reason
+        call.alerts.end(call.recording.seconds())  # the sound's alerts are over with the call
         self.listeners.end(call.call_id)
         if call.transcription == "live" and self.recognizer is not None:
             self.recognizer.finish(call.call_id)
@@ -232,30 +239,55 @@ class LiveCalls:
 
     def view(self, call: LiveCall) -> dict[str, Any]:
         """What the call has said so far (:meth:`LiveRecognizer.view`; empty when it is not
-        transcribed live) and its alerts, from its words and from its sound, in time order;
-        ``transcript_final``: the call ended and its live recognition finished (every word of it
-        is confirmed and shown)."""
-        said = (self.recognizer.view(call.call_id) if self.recognizer is not None else None) or {}
-        alerts = [*(call.sound.alerts if call.sound is not None else []),
-                  *(word_alerts(said, self.options, self.negative_threshold) if said.get("items") is not None
-                    and "utterances" in said else [])]
+        transcribed live) and every alert it raised, from its words and from its sound, open or
+        closed, in the order their conditions began (the word alerts brought up to the latest
+        analysis first: :meth:`AlertBook.words`); ``transcript_final``: the call ended and its
+        live recognition finished (every word of it is confirmed and shown)."""
+        said = self._said(call)
         return {"utterances": said.get("utterances", []), "suggestions": said.get("items", []),
-                "sentiment": said.get("sentiment", {}), "alerts": sorted(alerts, key=lambda a: (a["at"] is None, a["at"] or 0)),
+                "sentiment": said.get("sentiment", {}), "alerts": call.alerts.listed(),
                 "transcript_final": self.recognizer is not None and call.call_id in self.recognizer.finished,
                 **({"analysis_error": said["error"]} if "error" in said else {})}
 
+    def _said(self, call: LiveCall) -> dict[str, Any]:
+        """The recogniser's view of the call ({} when none), its word alerts brought up to it."""
+        said = (self.recognizer.view(call.call_id) if self.recognizer is not None else None) or {}
+        call.alerts.words(said, self.options, self.negative_threshold)
+        return said
+
+    def watch(self) -> None:
+        """Bring every call's word alerts up to its latest analysis, whether or not anyone looks
+        at it (the server does this every second: an alert is raised and closed on time for the
+        wall's count and for the history)."""
+        with self.lock:
+            calls = list(self.calls.values())
+        for call in calls:
+            if call.transcription == "live":
+                self._said(call)
+
+    def acknowledge(self, call: LiveCall, key: str, user: str) -> dict[str, Any]:
+        """A supervisor acknowledged an alert of the call: closed by ``user`` at the call's
+        current moment (the audio received so far). :class:`~pipeline.live.analysis.NoSuchAlert`
+        for an unknown key, :class:`~pipeline.live.analysis.AlertClosed` for one closed already."""
+        self._said(call)
+        alert = call.alerts.acknowledge(key, user, call.recording.seconds())
+        log.info("live: %s acknowledged alert %s of %s", user, key, call.call_id)
+        return alert
+
     def snapshot(self) -> list[dict[str, Any]]:
-        """Every call's summary (:meth:`LiveCall.summary`) with what the live wall shows of it:
-        ``customer_sentiment`` (the mean of the customer's last two turns so far, None before
-        any), ``alert_list`` (each alert's kind, time and message) and ``listeners``."""
+        """Every call's summary (:meth:`LiveCall.summary`: ``alerts`` its open alerts,
+        ``alerts_total`` all) with what the live wall shows of it: ``customer_sentiment`` (the
+        mean of the customer's last two turns so far, None before any), ``alert_list`` (each
+        alert's key, kind, time, message and state) and ``listeners``."""
         with self.lock:
             calls = sorted(self.calls.values(), key=lambda c: c.started_at)
         out = []
         for c in calls:
             view = self.view(c)
-            out.append({**c.summary(alerts=len(view["alerts"])),
+            out.append({**c.summary(),
                         "customer_sentiment": (view["sentiment"] or {}).get("customer_end"),
-                        "alert_list": [{k: a.get(k) for k in ("kind", "at", "message")} for a in view["alerts"]],
+                        "alert_list": [{k: a.get(k) for k in ("key", "kind", "at", "message", "state")}
+                                       for a in view["alerts"]],
                         "listeners": self.listeners.count(c.call_id)})
         return out
 

@@ -1,5 +1,7 @@
 """The live server's routes (``callqa serve --live``): the Twilio Media Streams WebSocket
-``/live/twilio`` and the JSON API ``/api/live/calls`` and ``/api/live/calls/{call_id}``.
+``/live/twilio`` and the JSON API ``/api/live/calls`` and ``/api/live/calls/{call_id}`` (an alert
+is acknowledged at ``POST /api/live/calls/{call_id}/alerts/{key}/ack``, with the wall's routes:
+:mod:`pipeline.live.wall`).
 
 A stream must present a valid token (:mod:`pipeline.live.tokens`) as ``Authorization: Bearer
 TOKEN`` or ``?token=TOKEN``; without one the WebSocket handshake is refused (HTTP 403) before any
@@ -11,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, WebSocket, WebSocketDisconnect
 from sqlalchemy.orm import Session
 
 from pipeline.live.calls import LiveCall, LiveCalls
@@ -87,25 +90,43 @@ async def twilio_stream(ws: WebSocket) -> None:
             live.dropped(call)
 
 
-@router.get("/api/live/calls")
-def live_calls(request: Request, who: Who = Depends(supervisor)) -> dict[str, Any]:
-    return {"calls": request.app.state.live.snapshot(), "recognition": request.app.state.live.recognition()}
+def json_response(body: dict[str, Any]) -> Response:
+    """``body`` (plain JSON types only) as a JSON response, written by ``json.dumps`` directly:
+    FastAPI's generic encoder walks every value in Python first, about 50 ms for the transcript
+    of a 30-minute call, and a supervisor's page or a tool polls it every second or faster."""
+    return Response(json.dumps(body, ensure_ascii=False, allow_nan=False), media_type="application/json")
 
 
-@router.get("/api/live/calls/{call_id}")
+@router.get("/api/live/calls", response_class=Response)
+def live_calls(request: Request, who: Who = Depends(supervisor)) -> Response:
+    """Every call since the server started (:meth:`LiveCalls.snapshot`): ``alerts`` is the number
+    of its open alerts, ``alerts_total`` of all it raised, ``alert_list`` each one's ``key``,
+    ``kind``, ``at``, ``message`` and ``state``; and the live recogniser's state."""
+    return json_response({"calls": request.app.state.live.snapshot(), "recognition": request.app.state.live.recognition()})
+
+
+@router.get("/api/live/calls/{call_id}", response_class=Response)
 def live_call(call_id: str, request: Request, who: Who = Depends(supervisor),
-              s: Session = Depends(db_session)) -> dict[str, Any]:
-    """The call's summary, what it has said so far, its alerts, and the moments flagged in it."""
+              s: Session = Depends(db_session)) -> Response:
+    """The call's summary (``alerts_open``, ``alerts_total``), what it has said so far, every alert it raised
+    (``alerts``: open and closed, each with ``key``, ``state``, ``opened_at``, ``closed_at``,
+    ``closed_by``), and the moments flagged in it."""
     call = request.app.state.live.get(call_id)
     if call is None:
         raise HTTPException(404, "no such live call")
-    view = request.app.state.live.view(call)
-    return {**call.summary(alerts=len(view["alerts"])), **view,
-            "listeners": request.app.state.live.listeners.count(call_id), "flags": flags_of(s, call_id)}
+    view = request.app.state.live.view(call)  # first: the word alerts brought up to date
+    summary = call.summary()
+    return json_response({**summary, "alerts_open": summary["alerts"], **view,
+                          "listeners": request.app.state.live.listeners.count(call_id), "flags": flags_of(s, call_id)})
 
 
 async def expire_loop(live: LiveCalls) -> None:
-    """End the calls whose stream dropped longer than the grace period ago, until cancelled."""
+    """End the calls whose stream dropped longer than the grace period ago, and bring every
+    call's word alerts up to its latest analysis (:meth:`LiveCalls.watch`), until cancelled."""
     while True:
         await asyncio.sleep(EXPIRE_EVERY_S)
         await asyncio.to_thread(live.expire)
+        try:
+            await asyncio.to_thread(live.watch)
+        except Exception:  # the next round tries again; a call's alerts never stop its expiry
+            log.exception("live: the word alerts could not be brought up to date")

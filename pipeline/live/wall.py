@@ -16,6 +16,9 @@ calls in progress, open one, listen in and flag moments.
   "at": 12.5}`` flags a moment (``at`` omitted: the call's current moment, the end of the audio
   received so far); ``GET`` lists them. The call's review page shows them once its result is
   loaded (:func:`result_loader`).
+- ``POST /api/live/calls/{call_id}/alerts/{key}/ack`` (with the session's CSRF token, no body):
+  a supervisor acknowledges an open alert (:func:`acknowledge_alert`); the call page shows an
+  "Acknowledge" button on each open alert, closed ones muted with who or what closed them.
 
 Every other role is refused (403); nothing here is served without a session.
 """
@@ -35,6 +38,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from pipeline.live.analysis import AlertClosed, NoSuchAlert
 from pipeline.live.calls import LiveCall, LiveCalls
 from pipeline.live.listen import FRAME_DOC, Listener
 from pipeline.live.options import PARTIES
@@ -104,6 +108,24 @@ async def flag_moment(call_id: str, request: Request, who: Who = Depends(supervi
                 "created_at": flag.created_at.isoformat()}
 
     return JSONResponse(await run_in_threadpool(store), status_code=201)
+
+
+@router.post("/api/live/calls/{call_id}/alerts/{key}/ack")
+def acknowledge_alert(call_id: str, key: str, request: Request, who: Who = Depends(supervisor_csrf)) -> dict[str, Any]:
+    """Acknowledge an open alert of the call: it is closed, ``closed_by`` the user's name and
+    ``closed_at`` the call's current moment (the audio received so far); the answer is the
+    alert as it is now. 404 for an unknown call or alert key. An alert closed already (by its
+    condition, or acknowledged by someone else or by an earlier click) is not changed: 409, with
+    the alert as it is (``{"detail": ..., "alert": {...}}``), so a second supervisor learns who
+    closed it first and the record of who acknowledged stays the first one's."""
+    call = _call(request, call_id)
+    live: LiveCalls = request.app.state.live
+    try:
+        return live.acknowledge(call, key, who[0].username)
+    except NoSuchAlert:
+        raise HTTPException(404, "no such alert in this call") from None
+    except AlertClosed as e:
+        return JSONResponse({"detail": str(e), "alert": e.alert}, status_code=409)
 
 
 async def _refuse(ws: WebSocket, status: int, why: str) -> None:

@@ -1,6 +1,7 @@
 "use strict";
 // The live wall (/live): every call since the server started, calls in progress first, from
-// GET /api/live/calls every second. Rows are built with DOM calls (never HTML from data).
+// GET /api/live/calls every second; a call's open alerts are shown first, its closed ones muted.
+// Rows are built with DOM calls (never HTML from data).
 (function () {
   const table = document.getElementById("wall");
   const body = table.querySelector("tbody");
@@ -11,6 +12,11 @@
     s = Math.max(0, Math.floor(s || 0));
     const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
     return (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(sec).padStart(2, "0");
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag); e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
   }
   function cell(row, cls, text) {
     const td = document.createElement("td"); td.className = cls;
@@ -26,7 +32,8 @@
     calls.sort((a, b) => (ORDER[a.state] ?? 9) - (ORDER[b.state] ?? 9) || (a.started_at < b.started_at ? 1 : -1));
     body.replaceChildren(...calls.map(c => {
       const tr = document.createElement("tr");
-      tr.dataset.call = c.call_id; tr.dataset.state = c.state; tr.dataset.alerts = c.alerts;
+      tr.dataset.call = c.call_id; tr.dataset.state = c.state;
+      tr.dataset.alerts = c.alerts; tr.dataset.alertsTotal = c.alerts_total;  // open ones; all raised
       const link = document.createElement("a");
       link.href = "/live/" + encodeURIComponent(c.call_id); link.textContent = c.call_id;
       cell(tr, "call").appendChild(link);
@@ -38,10 +45,15 @@
       sentiment(cell(tr, "sentiment"), c.customer_sentiment);
       const alerts = cell(tr, "alerts");
       if (!c.alert_list.length) alerts.textContent = "none";
-      c.alert_list.forEach(a => {
-        const chip = document.createElement("span"); chip.className = "alert-chip";
-        chip.dataset.kind = a.kind; chip.textContent = a.kind.replace("_", " ") + (a.at !== null ? " " + clock(a.at) : "");
-        chip.title = a.message; alerts.appendChild(chip);
+      // the open alerts first and prominent, then the closed ones muted
+      const open = c.alert_list.filter(a => a.state === "open"), closed = c.alert_list.filter(a => a.state !== "open");
+      if (c.alert_list.length) alerts.appendChild(el("b", "alert-count" + (open.length ? " negative" : " muted"),
+        open.length + " open "));
+      open.concat(closed).forEach(a => {
+        const chip = el("span", "alert-chip " + (a.state === "open" ? "open" : "closed"),
+          a.kind.replace("_", " ") + (a.at !== null ? " " + clock(a.at) : ""));
+        chip.dataset.kind = a.kind; chip.dataset.state = a.state;
+        chip.title = a.message + (a.state === "open" ? "" : " (closed)"); alerts.appendChild(chip);
       });
       cell(tr, "transcription", c.transcription);
       cell(tr, "listeners", String(c.listeners));

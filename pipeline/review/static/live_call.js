@@ -1,7 +1,8 @@
 "use strict";
 // One call in progress (/live/{call_id}): GET /api/live/calls/{id} every second fills the live
-// transcript (confirmed words plain, unconfirmed ones in italics, class "partial"), the alerts and
-// the scorecard items answered so far with their evidence, and the flags. A click on a word picks
+// transcript (confirmed words plain, unconfirmed ones in italics, class "partial"), the alerts
+// (open ones first, each with an "Acknowledge" button; closed ones muted) and the scorecard items
+// answered so far with their evidence, and the flags. A click on a word picks
 // its moment for the next flag; without one, a flag is for "now" (the server's latest audio).
 // Rows are built with DOM calls (never HTML from data). Listen-in is listen.js.
 (function () {
@@ -61,21 +62,67 @@
     transcript.dataset.words = String(words); transcript.dataset.partial = String(partial);
     if (atBottom) transcript.scrollTop = transcript.scrollHeight;
   }
+  // Every alert the call raised: the open ones first, each with an "Acknowledge" button; then
+  // the closed ones, muted, with what closed them (their condition ended, or who acknowledged).
+  let shownAlerts = null;  // the alerts as last drawn (redrawn only when they change)
   function renderAlerts(alerts) {
-    $("alert-count").textContent = "(" + alerts.length + ")";
+    const drawn = JSON.stringify(alerts);
+    if (drawn === shownAlerts) return;
+    shownAlerts = drawn;
+    const open = alerts.filter(a => a.state === "open"), closed = alerts.filter(a => a.state !== "open");
+    $("alert-count").textContent = "(" + open.length + " open, " + alerts.length + " in all)";
     const box = $("live-alerts");
+    box.dataset.open = String(open.length); box.dataset.total = String(alerts.length);
     if (!alerts.length) { box.replaceChildren(el("p", "muted", "None so far.")); return; }
-    box.replaceChildren(...alerts.map(a => {
-      const div = el("div", "live-alert");
-      div.dataset.kind = a.kind;
-      const head = el("div");
-      head.appendChild(el("b", null, a.kind.replace("_", " ")));
-      head.appendChild(document.createTextNode((a.at !== null && a.at !== undefined ? " at " + clock(a.at) : "") + ": " + a.message));
+    box.replaceChildren(...open.concat(closed).map(a => {
+      const div = el("div", "live-alert" + (a.state === "open" ? " open" : " closed"));
+      div.dataset.kind = a.kind; div.dataset.key = a.key; div.dataset.state = a.state;
+      const head = el("div", "alert-head");
+      const title = el("div");
+      title.appendChild(el("b", null, a.kind.replace("_", " ")));
+      title.appendChild(document.createTextNode((a.at !== null && a.at !== undefined ? " at " + clock(a.at) : "") + ": " + a.message));
+      head.appendChild(title);
+      if (a.state === "open") {
+        const ack = el("button", "ack", "Acknowledge");
+        ack.type = "button"; ack.dataset.key = a.key;
+        head.appendChild(ack);
+      }
       div.appendChild(head);
+      if (a.state !== "open") {
+        const by = a.closed_by === "condition" ? "closed at " + clock(a.closed_at) + " (it ended)"
+          : "acknowledged by " + a.closed_by + " at " + clock(a.closed_at);
+        div.appendChild(el("div", "alert-closed muted", by));
+      }
       div.appendChild(evidenceList(a.evidence));
       return div;
     }));
   }
+  const alertMsg = $("alert-msg");
+  $("live-alerts").addEventListener("click", async event => {
+    const button = event.target.closest("button.ack");
+    if (!button) return;
+    button.disabled = true;
+    let r, data;
+    try {
+      r = await fetch(api + "/alerts/" + encodeURIComponent(button.dataset.key) + "/ack", {method: "POST",
+        headers: {"X-CSRF-Token": csrf, "Accept": "application/json"}});
+      data = await r.json().catch(() => ({}));
+    } catch (e) {
+      alertMsg.textContent = "Not acknowledged: the server could not be reached."; alertMsg.className = "msg error";
+      button.disabled = false; return;
+    }
+    if (r.ok || r.status === 409) {
+      const alert = r.ok ? data : data.alert;
+      alertMsg.textContent = r.ok ? "Acknowledged." : "Already closed" + (alert && alert.closed_by !== "condition" ? " by " + alert.closed_by : "") + ".";
+      alertMsg.className = r.ok ? "msg ok" : "msg note";
+      if (alert && shownAlerts !== null) {
+        renderAlerts(JSON.parse(shownAlerts).map(a => a.key === alert.key ? alert : a));
+      }
+      return;
+    }
+    alertMsg.textContent = "Not acknowledged: " + (typeof data.detail === "string" ? data.detail : "HTTP " + r.status) + ".";
+    alertMsg.className = "msg error"; button.disabled = false;
+  });
   function renderItems(items) {
     const box = $("live-items");
     if (!items.length) { box.replaceChildren(el("p", "muted", "Nothing answered yet.")); return; }
