@@ -13,6 +13,7 @@ sentences in one batch, shared by every detector and the sentiment model.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import functools
 from pathlib import Path
@@ -169,6 +170,61 @@ def quote_span(utterance: Utterance, start: float, end: float) -> tuple[int, int
     return (first, last) if first is not None and last is not None else None
 
 
+class WordIndex:
+    """One utterance's words as :func:`quote` and :func:`quote_span` read them, worked out once
+    for all the quotes taken from it: the words' times, whether the text is the words joined by
+    single spaces, and each word's character offset there. When the words are in time order
+    (starts and ends never decreasing) and none is of zero length, the words a span takes are
+    one run, found by bisection; otherwise every word is tested as :func:`quote` does."""
+
+    __slots__ = ("utterance", "tokens", "starts", "ends", "ordered", "offsets")
+
+    def __init__(self, utterance: Utterance):
+        self.utterance = utterance
+        words = utterance.words
+        self.tokens = [w.word for w in words]
+        self.starts = [w.start for w in words]
+        self.ends = [w.end for w in words]
+        self.ordered = (all(b - a > 1e-3 for a, b in zip(self.starts, self.ends))
+                        and all(a <= b for a, b in zip(self.starts, self.starts[1:]))
+                        and all(a <= b for a, b in zip(self.ends, self.ends[1:])))
+        self.offsets: list[int] | None = None
+        """Each word's first character in the text, when the text is the words joined by single spaces."""
+        if words and utterance.text == " ".join(self.tokens):
+            self.offsets, at = [], 0
+            for t in self.tokens:
+                self.offsets.append(at)
+                at += len(t) + 1
+
+    def inside(self, start: float, end: float) -> range | list[int]:
+        """The indices of the words :func:`quote` takes for ``start``-``end``, in order."""
+        if self.ordered:
+            lo = bisect.bisect_right(self.ends, start + 1e-3)  # the first word ending after the start
+            hi = bisect.bisect_left(self.starts, end - 1e-3)  # the first word starting at or after the end
+            return range(lo, max(lo, hi))
+        out = []
+        for i, (a, b) in enumerate(zip(self.starts, self.ends)):
+            if (start - 1e-3 <= a <= end + 1e-3) if b - a <= 1e-3 else (b > start + 1e-3 and a < end - 1e-3):
+                out.append(i)
+        return out
+
+    def quote(self, start: float, end: float) -> str:
+        """:func:`quote` of the utterance."""
+        if not self.tokens:
+            return self.utterance.text
+        taken = self.inside(start, end)
+        return " ".join([self.tokens[i] for i in taken]) if taken else self.utterance.text
+
+    def span(self, start: float, end: float) -> tuple[int, int] | None:
+        """:func:`quote_span` of the utterance."""
+        if self.offsets is None:
+            return None
+        taken = self.inside(start, end)
+        if not taken:
+            return None
+        return self.offsets[taken[0]], self.offsets[taken[-1]] + len(self.tokens[taken[-1]])
+
+
 def sentiment_block(ctx: CallContext) -> dict[str, Any]:
     """Sentiment per turn, per role, per quarter of the call, and the customer's start and end."""
     if not ctx.units:
@@ -248,9 +304,10 @@ class AnalysisStage:
         chosen = self.card_for(facts)
         contact_on = bool(getattr(getattr(self.config, "contact", None), "enabled", False))
         by_id = {u.id: u for u in written}
+        words: dict[str, WordIndex] = {}
         if chosen is None:
             if contact_on:
-                blocks["contact"] = self._contact(CallContext(utterances, facts, self.models), by_id, spans)
+                blocks["contact"] = self._contact(CallContext(utterances, facts, self.models), by_id, spans, words)
             blocks["pii"] = self._pii_block(spans)
             return blocks, written, spans
         card, detectors = chosen
@@ -266,7 +323,7 @@ class AnalysisStage:
                 "points": item.points if d.answer == "yes" else 0.0,
                 "potential": 0.0 if d.answer == "na" else item.points,
                 "auto_fail": item.auto_fail, "detector": item.detector, "looked_for": d.looked_for,
-                "evidence": [self._evidence(e, by_id, facts.duration_s) for e in d.evidence],
+                "evidence": [self._evidence(e, by_id, facts.duration_s, words) for e in d.evidence],
                 **({"details": d.details} if d.details else {}),
             })
         if written is not utterances:  # the detectors' rule texts may name what the quotes mask
@@ -276,31 +333,44 @@ class AnalysisStage:
         blocks["sentiment"] = sentiment_block(ctx)
         blocks["metrics"] = ctx.metrics.to_dict() if facts.source in AUDIO_SOURCES else ctx.written_metrics
         if contact_on:
-            blocks["contact"] = self._contact(ctx, by_id, spans)
+            blocks["contact"] = self._contact(ctx, by_id, spans, words)
         blocks["pii"] = self._pii_block(spans)
         return blocks, written, spans
 
-    def _contact(self, ctx: CallContext, by_id: dict[str, Utterance], spans: list[Any]) -> dict[str, Any]:
+    def _contact(self, ctx: CallContext, by_id: dict[str, Utterance], spans: list[Any],
+                 words: dict[str, WordIndex] | None = None) -> dict[str, Any]:
         """The contact block (pipeline/analysis/contact.py) from the detectors' context (its
         units, embeddings, sentiment), every quote from the written (redacted) utterances."""
         from pipeline.analysis.contact import contact_block
 
         duration = ctx.facts.duration_s
-        return contact_block(ctx, self.config.contact, spans, lambda e: self._evidence(e, by_id, duration))
+        words = {} if words is None else words
+        return contact_block(ctx, self.config.contact, spans, lambda e: self._evidence(e, by_id, duration, words))
 
     @staticmethod
-    def _evidence(e: Evidence, by_id: dict[str, Utterance], duration_s: float) -> dict[str, Any]:
+    def _evidence(e: Evidence, by_id: dict[str, Utterance], duration_s: float,
+                  words: dict[str, "WordIndex"] | None = None) -> dict[str, Any]:
         """The evidence as written: its times inside the recording, its quote from the written
         (redacted) words; in a written conversation also the message's number and the quote's
-        character span in its written text (``message``, ``chars``)."""
+        character span in its written text (``message``, ``chars``). ``words``: the
+        :class:`WordIndex` of each utterance of ``by_id`` quoted so far (filled here), so that
+        the many quotes of one interaction find their words without reading every word."""
         d = e.to_dict()
         d["start"], d["end"] = (round(min(max(t, 0.0), duration_s), 3) for t in (e.start, e.end))
         utterance = by_id.get(e.utterance_id) if e.utterance_id else None
-        d["quote"] = quote(utterance, e.start, e.end) if e.utterance_id else ""
+        index = None
+        if words is not None and utterance is not None:
+            index = words.get(utterance.id)
+            if index is None or index.utterance is not utterance:
+                index = words[utterance.id] = WordIndex(utterance)
+        if index is not None:
+            d["quote"] = index.quote(e.start, e.end)
+        else:
+            d["quote"] = quote(utterance, e.start, e.end) if e.utterance_id else ""
         number = message_number(e.utterance_id)
         if number is not None and utterance is not None:
             d["message"] = number
-            span = quote_span(utterance, e.start, e.end)
+            span = index.span(e.start, e.end) if index is not None else quote_span(utterance, e.start, e.end)
             if span is not None:
                 d["chars"] = list(span)
         return d

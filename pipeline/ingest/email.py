@@ -51,6 +51,7 @@ from email import policy as email_policy
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser, BytesParser
 from email.header import decode_header, make_header
+from email.headerregistry import HeaderRegistry
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from pathlib import Path
@@ -125,6 +126,24 @@ class EmailRef:
     @property
     def origin(self) -> str:
         """``mail/e001.eml`` or ``archive.mbox message 17``."""
+        return self.path if self.number is None else f"{self.path} message {self.number}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Located:
+    """What reading a thread's message again takes from its header block (:func:`_reread` with
+    ``threading=False``): the rest of an :class:`EmailRef` is for threading, done already."""
+
+    path: str
+    offset: int
+    length: int
+    message_id: str | None
+    date: datetime | None
+    number: int | None = None
+
+    @property
+    def origin(self) -> str:
+        """As :attr:`EmailRef.origin`."""
         return self.path if self.number is None else f"{self.path} message {self.number}"
 
 
@@ -441,7 +460,10 @@ def _is_email(headers: EmailMessage) -> bool:
     return bool(names & {"from", "date", "message-id"})
 
 
-def _ref(path: str, span: _Span, mbox: bool) -> EmailRef | MalformedEmailError:
+def _ref(path: str, span: _Span, mbox: bool, threading: bool = True) -> EmailRef | _Located | MalformedEmailError:
+    """The message of ``span`` as the scan finds it (a :class:`MalformedEmailError` when it is
+    not e-mail); with ``threading`` False only where it is, its Message-ID and its Date (a
+    :class:`_Located`, the same checks made): a thread read again needs no more."""
     where = f"message {span.number}: " if mbox else ""
     if span.junk or not span.header:
         return MalformedEmailError(path, f"{where}is not e-mail (no header block)")
@@ -452,6 +474,10 @@ def _ref(path: str, span: _Span, mbox: bool) -> EmailRef | MalformedEmailError:
         return MalformedEmailError(path, f"{where}is not e-mail (no From, Date or Message-ID header)")
     if not span.has_body:
         return MalformedEmailError(path, f"{where}has a header block but no body (a truncated or header-only message)")
+    if not threading:
+        return _Located(path=path, offset=span.start, length=span.end - span.start,
+                        message_id=normalize_message_id(_header(headers, "message-id")),
+                        date=parse_date(_raw_header(headers, "date")), number=span.number if mbox else None)
     senders = _raw_addresses(headers, "from") or _raw_addresses(headers, "sender")
     in_reply = _message_ids(_header(headers, "in-reply-to"))
     return EmailRef(
@@ -1548,9 +1574,35 @@ def _tidy(text: str) -> str:
 # --------------------------------------------------------------------------- messages
 
 
+class _ParsedHeaders(HeaderRegistry):
+    """The default policy's header registry, answering a header it has parsed already (the same
+    name and value) with the same header object. The email package parses a header again each
+    time it is read: a message's Content-Type about ten times (``get_body``, ``get_content_type``
+    of every part, the attachments), its Subject twice. Header objects are read-only values (a
+    str with the parse's results), so one parse of each serves every read; one registry serves
+    one message (:func:`_policy`), so nothing is kept from message to message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parsed: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, name: str, value: str) -> Any:
+        key = (name, value)
+        header = self.parsed.get(key)
+        if header is None:
+            header = self.parsed[key] = super().__call__(name, value)  # a parse that raises is not kept
+        return header
+
+
+def _policy() -> Any:
+    """The default policy with a header registry of its own (:class:`_ParsedHeaders`), for one
+    message's parse."""
+    return email_policy.default.clone(header_factory=_ParsedHeaders())
+
+
 def _parse(data: bytes, origin: str) -> tuple[Message, datetime | None]:
     """A message (role None) and its Date (None when it has none it can use)."""
-    msg = BytesParser(policy=email_policy.default).parsebytes(data)
+    msg = BytesParser(policy=_policy()).parsebytes(data)
     notes: list[str] = []
     senders = _addresses(msg, "from") or _addresses(msg, "sender")
     display, sender = senders[0] if senders else ("", "")
@@ -1594,10 +1646,12 @@ def parse_email_bytes(data: bytes, origin: str) -> Message:
     return message
 
 
-def _reread(path: str, offset: int, length: int, number: int | None) -> tuple[EmailRef, bytes]:
-    """A message read again from its file: its ref as the scan made it, and its bytes with the
-    mbox ``>From`` escaping undone. Raises :class:`WrittenInputError` when it cannot be read or
-    is no longer the message that was scanned there."""
+def _reread(path: str, offset: int, length: int, number: int | None,
+            threading: bool = True) -> tuple[EmailRef | _Located, bytes]:
+    """A message read again from its file: its ref as the scan made it (``threading`` False:
+    only where it is, its Message-ID and Date, :func:`_ref`), and its bytes with the mbox
+    ``>From`` escaping undone. Raises :class:`WrittenInputError` when it cannot be read or is
+    no longer the message that was scanned there."""
     try:
         with open(path, "rb") as f:
             f.seek(offset)
@@ -1617,20 +1671,21 @@ def _reread(path: str, offset: int, length: int, number: int | None) -> tuple[Em
         span.add(line, pos, at_start)
         pos += len(line)
         at_start = line.endswith(b"\n")
-    ref = _ref(path, span, mbox)
-    if not isinstance(ref, EmailRef) or (ref.offset, ref.length) != (offset, length):
+    ref = _ref(path, span, mbox, threading)
+    if not isinstance(ref, (EmailRef, _Located)) or (ref.offset, ref.length) != (offset, length):
         raise changed
     return ref, _ESCAPED_FROM_LINES.sub(rb"\1", raw) if mbox else raw
 
 
-def _read_thread(thread: EmailThreadRef) -> Iterator[tuple[EmailRef, bytes]]:
-    """The ref and bytes of each message of ``thread``, read from the files (see :func:`_reread`);
+def _read_thread(thread: EmailThreadRef, threading: bool = True) -> Iterator[tuple[EmailRef | _Located, bytes]]:
+    """The ref (``threading`` False: a :class:`_Located`) and bytes of each message of
+    ``thread``, read from the files (see :func:`_reread`);
     a message whose hash is not the one scanned raises :class:`WrittenInputError` (the first 4
     bytes of each message's hash, then the thread's hash once all are read)."""
     hashes: list[str] = []
     for p, offset, length, number, _, prefix in _RECORD.iter_unpack(thread.records):
         path = thread.paths[p]
-        ref, data = _reread(path, offset, length, number or None)
+        ref, data = _reread(path, offset, length, number or None, threading)
         sha = hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
         if bytes.fromhex(sha[:8]) != prefix:
             where = f"message {number} " if number else ""
@@ -1699,7 +1754,7 @@ def read_email_thread(thread: EmailThreadRef, agent_domains: Sequence[str] = (),
         raise EmptyConversationError("", f"e-mail thread {thread.conversation_id} has no message")
     messages: list[Message] = []
     previous: datetime | None = None
-    for ref, data in _read_thread(thread):
+    for ref, data in _read_thread(thread, threading=False):
         try:
             message, _ = _parse(data, ref.origin)
         except Exception as e:  # the email package is lenient; anything it still raises names the message

@@ -73,6 +73,8 @@ _CUE_RE = {t: re.compile(rf"(?<![a-z0-9])(?:{p})(?![a-z0-9])") for t, p in _CUES
 _ADDRESS_CUE = re.compile(r"(?<![a-z])(address|live at|living at|moved to|first line|house number|street)(?![a-z])")
 _NAME_CUE = re.compile(r"(?<![a-z'])(my name is|my name's|name is|name's|the name on the account is|account holder is"
                        r"|this is|i'm|i am|speaking with|speaking to|call me|mr|mrs|ms|miss|dr|mister)$")
+_NAME_CUE_ENDS = ("is", "name's", "i'm", "am", "with", "to", "me", "mr", "mrs", "ms", "miss", "dr", "mister")
+"""The last words of the cues of :data:`_NAME_CUE` (a text it matches ends with one of them)."""
 _EMAIL_RE = re.compile(rf"(?<![^ ])(?:[a-z0-9] )*[a-z0-9]+(?: ?[._+-] ?[a-z0-9]+| [0-9]+)* ?@ ?"
                        rf"[a-z0-9]+(?: ?[.-] ?[a-z0-9]+)* ?\. ?(?:{_TLDS})(?![a-z0-9])")
 _POSTCODE = re.compile(r"[A-Z]{1,2}\d[A-Z\d]?")
@@ -296,7 +298,7 @@ def _streets(u: _Utt) -> list[tuple[int, int]]:
     out = []
     asked = bool(_ADDRESS_CUE.search(" ".join(u.context[max(0, u.offset - 25):])))
     for i, raw in enumerate(u.raw):
-        parts = clean_word(raw).split("-")
+        parts = u.clean[i].split("-")  # clean_word(raw)
         if parts[-1] not in _STREET:
             continue
         names = [p for p in parts[:-1] if p.isalpha()]
@@ -337,8 +339,10 @@ def _postcodes(u: _Utt) -> list[tuple[int, int]]:
 
 # -- names -------------------------------------------------------------------------------------
 
-def _name_word(raw: str, tag: str | None) -> bool:
-    c = clean_word(raw).removesuffix("'s")
+def _name_word(raw: str, tag: str | None, clean: str | None = None) -> bool:
+    """Whether the word ``raw`` (``clean``: its :func:`clean_word`, when known) can be (part of)
+    a name: capitalised, letters only, no common or company word, a proper noun if tagged."""
+    c = (clean_word(raw) if clean is None else clean).removesuffix("'s")
     return (raw[:1].isupper() and c.replace("-", "").replace("'", "").isalpha() and c not in _NAME_STOP
             and c not in _COMPANY_WORDS and (tag is None or tag in ("NNP", "NNPS")))
 
@@ -378,7 +382,7 @@ def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
             for w in words:
                 labels[w] = ent.label_
             if ent.label_ == "PERSON":
-                keep = [w for w in words if _name_word(u.raw[w], tags[w])]
+                keep = [w for w in words if _name_word(u.raw[w], tags[w], u.clean[w])]
                 if keep and keep == list(range(keep[0], keep[-1] + 1)):
                     out.append((keep[0], keep[-1], "ner"))
     def name_at(i: int, introduced: bool = False) -> bool:
@@ -386,12 +390,16 @@ def _names(u: _Utt, doc: Any) -> list[tuple[int, int, str]]:
         can, whatever its tag (a misheard name is often tagged as an adverb: "Only Grant") or
         its NORP label (the small model calls many first names a nationality: "Priya")."""
         ruled_out = _NOT_NAMES - {"NORP"} if introduced else _NOT_NAMES
-        return _name_word(u.raw[i], None if introduced else tags[i]) and labels[i] not in ruled_out
+        return _name_word(u.raw[i], None if introduced else tags[i], u.clean[i]) and labels[i] not in ruled_out
 
     asked = _NAME_QUESTION.search(" ".join(u.context[max(0, u.offset - 12):u.offset]))
     for i in range(len(u.raw)):
         opening = i <= 2 and all(c in _STOP for c in u.clean[:i])  # the answer to "and your full name?"
-        if _NAME_CUE.search(" ".join(u.clean[max(0, i - 6):i])) or (asked and opening):
+        # a cue ends the words before i (``$``: or a line break after them), so the word before
+        # i ends as the cue does: only then is the cue looked for
+        cued = (i > 0 and u.clean[i - 1].rstrip("\n").endswith(_NAME_CUE_ENDS)
+                and _NAME_CUE.search(" ".join(u.clean[max(0, i - 6):i])))
+        if cued or (asked and opening):
             last = i - 1
             while last + 1 < len(u.raw) and last - i < 2 and name_at(last + 1, introduced=True):
                 last += 1
@@ -515,7 +523,7 @@ def _repeated_names(utts: list[_Utt], docs: list[Any], spans: list[PiiSpan], org
             proper = inside or tags[i] in (None, "NNP", "NNPS")
             if c in names and ((raw[:1].isupper() and proper) or alone == [i]):
                 out.append(PiiSpan("PERSON", u.utt.id, i, i, *u.times(i, i), "repeat"))
-            elif (inside and len(c) >= 4 and _name_word(raw, None) and c not in org
+            elif (inside and len(c) >= 4 and _name_word(raw, None, u.clean[i]) and c not in org
                   and _sound_key(c) in sounds):
                 out.append(PiiSpan("PERSON", u.utt.id, i, i, *u.times(i, i), "sounds-like"))
     return out

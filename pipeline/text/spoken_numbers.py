@@ -36,9 +36,17 @@ def punct_after(word: str) -> bool:
     return word[-1:] in ",.;:!?" if word else False
 
 
+_NUMBER_LETTERS = frozenset(_FILLERS | {"dash", "hyphen", "and", "oh", "o"} | set(_UNITS) | set(_TEENS) | set(_TENS)
+                            | {"double", "triple", "hundred", "thousand"})
+"""The words of letters alone that :func:`word_atoms` reads as part of a number (or a filler,
+separator or "and" inside one): any other word of letters is none."""
+
+
 def word_atoms(raw: str) -> list[tuple[str, Any]] | None:
     """The number pieces of one word, or None when the word is not part of a number."""
     c = clean_word(raw).lstrip("+")
+    if c.isalpha() and c not in _NUMBER_LETTERS:
+        return None  # what the checks below conclude for such a word, at once
     if c in _FILLERS:
         return [("filler", None)]
     if c in ("dash", "hyphen"):

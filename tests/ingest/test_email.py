@@ -613,3 +613,60 @@ def test_indexed_threads_of_a_big_mbox_hold_little_memory(tmp_path: Path):
     # cache, outside Python's allocator, is capped) and keeps about 32 bytes a message and 400 a thread
     assert peak < 1_000_000 + 450 * count, f"{peak / count:.0f} bytes per message at the peak"
     assert kept < 1_000_000 + 200 * count, f"{kept / count:.0f} bytes per message kept"
+
+
+# --------------------------------------------------------------------------- reading a thread again, cheaply
+
+
+SAMPLE_EMAIL = Path(__file__).resolve().parents[2] / "interactions_sample" / "email"
+
+
+def _sample_and_test_messages() -> list[bytes]:
+    import mailbox
+
+    out = [p.read_bytes() for p in sorted(SAMPLE_EMAIL.glob("*.eml"))]
+    out += [m.as_bytes() for p in sorted(SAMPLE_EMAIL.glob("*.mbox")) for m in mailbox.mbox(str(p))]
+    html = EmailMessage()
+    html["From"], html["To"], html["Subject"] = AGENT_ADDR, CUSTOMER_ADDR, "=?utf-8?q?R=C3=A9ponse?="
+    html.set_content("Plain part\n")
+    html.add_alternative("<p>Hello <b>Anna</b></p>", subtype="html")
+    html.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf", filename="invoice.pdf")
+    out += [raw(), raw(extra="Auto-Submitted: auto-replied\nX-Autoreply: yes\n"), html.as_bytes(),
+            raw(frm="=?iso-8859-1?q?Ren=E9?= <rene@customer.example>", content_type="text/plain; charset=latin-1")]
+    return out
+
+
+def test_a_message_parses_as_with_the_default_policy(monkeypatch):
+    """Each header of a message is parsed once however often it is read (a header registry of
+    the message's own): every sample message, and multipart, HTML, attachment, auto-reply and
+    encoded-header ones, reads as with the email package's default policy."""
+    from email import policy
+
+    import pipeline.ingest.email as email_module
+
+    messages = _sample_and_test_messages()
+    assert len(messages) > 40
+    once = [parse_email_bytes(data, "m.eml") for data in messages]
+    monkeypatch.setattr(email_module, "_policy", lambda: policy.default)
+    assert once == [parse_email_bytes(data, "m.eml") for data in messages]
+
+
+def test_a_thread_read_again_takes_where_each_message_is_its_id_and_date(tmp_path: Path):
+    """read_email_thread reads each message again taking only where it is, its Message-ID and its
+    Date from the header block (the threading headers are not decoded again): the same as the
+    scan's ref, and the same checks (a changed file is refused)."""
+    from pipeline.ingest.email import _read_thread
+
+    files = _mixed_folder(tmp_path)
+    threads = thread_refs(scan_email_files(files)[0])
+    compared = 0
+    for thread in threads:
+        full = list(_read_thread(thread))
+        light = list(_read_thread(thread, threading=False))
+        assert [data for _, data in light] == [data for _, data in full]
+        for (ref, _), (located, _) in zip(full, light):
+            assert (located.path, located.offset, located.length, located.number, located.message_id, located.date,
+                    located.origin) == (ref.path, ref.offset, ref.length, ref.number, ref.message_id, ref.date,
+                                        ref.origin)
+            compared += 1
+    assert compared >= 10

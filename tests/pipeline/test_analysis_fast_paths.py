@@ -6,7 +6,11 @@ sample conversations of interactions_sample/):
 - ``questions_answered`` compares a question with pairs of agent sentences only when no single
   sentence answers it by meaning: the same answers as comparing every question with every pair,
   and on a "no" the same confidence and evidence, for far fewer embeddings;
-- a conversation's result does not depend on what the worker analysed before (the memos).
+- a conversation's result does not depend on what the worker analysed before (the memos);
+- evidence quotes find their words through one WordIndex per utterance (bisection on words in
+  time order): the quotes and character spans of quote and quote_span;
+- phrases are scored with rapidfuzz's score_cutoff at the fuzzy threshold: the matches of
+  scoring every phrase and sorting.
 """
 
 from __future__ import annotations
@@ -275,3 +279,89 @@ def test_a_conversations_result_does_not_depend_on_what_was_analysed_before(samp
     assert forward.keys() == backward.keys()
     for call_id in forward:
         assert forward[call_id] == backward[call_id], call_id
+
+
+# -- quotes, phrases and polarity, once per interaction ------------------------------------------
+
+
+def test_word_index_quotes_what_quote_and_quote_span_give():
+    """WordIndex (one utterance's words read once for all its quotes, a run found by bisection
+    when the words are in time order) against quote and quote_span word by word: written
+    messages (words 10 ms apart), recognised words (gaps, zero-length words at a segment's end),
+    words out of order, and a text that is not the words joined."""
+    import random
+
+    from pipeline.analysis.stage import WordIndex, quote, quote_span
+
+    rng = random.Random(20)
+    checked = 0
+    for _ in range(1500):
+        kind = rng.choice(["written", "recognised", "unordered"])
+        words, t = [], rng.uniform(0.0, 5.0)
+        for i in range(rng.randint(0, 12)):
+            if kind == "written":
+                a, b = t + i * 0.01, t + (i + 1) * 0.01
+            elif kind == "recognised":
+                a = t
+                b = t + rng.choice([0.0, 0.0005, 0.2, 0.5])
+                t = b + rng.choice([0.0, 0.1])
+            else:
+                a = rng.uniform(0.0, 3.0)
+                b = a + rng.choice([0.0, 0.001, 0.3])
+            words.append(Word(rng.choice(["a", "bb", "[PERSON]", "ccc."]), round(a, 3), round(b, 3), 1.0))
+        text = " ".join(w.word for w in words) if rng.random() < 0.8 else "another text"
+        u = Utterance("m001", 0, 0.0, 1.0, text, words)
+        index = WordIndex(u)
+        for _ in range(20):
+            start = rng.uniform(-0.5, 6.0)
+            end = start + rng.choice([0.0, 0.001, 0.01, 0.05, 1.0, 5.0])
+            if words and rng.random() < 0.3:  # a span of whole words, as evidence of a unit has
+                start, end = rng.choice(words).start, rng.choice(words).end
+            assert index.quote(start, end) == quote(u, start, end)
+            assert index.span(start, end) == quote_span(u, start, end)
+            checked += 1
+    assert checked == 30000
+
+
+def test_phrases_are_scored_with_a_cutoff_as_without(samples):
+    """The phrase detector scores phrases with rapidfuzz's ``score_cutoff`` at the item's fuzzy
+    threshold and looks only at those reaching it: every unit of the samples, for every phrase
+    item of the written scorecards, matches as when all phrases are scored and sorted (the
+    matcher before the cutoff, written out here)."""
+    from rapidfuzz import fuzz
+
+    from pipeline.analysis.detectors.negation import expand, same_polarity
+    from pipeline.analysis.detectors.phrases import matcher_for
+
+    def full_match(m, unit):  # PhraseMatcher.match scoring every phrase (semantic 0: no example matches)
+        if m.word_re is not None and (found := m.word_re.search(unit.norm)):
+            return 1.0, f"word '{found.group(0)}'"
+        for pat in m.patterns:
+            if pat.search(unit.norm):
+                return 1.0, f"pattern '{pat.pattern}'"
+        text = expand(unit.norm)
+        scored = sorted(((fuzz.partial_ratio(ph, text), ph) for ph in m.phrases if len(ph) <= len(text) + 3),
+                        reverse=True)
+        for score, ph in scored:
+            if score < m.p.fuzzy_threshold:
+                break
+            if same_polarity(ph, text):
+                return score / 100.0, f"phrase '{m.phrases[ph]}' (fuzzy {score:.0f})"
+        return None
+
+    items = []
+    for name in ("email_support.yaml", "chat_support.yaml"):
+        card = load_scorecard(str(ROOT / "configs" / "scorecards" / name))
+        items += [make_detector(i).params for i in card.items if i.detector == "phrase" and i.params.get("phrases")]
+    assert len(items) >= 4
+    compared = phrased = 0
+    for _, utterances, facts in samples:
+        ctx = CallContext(utterances, facts, models=None)
+        for p in items:
+            matcher = matcher_for(p, ctx)
+            for unit in ctx.units:
+                expected = full_match(matcher, unit)
+                assert matcher.match(unit, 0.0) == expected, (unit.text, p.phrases[:3])
+                compared += 1
+                phrased += bool(expected and expected[1].startswith("phrase"))
+    assert compared > 1000 and phrased > 20

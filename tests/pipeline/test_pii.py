@@ -347,3 +347,29 @@ def test_a_conversation_in_other_words_and_names() -> None:
                                    "Oh seven nine double four, five five one, two eight three.",
                                    "greta dot l at mailbox dot com.", "Mark"]
     assert got[4][0] == "EMAIL" and {t for t, _ in got[:3]} == {"PERSON"}
+
+
+def test_the_name_cue_is_looked_for_only_after_a_word_it_can_end_with() -> None:
+    """_names runs the name-cue expression only when the word before ends as a cue does
+    (_NAME_CUE_ENDS): whenever the expression finds a cue, that holds."""
+    import random
+
+    from pipeline.pii.text import _NAME_CUE, _NAME_CUE_ENDS
+
+    cues = ["my name is", "my name's", "name is", "name's", "the name on the account is", "account holder is",
+            "this is", "i'm", "i am", "speaking with", "speaking to", "call me", "mr", "mrs", "ms", "miss", "dr",
+            "mister"]
+    vocab = ["hello", "yes", "is", "his", "this", "am", "name", "dream", "tom", "to", "me", "home", "mrs", "ms", "",
+             "x", "it's", "i'm", "with", "account", "holder", "-", "we're", "dr.", "is\n"]
+    rng = random.Random(3)
+    found = 0
+    for _ in range(20000):
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 5))]
+        if rng.random() < 0.5:
+            words += rng.choice(cues).split()
+        words = words[-6:]
+        text = " ".join(words)
+        if _NAME_CUE.search(text):
+            found += 1
+            assert words and words[-1].rstrip("\n").endswith(_NAME_CUE_ENDS), text
+    assert found > 5000

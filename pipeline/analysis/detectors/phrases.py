@@ -138,7 +138,7 @@ class PhraseMatcher:
                 True: ctx.similarity(self.negated_examples) if self.negated_examples else None}
         out = [0.0] * len(ctx.units)
         for u in units:
-            polar = sims[negated(words_of(u.norm))]
+            polar = sims[unit_negated(ctx, u)]
             out[u.index] = float(polar[u.index]) if polar is not None else 0.0
         return out
 
@@ -150,11 +150,18 @@ class PhraseMatcher:
             if m := pat.search(unit.norm):
                 return 1.0, f"pattern '{pat.pattern}'"
         text = expand(unit.norm)
-        scored = sorted(((fuzz.partial_ratio(ph, text), ph) for ph in self.phrases if len(ph) <= len(text) + 3),
-                        reverse=True)
+        # only the phrases scoring at least the threshold are looked at (best first, as sorted
+        # by score, then phrase): rapidfuzz gives 0 below ``score_cutoff`` and the same score
+        # above it, and skips most of the work for a phrase that cannot reach it
+        threshold = self.p.fuzzy_threshold
+        scored = []
+        for ph in self.phrases:
+            if len(ph) <= len(text) + 3:
+                score = fuzz.partial_ratio(ph, text, score_cutoff=threshold)
+                if score >= threshold:
+                    scored.append((score, ph))
+        scored.sort(reverse=True)
         for score, ph in scored:
-            if score < self.p.fuzzy_threshold:
-                break
             if same_polarity(ph, text):
                 return score / 100.0, f"phrase '{self.phrases[ph]}' (fuzzy {score:.0f})"
         if self.examples and semantic >= self.p.semantic_threshold:
@@ -219,9 +226,26 @@ def select_units(p: PhraseParams, ctx: CallContext) -> list[Unit]:
     return units if after is None else [u for u in units if u.start >= after]
 
 
+def unit_negated(ctx: CallContext, unit: Unit) -> bool:
+    """Whether the unit's words are negated (:func:`negated`), worked out once per unit of the
+    call however many items compare it with their examples."""
+    memo = ctx.__dict__.setdefault("_unit_negated", {})
+    found = memo.get(unit.norm)
+    if found is None:
+        found = memo[unit.norm] = negated(words_of(unit.norm))
+    return found
+
+
 def find_matches(p: PhraseParams, ctx: CallContext, units: list[Unit] | None = None) -> tuple[list[tuple[Unit, float, str]], tuple[Unit, float] | None]:
     """Units that match ``p`` (with strength and rule), and the closest unit that did not
     (by semantic similarity), for the evidence of a "no"."""
+    return _find_matches(p, ctx, units)[:2]
+
+
+def _find_matches(p: PhraseParams, ctx: CallContext, units: list[Unit] | None = None
+                  ) -> tuple[list[tuple[Unit, float, str]], tuple[Unit, float] | None, list[Unit], list[float] | None]:
+    """:func:`find_matches`, and the units looked at with their similarities to the examples
+    (:meth:`PhraseMatcher.similarity`), which the detector's decision reads again."""
     if units is None:
         units = select_units(p, ctx)
     matcher = matcher_for(p, ctx)
@@ -242,7 +266,7 @@ def find_matches(p: PhraseParams, ctx: CallContext, units: list[Unit] | None = N
             found.append((u, hit[0], hit[1]))
         elif sims is not None and (closest is None or semantic > closest[1]):
             closest = (u, semantic)
-    return found, closest
+    return found, closest, units, sims
 
 
 @register("phrase")
@@ -275,10 +299,10 @@ class PhraseDetector(Detector):
     def detect(self, ctx: CallContext) -> Detection:
         p = self.params
         absent = NO if p.present == YES else YES
-        found, closest = find_matches(p, ctx)
+        found, closest, units, sims = _find_matches(p, ctx)
         looked_for = describe_rules(p, ctx)
         details = {}
-        decision = self._decision(p, ctx, found, absent)
+        decision = self._decision(p, ctx, found, absent, units, sims)
         if p.must_mention == "company" and not ctx.facts.company:
             details["note"] = "the call's company is unknown (manifest column company or roles.company): not checked"
         if found:
@@ -298,7 +322,7 @@ class PhraseDetector(Detector):
             ev.append(Evidence.of_unit(closest[0], f"closest, not enough (cosine {closest[1]:.2f} < "
                                                    f"{p.semantic_threshold:.2f})", closest[1]))
             conf = confidence_from_margin(p.semantic_threshold - closest[1], 0.15)
-        if not select_units(p, ctx):
+        if not units:
             details["note"] = "no words of that role in the window"
         if decision is not None:
             details["decision"] = decision
@@ -306,18 +330,20 @@ class PhraseDetector(Detector):
 
     @staticmethod
     def _decision(p: PhraseParams, ctx: CallContext, found: list[tuple[Unit, float, str]],
-                  absent: str) -> dict | None:
+                  absent: str, units: list[Unit] | None = None, sims: list[float] | None = None) -> dict | None:
         """The recorded decision score (for ``callqa tune``; it never changes the answer): the
         highest cosine, over the units in the window that a lower ``semantic_threshold`` could
         make match (the company named where ``must_mention`` asks for it), and whether a rule
         that does not depend on that threshold (a word, a pattern, a fuzzy phrase) matched.
         The answer is ``then`` when ``fixed`` or ``score >= semantic_threshold``, else ``else``.
-        None without examples (no threshold to move)."""
+        None without examples (no threshold to move). ``units`` and ``sims``: the units in the
+        window and their similarities as :func:`_find_matches` found them (else worked out)."""
         if not p.examples:
             return None
-        units = select_units(p, ctx)
         matcher = matcher_for(p, ctx)
-        sims = matcher.similarity(ctx, units) if units else None
+        if units is None:
+            units = select_units(p, ctx)
+            sims = matcher.similarity(ctx, units) if units else None
         if not matcher.examples:
             return None
         hit_ids = {u.index for u, _, _ in found}
