@@ -46,7 +46,12 @@ def word_atoms(raw: str) -> list[tuple[str, Any]] | None:
     """The number pieces of one word, or None when the word is not part of a number."""
     c = clean_word(raw).lstrip("+")
     if c.isalpha() and c not in _NUMBER_LETTERS:
-        return None  # what the checks below conclude for such a word, at once
+        return None  # what the checks of checked_atoms conclude for such a word, at once
+    return checked_atoms(raw, c)
+
+
+def checked_atoms(raw: str, c: str) -> list[tuple[str, Any]] | None:
+    """:func:`word_atoms` of ``raw`` (``c``: its cleaned form) through every check."""
     if c in _FILLERS:
         return [("filler", None)]
     if c in ("dash", "hyphen"):
