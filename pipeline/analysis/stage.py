@@ -133,18 +133,9 @@ class AnalysisModels:
 
 
 def quote(utterance: Utterance | None, start: float, end: float) -> str:
-    """The words of ``utterance`` that overlap ``start``-``end`` (its written, redacted form)."""
-    if utterance is None:
-        return ""
-    if not utterance.words:
-        return utterance.text
-    def inside(w: Any) -> bool:  # overlaps the span; a zero-length word (at a segment's end) inside it
-        if w.end - w.start <= 1e-3:
-            return start - 1e-3 <= w.start <= end + 1e-3
-        return w.end > start + 1e-3 and w.start < end - 1e-3
-
-    words = [w.word for w in utterance.words if inside(w)]
-    return " ".join(words) if words else utterance.text
+    """The words of ``utterance`` that overlap ``start``-``end`` (its written, redacted form;
+    :class:`WordIndex`)."""
+    return "" if utterance is None else WordIndex(utterance).quote(start, end)
 
 
 def message_number(utterance_id: str | None) -> int | None:
@@ -156,26 +147,18 @@ def message_number(utterance_id: str | None) -> int | None:
 
 def quote_span(utterance: Utterance, start: float, end: float) -> tuple[int, int] | None:
     """The character span, in the utterance's text, of the words ``quote`` takes (a written
-    message's text is its words joined by single spaces)."""
-    if not utterance.words or utterance.text != " ".join(w.word for w in utterance.words):
-        return None
-    offset, first, last = 0, None, None
-    for w in utterance.words:
-        inside = (start - 1e-3 <= w.start <= end + 1e-3) if w.end - w.start <= 1e-3 else (
-            w.end > start + 1e-3 and w.start < end - 1e-3)
-        if inside:
-            first = offset if first is None else first
-            last = offset + len(w.word)
-        offset += len(w.word) + 1
-    return (first, last) if first is not None and last is not None else None
+    message's text is its words joined by single spaces; None otherwise)."""
+    return WordIndex(utterance).span(start, end)
 
 
 class WordIndex:
-    """One utterance's words as :func:`quote` and :func:`quote_span` read them, worked out once
-    for all the quotes taken from it: the words' times, whether the text is the words joined by
-    single spaces, and each word's character offset there. When the words are in time order
-    (starts and ends never decreasing) and none is of zero length, the words a span takes are
-    one run, found by bisection; otherwise every word is tested as :func:`quote` does."""
+    """One utterance's words as quotes read them (:func:`quote`, :func:`quote_span`), worked out
+    once for all the quotes taken from it: the words' times, whether the text is the words
+    joined by single spaces, and each word's character offset there. A word is taken when it
+    overlaps the span (a zero-length word, at a segment's end, when it lies inside it). When the
+    words are in time order (starts and ends never decreasing) and none is of zero length, the
+    words a span takes are one run, found by bisection; otherwise every word is tested
+    (:meth:`scan`)."""
 
     __slots__ = ("utterance", "tokens", "starts", "ends", "ordered", "offsets")
 
@@ -197,11 +180,15 @@ class WordIndex:
                 at += len(t) + 1
 
     def inside(self, start: float, end: float) -> range | list[int]:
-        """The indices of the words :func:`quote` takes for ``start``-``end``, in order."""
+        """The indices of the words a quote of ``start``-``end`` takes, in order."""
         if self.ordered:
             lo = bisect.bisect_right(self.ends, start + 1e-3)  # the first word ending after the start
             hi = bisect.bisect_left(self.starts, end - 1e-3)  # the first word starting at or after the end
             return range(lo, max(lo, hi))
+        return self.scan(start, end)
+
+    def scan(self, start: float, end: float) -> list[int]:
+        """:meth:`inside`, every word tested."""
         out = []
         for i, (a, b) in enumerate(zip(self.starts, self.ends)):
             if (start - 1e-3 <= a <= end + 1e-3) if b - a <= 1e-3 else (b > start + 1e-3 and a < end - 1e-3):
@@ -209,14 +196,15 @@ class WordIndex:
         return out
 
     def quote(self, start: float, end: float) -> str:
-        """:func:`quote` of the utterance."""
+        """The words taken, joined by spaces (the utterance's text when none is, or it has no words)."""
         if not self.tokens:
             return self.utterance.text
         taken = self.inside(start, end)
         return " ".join([self.tokens[i] for i in taken]) if taken else self.utterance.text
 
     def span(self, start: float, end: float) -> tuple[int, int] | None:
-        """:func:`quote_span` of the utterance."""
+        """The character span of the words taken in the utterance's text (None when no word is,
+        or the text is not its words joined by single spaces)."""
         if self.offsets is None:
             return None
         taken = self.inside(start, end)
@@ -359,18 +347,16 @@ class AnalysisStage:
         d["start"], d["end"] = (round(min(max(t, 0.0), duration_s), 3) for t in (e.start, e.end))
         utterance = by_id.get(e.utterance_id) if e.utterance_id else None
         index = None
-        if words is not None and utterance is not None:
+        if utterance is not None:
+            words = {} if words is None else words
             index = words.get(utterance.id)
             if index is None or index.utterance is not utterance:
                 index = words[utterance.id] = WordIndex(utterance)
-        if index is not None:
-            d["quote"] = index.quote(e.start, e.end)
-        else:
-            d["quote"] = quote(utterance, e.start, e.end) if e.utterance_id else ""
+        d["quote"] = index.quote(e.start, e.end) if index is not None else ""
         number = message_number(e.utterance_id)
-        if number is not None and utterance is not None:
+        if number is not None and index is not None:
             d["message"] = number
-            span = index.span(e.start, e.end) if index is not None else quote_span(utterance, e.start, e.end)
+            span = index.span(e.start, e.end)
             if span is not None:
                 d["chars"] = list(span)
         return d

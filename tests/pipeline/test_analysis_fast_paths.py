@@ -284,11 +284,12 @@ def test_a_conversations_result_does_not_depend_on_what_was_analysed_before(samp
 # -- quotes, phrases and polarity, once per interaction ------------------------------------------
 
 
-def test_word_index_quotes_what_quote_and_quote_span_give():
+def test_word_index_finds_by_bisection_the_words_a_scan_finds():
     """WordIndex (one utterance's words read once for all its quotes, a run found by bisection
-    when the words are in time order) against quote and quote_span word by word: written
-    messages (words 10 ms apart), recognised words (gaps, zero-length words at a segment's end),
-    words out of order, and a text that is not the words joined."""
+    when the words are in time order) against every word tested (``scan``), and the quote and
+    span built from those words: written messages (words 10 ms apart), recognised words (gaps,
+    zero-length words at a segment's end), words out of order, and a text that is not the words
+    joined."""
     import random
 
     from pipeline.analysis.stage import WordIndex, quote, quote_span
@@ -317,8 +318,13 @@ def test_word_index_quotes_what_quote_and_quote_span_give():
             end = start + rng.choice([0.0, 0.001, 0.01, 0.05, 1.0, 5.0])
             if words and rng.random() < 0.3:  # a span of whole words, as evidence of a unit has
                 start, end = rng.choice(words).start, rng.choice(words).end
-            assert index.quote(start, end) == quote(u, start, end)
-            assert index.span(start, end) == quote_span(u, start, end)
+            taken = index.scan(start, end)
+            assert list(index.inside(start, end)) == taken
+            assert quote(u, start, end) == (" ".join(words[i].word for i in taken) if taken else text)
+            offsets = [sum(len(w.word) + 1 for w in words[:i]) for i in range(len(words))]
+            assert quote_span(u, start, end) == (
+                (offsets[taken[0]], offsets[taken[-1]] + len(words[taken[-1]].word))
+                if taken and text == " ".join(w.word for w in words) else None)
             checked += 1
     assert checked == 30000
 
