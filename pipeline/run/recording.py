@@ -113,6 +113,7 @@ class RecordingSource(Source):
         """Transcription, diarization and roles of a decoded call (no manual override), kept in
         the stage cache when there is one. Its ``stages`` holds the seconds of each step."""
         t0 = time.perf_counter()
+        self.speakers.begin()
         stages = {"decode": decode_s}
         regions = {ch: speech_regions(samples[ch], self.config.vad) for ch in range(samples.shape[0])}
         stages["vad"] = time.perf_counter() - t0

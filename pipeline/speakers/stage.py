@@ -762,6 +762,12 @@ class SpeakerStage:
         self.threads = threads
         self._diarizer = None
         self._embedder = None
+        self.used: set[str] = set()
+        """The models the call being processed has used (:meth:`describe`; ``begin`` empties it)."""
+
+    def begin(self) -> None:
+        """A new call: no model used by it yet."""
+        self.used = set()
 
     @property
     def diarizer(self):  # noqa: ANN201 - models.diarize.Diarizer
@@ -769,6 +775,7 @@ class SpeakerStage:
             from models.diarize import load_diarizer
 
             self._diarizer = load_diarizer(self.diarization_options, self.threads)
+        self.used.add("diarization")
         return self._diarizer
 
     @property
@@ -777,13 +784,16 @@ class SpeakerStage:
             from models.text_embedding import SentenceEmbedder
 
             self._embedder = SentenceEmbedder(self.threads)
+        self.used.add("text_embedding")
         return self._embedder
 
     def describe(self) -> dict[str, Any]:
+        """Provenance of the models the current call used (not of every model this worker
+        loaded for calls before it: a call's record is the same on any worker split)."""
         d: dict[str, Any] = {}
-        if self._diarizer is not None:
+        if "diarization" in self.used and self._diarizer is not None:
             d["diarization"] = self._diarizer.describe()
-        if self._embedder is not None:
+        if "text_embedding" in self.used and self._embedder is not None:
             d["text_embedding"] = self._embedder.describe()
         return d
 

@@ -432,3 +432,21 @@ def test_silence_and_one_speaker_calls_give_sensible_results(tmp_path: Path, ste
     one = _load(out, "agent_only")
     assert one["speakers"]["speaker_count"] == 1
     assert {u["role"] for u in one["utterances"]} == {"agent"}
+
+
+def test_a_calls_provenance_names_only_the_speaker_models_it_used() -> None:
+    """A worker that diarized a mono call before does not write the diarizer into the next
+    call's provenance when that call did not use it: the record is the same on any worker
+    split (a stereo call's provenance used to depend on which calls its worker had before)."""
+    from pipeline.config import load_config
+    from pipeline.speakers.stage import SpeakerStage
+
+    config = load_config(None)
+    stage = SpeakerStage(config.speakers, config.diarization, config.roles, 1)
+    stage.begin()
+    assert stage.diarizer is not None  # a mono call: diarized
+    assert set(stage.describe()) == {"diarization"}
+    stage.begin()  # the next call, stereo: no diarization, no role model
+    assert stage.describe() == {}
+    stage.embedder  # noqa: B018 - roles from content use the sentence model
+    assert set(stage.describe()) == {"text_embedding"}
