@@ -121,7 +121,10 @@ def test_a_reviewer_logs_in_plays_evidence_overrides_and_submits(server, browser
     page.check("[data-item='opening.greeting'] input[value=no]")
     wait_for(page, "document.getElementById('status').textContent.includes('Draft saved')")
     page.fill("[data-item='opening.greeting'] .comment", "no company name in the greeting")
-    page.click("#save")
+    # the state reads "draft" already (the autosave above): wait for this save's answer
+    with page.expect_response(lambda r: r.url.endswith("/review") and r.request.method == "PUT"
+                              and r.ok and "no company name" in (r.request.post_data or "")):
+        page.click("#save")
     wait_for(page, "document.getElementById('state').textContent == 'draft'")
 
     # after a reload the answers are the reviewer's, then submit
