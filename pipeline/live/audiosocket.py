@@ -31,7 +31,11 @@ stays aligned with the other: a chunk arriving within ``GAP_TOLERANCE_MS`` of it
 written right after it (network jitter never drifts a leg); one arriving later opens a gap.
 The chunks after a gap are held ``HOLD_S`` and placed together at the earliest start their
 arrival times allow (a burst after a network stall is not taken for a pause), on the 20 ms grid
-and never before the leg's previous end; the gap stays silent.
+and never before the leg's previous end; the gap stays silent. The stream start is corrected the
+same way: a chunk cannot arrive before it was sent, so every chunk placed right after its leg's
+end moves the start to at most its arrival time minus the leg's audio so far. A first chunk that
+arrived late (a burst at the start of a stream, a stall of the server) thus no longer shifts
+every later gap early. (This assumes real-time senders, as Asterisk is.)
 
 **End**: a hang-up (``0x00``, or error ``0x01``) ends its leg; the call ends (``hangup``) when
 both parties have hung up. A leg closed without hang-up, after a malformed message (a length
@@ -325,7 +329,10 @@ class AudioSocketServer:
         if legs.origin is None:
             legs.origin = now - pcm.size / SAMPLE_RATE
         arrival_start = round((now - legs.origin) * SAMPLE_RATE) - pcm.size
-        self._write(legs, leg, leg.placer.add(arrival_start, pcm))
+        writes = leg.placer.add(arrival_start, pcm)
+        if writes:  # placed right after the leg's end: it cannot have arrived before that end was sent
+            legs.origin = min(legs.origin, now - leg.placer.end / SAMPLE_RATE)
+        self._write(legs, leg, writes)
         if leg.placer.held and leg.timer is None:
             leg.timer = asyncio.get_running_loop().call_later(HOLD_S, self._flush, legs, leg)
 
