@@ -7,7 +7,8 @@ stream. Confirmation follows LocalAgreement-2 (Machacek, Dabre and Bojar, "Turni
 into Real-Time Transcription System", 2023):
 
 - every ``step_s`` seconds of received audio the growing buffer (the audio since the last
-  trim) is recognised again, the confirmed text that has left the buffer given as the prompt;
+  trim) is recognised again, without a prompt by default (as the batch pipeline decodes without
+  the previous text; see ``StreamingOptions.prompt_chars``);
 - a word is confirmed when two consecutive hypotheses agree on it and on every word before it
   (the longest common prefix of the words not yet confirmed); once confirmed a word never
   changes or disappears;
@@ -82,12 +83,16 @@ class StreamingOptions:
     seconds (:meth:`StreamingTranscriber.catch_up`): longer ones would grow the buffer past what
     Whisper transcribes well in one go (with 18 s or more at once, tiny.en was seen to repeat a
     sentence with times that covered, and so dropped, the words after it)."""
-    prompt_chars: int = 200
+    prompt_chars: int = 0
     """At most this many characters of confirmed text that has left the buffer are given to the
-    recogniser as its prompt (0: none)."""
+    recogniser as its prompt (0: none, the default). Measured on the labelled stereo calls
+    (``scripts/benchmark_live.py``): with 200 characters, live WER 0.130 against 0.124 without,
+    and 60% more decoding time (the prompt's tokens are decoded too); on a call looped for six
+    minutes the prompt carried one loop's errors into the next (WER 0.226 against 0.163)."""
     temperatures: tuple[float, ...] = (0.0,)
     """Decoding temperatures: greedy at 0 only by default (no fallback: one decode per step,
-    and the same words every run)."""
+    and the same words every run). A hypothesis caught in a repetition loop is decoded once
+    more with the batch temperatures (see :meth:`StreamingTranscriber._decode`)."""
     encoder_s: float | None = 15.0
     """Whisper's encoder sees the buffer plus a second, at least this many seconds, not its
     whole 30 s window (the faster-whisper backend; ``AsrBackend.transcribe``): a step costs
@@ -145,6 +150,28 @@ class Update:
 
 def _norm(word: str) -> str:
     return re.sub(r"[^\w']+", "", word.lower())
+
+
+LOOP_REPEATS = 4
+"""A run of one to three words said this many times in a row is taken for a decoding loop."""
+
+
+def loop_start(words: list[LiveWord]) -> int | None:
+    """Where the first repetition loop of a hypothesis repeats (the index of its second copy:
+    the words before it kept), or None. Whisper, greedy and without the batch pipeline's
+    temperature fallback, can write one word or phrase over and over to the end of its window
+    ("-low -low -low ..."); as two hypotheses agree on it, it would be confirmed."""
+    norms = [_norm(w.word) for w in words]
+    best = None
+    for size in (1, 2, 3):
+        for i in range(len(norms) - size * LOOP_REPEATS + 1):
+            if best is not None and i + size >= best:
+                break
+            unit = norms[i: i + size]
+            if all(norms[i + k * size: i + (k + 1) * size] == unit for k in range(1, LOOP_REPEATS)):
+                best = i + size
+                break
+    return best
 
 
 class StreamingVad:
@@ -218,6 +245,7 @@ class StreamingTranscriber:
         self.confirmed: list[LiveWord] = []
         self.steps: list[StepRecord] = []
         self.decode_calls = 0
+        self.loop_retries = 0
         # keep this much silence at the end of a trimmed buffer: the next region's left padding
         self._keep = int(math.ceil(
             (self.vad.speech_pad_ms + self.vad.min_speech_duration_ms) / 1000 * SAMPLE_RATE / VAD_WINDOW + 2
@@ -387,26 +415,48 @@ class StreamingTranscriber:
         return " ".join(reversed(words))
 
     def _decode(self, regions: list[SpeechRegion], prompt: str) -> list[LiveWord]:
-        """Recognise the speech of the buffer; the words not yet confirmed (stream times)."""
+        """Recognise the speech of the buffer; the words not yet confirmed (stream times). A
+        hypothesis caught in a repetition loop (:func:`loop_start`) is decoded again with the
+        batch pipeline's temperature fallback (``asr.temperatures``, seeded by the audio: the
+        same words every run); a loop left after that is cut off, so it is never confirmed."""
         speech = SpeechOnlyAudio(self._audio, regions)
         with self._lock, fixed_numerics():
-            segments = self._recognise(speech.audio, prompt)
+            words = self._words(speech, self._recognise(speech.audio, prompt))
+            if loop_start(words) is not None:
+                words = self._words(speech, self._recognise(speech.audio, prompt, fallback=True))
+                self.loop_retries += 1
         self.decode_calls += 1
+        cut = loop_start(words)
+        return self._unconfirmed(words if cut is None else words[:cut])
+
+    def _words(self, speech: SpeechOnlyAudio, segments: list[Segment]) -> list[LiveWord]:
+        """The recognised words in stream times, punctuation split off by Whisper's word timing
+        put back on the word before."""
         offset = self._buffer_start / SAMPLE_RATE
         words: list[LiveWord] = []
         for seg in segments:
             for w in seg.words:
+                if not _norm(w.word):
+                    # As a word of its own a lone mark would be confirmed (two of them agree), go
+                    # into the prompt and, once a few are there, make the recogniser write nothing
+                    # else (a 6-minute call ended in 600 "." words).
+                    mark = w.word.strip()
+                    if words and not words[-1].word.endswith(mark):
+                        words[-1].word += mark
+                    continue
                 region = speech.region_index((w.start + w.end) / 2)
                 words.append(LiveWord(
                     w.word, offset + speech.to_original(w.start, region), offset + speech.to_original(w.end, region),
                     w.probability,
                 ))
-        return self._unconfirmed(words)
+        return words
 
-    def _recognise(self, audio: np.ndarray, prompt: str) -> list[Segment]:
-        """The backend's recogniser with the batch settings, greedy (``temperatures``), the
-        confirmed text before the buffer as its prompt."""
-        return self.backend.transcribe(audio, prompt=prompt or None, temperatures=self.options.temperatures,
+    def _recognise(self, audio: np.ndarray, prompt: str, fallback: bool = False) -> list[Segment]:
+        """The backend's recogniser with the batch settings, greedy (``temperatures``; with
+        ``fallback`` the batch temperatures), with the confirmed text before the buffer as its
+        prompt if ``prompt_chars`` asks for one."""
+        return self.backend.transcribe(audio, prompt=prompt or None,
+                                       temperatures=None if fallback else self.options.temperatures,
                                        encoder_s=self.options.encoder_s)
 
     def _unconfirmed(self, words: list[LiveWord]) -> list[LiveWord]:

@@ -13,7 +13,10 @@ from models.vad import VadOptions
 from pipeline.asr.transcribe import transcribe_channel
 from pipeline.evaluation.measures import text_errors, wer
 from pipeline.ingest import audio
-from pipeline.live.streaming import StreamingOptions, StreamingTranscriber
+from dataclasses import replace
+
+from models.records import Word
+from pipeline.live.streaming import LiveWord, StreamingOptions, StreamingTranscriber, loop_start
 from pipeline.text.normalize import wer_text
 
 EXCERPT_S = 32.0
@@ -26,7 +29,7 @@ CHANNEL = 1
 MAX_WER_VS_BATCH = 0.12
 """Live against batch transcript of the same audio. Not 0: the two decode different audio
 windows (the batch recogniser hears the whole channel's speech at once, the live one a buffer
-of at most 15 s with the confirmed text as prompt), and tiny.en on 8 kHz phone audio changes
+of at most 15 s), and tiny.en on 8 kHz phone audio changes
 words with its context. Measured on this excerpt: 0.094 (3 substitutions of 32 words,
 "Marcus"/"work", "court"/"Scott", "four"/"for"; on "court"/"Scott" the live transcript is the
 right one); with 20 ms and 250 ms chunks alike. Words dropped or repeated at chunk edges
@@ -189,3 +192,57 @@ def test_a_transcriber_behind_catches_up_in_one_step_and_loses_no_word(backend, 
     fed.feed(excerpt[: 10 * step])
     assert [(w.word, w.start) for w in keeping_up.confirmed + keeping_up.partial] == \
         [(w.word, w.start) for w in fed.confirmed + fed.partial]
+
+
+def test_a_loop_is_found_where_it_repeats_and_a_short_repeat_is_not_one() -> None:
+    def words(text: str) -> list[LiveWord]:
+        return [LiveWord(w, k, k + 0.5) for k, w in enumerate(text.split())]
+
+    assert loop_start(words("It's 24 -wheel -low -low -low -low -low -low Riverside")) == 4
+    assert loop_start(words("the second of June, of June. of June of June of June")) == 4  # "the second of June," kept
+    assert loop_start(words("No, no, no. That's not what I asked for")) is None  # said three times: speech
+    assert loop_start(words("thank you thank you so much")) is None
+    assert loop_start([]) is None
+
+
+class DamagedBackend:
+    """The real recogniser, with the two ways tiny.en's greedy decodes went wrong on a long
+    call: a word's full stop given as a word of its own, and, with ``loop``, a greedy decode
+    (temperatures ``(0.0,)``) that ends in a repetition loop; decodes with the batch
+    temperatures come out right."""
+
+    def __init__(self, real, loop: bool):  # noqa: ANN001
+        self.real, self.loop = real, loop
+        self.temperatures: list = []
+
+    def transcribe(self, audio_, prompt=None, temperatures=None, encoder_s=None):  # noqa: ANN001, ANN201
+        segments = self.real.transcribe(audio_, prompt=prompt, temperatures=temperatures, encoder_s=encoder_s)
+        self.temperatures.append(temperatures)
+        out = []
+        for seg in segments:
+            words = []
+            for w in seg.words:
+                if w.word.endswith(".") and len(w.word) > 1:
+                    words += [replace(w, word=w.word[:-1]), Word(".", w.end, w.end, w.probability)]
+                else:
+                    words.append(w)
+            out.append(replace(seg, words=words))
+        if self.loop and temperatures == (0.0,) and out and out[-1].words:
+            end = out[-1].words[-1].end
+            out[-1].words.extend(Word("-low", end + 0.05 * k, end + 0.05 * (k + 1), 0.9) for k in range(12))
+        return out
+
+
+@pytest.mark.slow
+def test_lone_marks_and_decoding_loops_never_reach_the_confirmed_words(backend, excerpt, streamed):
+    """A full stop split off its word is put back on it; a greedy decode caught in a loop is
+    decoded again with the batch temperatures, and what is confirmed is the words the undamaged
+    recogniser gives."""
+    expected = [w.word for w in streamed[20][0].confirmed]
+    for loop in (False, True):
+        damaged = DamagedBackend(backend, loop)
+        live, _ = stream(damaged, excerpt, 20)
+        assert [w.word for w in live.confirmed] == expected, loop
+        assert all(any(c.isalnum() for c in w.word) for w in live.confirmed)
+        assert live.loop_retries == (damaged.temperatures.count(None) if loop else 0)
+        assert live.loop_retries >= (live.decode_calls // 2 if loop else 0)
