@@ -40,20 +40,23 @@ class LiveOptions:
     """Alert when both parties talk at once for this long (0: never)."""
     alert_long_call_s: float = 900.0
     """Alert when a call goes on longer than this (0: never)."""
-    step_s: float = 1.0
+    step_s: float = 0.5
     """Seconds of a party's audio between two recognitions of its buffer while it talks: a word
     is confirmed when two recognitions agree, so shorter steps confirm sooner and cost more
     decodes. A worker that cannot keep up with every step recognises what has waited in one
-    decode (its steps grow by themselves, its lag stays bounded)."""
+    decode (its steps grow by themselves, its lag stays bounded). Measured through the server
+    on 2 cores, two 6-minute calls: median latency 1.14 s with 0.5, 1.81 s with 1.0."""
     encoder_s: float | None = 15.0
     """Whisper's encoder sees a party's buffer plus a second, at least this many seconds,
     instead of its whole 30 s window: a recognition costs about half as much, the words the
     same (measured against the batch transcript; 10 s repeats text). null: the whole window.
     The faster-whisper backend only (openai-whisper always encodes 30 s)."""
-    transcribe_calls: int = 1
+    transcribe_calls: int = 2
     """Calls transcribed live at once (a recognition worker process beside the server, with the
     batch pipeline's ``asr`` and ``vad`` settings); a call beyond them is "recording only",
-    transcribed by the batch pipeline when it ends. 0: no live transcription."""
+    transcribed by the batch pipeline when it ends. 0: no live transcription. 2: what 2 cores
+    follow within the latency asked (median 1.14 s, 95th percentile 2.52 s); 4 calls were
+    followed at 2.20 s and 4.21 s over 15 minutes."""
 
 
 def _folder_possible(path: object) -> bool:
