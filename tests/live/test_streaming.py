@@ -3,19 +3,19 @@ over chunks of a real call, against the batch transcript of the same audio."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from conftest import ROOT
 from models.asr import load_backend
 from models.base import SAMPLE_RATE, AsrOptions
+from models.records import Word
 from models.vad import VadOptions
 from pipeline.asr.transcribe import transcribe_channel
 from pipeline.evaluation.measures import text_errors, wer
 from pipeline.ingest import audio
-from dataclasses import replace
-
-from models.records import Word
 from pipeline.live.streaming import LiveWord, StreamingOptions, StreamingTranscriber, loop_start
 from pipeline.text.normalize import wer_text
 
