@@ -425,9 +425,9 @@ class StreamingTranscriber:
             if loop_start(words) is not None:
                 words = self._words(speech, self._recognise(speech.audio, prompt, fallback=True))
                 self.loop_retries += 1
+                words = words[: loop_start(words)]  # None: all of them
         self.decode_calls += 1
-        cut = loop_start(words)
-        return self._unconfirmed(words if cut is None else words[:cut])
+        return self._unconfirmed(words)
 
     def _words(self, speech: SpeechOnlyAudio, segments: list[Segment]) -> list[LiveWord]:
         """The recognised words in stream times, punctuation split off by Whisper's word timing
