@@ -87,6 +87,20 @@ class AsrOptions:
     """Seed of the sampling at temperatures above 0. Each decoded window gets its own seed,
     derived from this one and the audio it is given (see :func:`decode_seed`), so a recording
     gives the same words whichever worker decodes it, in whatever order."""
+    noisy_model: str | None = "base"
+    """A second model (a packaged name or a local path, as ``model``) for calls on a noisy
+    floor: a call with a channel whose speech stands less than ``noisy_below_db`` above its
+    background level (``ChannelCheck.background_margin_db``) is transcribed with it, the others
+    with ``model``. null = every call with ``model``. The packaged ``base`` costs about twice
+    the recognition time of ``tiny.en`` and is much more accurate under babble and noise."""
+    noisy_below_db: float = 20.0
+    """See ``noisy_model``: the margin of speech over background, in dB, under which a channel
+    of a stereo call is noisy (a quiet telephone line: 21-32 dB; babble or noise 10 dB under
+    the party: 12-18 dB)."""
+    noisy_below_db_mono: float = 25.0
+    """The same for a call heard on one channel, whose background is read from the short
+    gaps between the parties' turns, and so reads higher for the same floor (a quiet line:
+    27-32 dB; babble or noise 10 dB under the parties: 16-23 dB)."""
     redecode_gap_s: float = 3.0
     """Speech (by VAD) left without a recognised word for at least this many seconds is
     recognised again on its own, and confident text found there is kept (Whisper sometimes

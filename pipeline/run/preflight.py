@@ -38,17 +38,23 @@ def preflight(config: Config, out_dir: str | Path | None = None, out_flag: str =
 
 
 def check_asr(config: Config) -> None:
-    """The recogniser's package is installed and its model is a packaged name or an existing
-    local path (a CTranslate2 directory, or an openai-whisper ``.pt`` checkpoint)."""
+    """The recogniser's package is installed and its models (``model``, and ``noisy_model`` when
+    set) are packaged names or existing local paths (a CTranslate2 directory, or an
+    openai-whisper ``.pt`` checkpoint)."""
     from models.registry import find_ct2_model, find_openai_checkpoint
 
+    models = {"asr.model": config.asr.model}
+    if config.asr.noisy_model:
+        models["asr.noisy_model"] = config.asr.noisy_model
     if config.asr.backend == "openai-whisper":
         _need("whisper", "openai-whisper", "asr.backend")
         _need("torch", "torch", "asr.backend")
-        find_openai_checkpoint(config.asr.model)
+        for key, model in models.items():
+            find_openai_checkpoint(model, key)
     else:
         _need("faster_whisper", "faster-whisper", "asr.backend")
-        find_ct2_model(config.asr.model)
+        for key, model in models.items():
+            find_ct2_model(model, key)
 
 
 def check_diarization(config: Config) -> None:

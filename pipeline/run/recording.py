@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,7 @@ class RecordingSource(Source):
         self.work_dir = work_dir
         self._threads = threads or config.asr.threads or default_threads(config.run.workers)
         self._backend: AsrBackend | None = None
+        self._noisy_backend: AsrBackend | None = None
         self.speakers = SpeakerStage(config.speakers, config.diarization, config.roles, self._threads)
         self._beside = beside_executor()
         self.cache = StageCache(config.run.stage_cache) if config.run.stage_cache else None
@@ -86,10 +88,29 @@ class RecordingSource(Source):
             self._backend = load_backend(self.config.asr, self._threads)
         return self._backend
 
-    def describe(self) -> dict[str, Any]:
-        """Provenance of the models of the speech stage (loads the recogniser)."""
+    @property
+    def noisy_backend(self) -> AsrBackend:
+        """The model for calls on a noisy floor (``asr.noisy_model``), loaded on first use."""
+        if self._noisy_backend is None:
+            self._noisy_backend = load_backend(replace(self.config.asr, model=self.config.asr.noisy_model), self._threads)
+        return self._noisy_backend
+
+    def recogniser(self, channel_check: Any) -> tuple[AsrBackend, dict[str, Any] | None]:
+        """The recogniser for a call, and why when it is the noisy-floor model: a channel whose
+        speech stands less than ``asr.noisy_below_db`` (``noisy_below_db_mono`` for a call heard
+        on one channel) above its background level."""
+        asr = self.config.asr
+        margins = channel_check.background_margin_db
+        bar = asr.noisy_below_db_mono if margins and len(margins) == 1 else asr.noisy_below_db
+        if not asr.noisy_model or not margins or min(margins) >= bar:
+            return self.backend, None
+        return self.noisy_backend, {"noisy_floor": {"background_margin_db": round(min(margins), 1), "below_db": bar}}
+
+    def describe(self, backend: AsrBackend | None = None, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Provenance of the models of the speech stage (loads the recogniser): ``backend``, the
+        recogniser the call used (default: ``asr.model``'s), and why it was chosen."""
         return {
-            "asr": self.backend.describe(),
+            "asr": {**(backend or self.backend).describe(), **(chosen or {})},
             "vad": {"name": "silero-vad", "source": "faster-whisper assets", "enabled": self.config.vad.enabled},
             **self.speakers.describe(),
         }
@@ -123,7 +144,8 @@ class RecordingSource(Source):
         diarization = self._beside.submit(_timed, self.speakers.diarize, samples, regions[0]) if mono else None
         t = time.perf_counter()
         try:
-            utterances = transcribe_call(samples, self.backend, self.config.vad, regions)
+            backend, chosen = self.recogniser(channel_check)
+            utterances = transcribe_call(samples, backend, self.config.vad, regions)
             stages["asr"] = time.perf_counter() - t
         except CallError:
             raise
@@ -140,7 +162,7 @@ class RecordingSource(Source):
             utterances, samples, channel_check, call.metadata, None, regions, turns
         )
         stages["speakers"] = time.perf_counter() - t
-        result = SpeechResult(info, samples.shape[0], utterances, speakers, self.describe(),
+        result = SpeechResult(info, samples.shape[0], utterances, speakers, self.describe(backend, chosen),
                               time.perf_counter() - t0 + decode_s).normalised()
         result.stages = stages
         if self.cache is not None:

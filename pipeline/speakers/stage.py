@@ -91,6 +91,13 @@ class SpeakerOptions:
     """On stereo calls, an utterance whose words the recogniser gave a mean probability below
     this is dropped (``drop_unsure``): what Whisper writes for background voices, noise or
     silence (babble, "Thank you." on an empty line) rather than the party. 0 = keep all."""
+    background_utterance_share: float = 0.7
+    """On stereo calls, an utterance whose loudness (its loudest tenth of 20 ms frames) lies in
+    the lower ``background_utterance_share`` of the range from its channel's background level
+    to the channel's speech level is dropped (``drop_background``): another voice of the floor
+    heard through the party's microphone, louder than the stretches muted before recognition
+    but still nearer the background than the party. On a quiet line the range is wide and the
+    bar far under any speech. 0 = keep all."""
     overrides_file: str | None = None
     """CSV of manual role decisions (``call_id,agent``; agent = a speaker id such as S1, a
     channel name, or ``swap``). null = ``OUT/speaker_overrides.csv``."""
@@ -117,6 +124,12 @@ class ChannelCheck:
     audio before muting), for the cross-talk word check."""
     background_s: list[float] | None = None
     """Real stereo: seconds of each channel that carry only background (``find_background``)."""
+    background_dbfs: list[float] | None = None
+    """Real stereo: the background level of each channel (``background_levels``), in dBFS."""
+    background_margin_db: list[float] | None = None
+    """How far the speech of each channel transcribed (one for a call handled as mono) stands
+    above its background level, in dB: 20-30 dB on a quiet telephone line, under 18 dB with
+    babble or street noise 10 dB under the party (``asr.noisy_model``)."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "levels_dbfs": [round(x, 1) for x in self.levels_dbfs]}
@@ -129,6 +142,10 @@ class ChannelCheck:
             d["crosstalk_muted"] = self.crosstalk_muted
         if self.background_s is not None:
             d["background_s"] = dict(zip(CHANNEL_NAMES, self.background_s))
+        if self.background_margin_db is not None:
+            d["background_margin_db"] = [round(x, 1) for x in self.background_margin_db]
+        if self.background_dbfs is not None:
+            d["background_dbfs"] = dict(zip(CHANNEL_NAMES, (round(x, 1) for x in self.background_dbfs)))
         if self.bleed is not None:
             d["bleed_db"] = dict(zip(CHANNEL_NAMES, (round(x, 1) for x in self.bleed.coupling_db)))
         return d
@@ -171,22 +188,56 @@ def check_channels(samples: np.ndarray, options: SpeakerOptions) -> tuple[np.nda
     """Detect fake stereo; returns the audio to transcribe: mono when stereo is fake, else
     both channels (with cross-talk muted in place when ``crosstalk_mute`` asks, ``find_crosstalk``)."""
     if samples.shape[0] == 1:
-        return samples, ChannelCheck("mono", [speech_level_dbfs(samples[0])])
+        level = speech_level_dbfs(samples[0])
+        return samples, ChannelCheck("mono", [level], background_margin_db=[background_margin(samples[0], level)])
     levels = [speech_level_dbfs(samples[0]), speech_level_dbfs(samples[1])]
     loud = int(np.argmax(levels))
     if min(levels) < options.silent_channel_dbfs:
-        return samples[loud : loud + 1], ChannelCheck("one_silent", levels, kept_channel=loud)
+        return samples[loud : loud + 1], ChannelCheck("one_silent", levels, kept_channel=loud,
+                                                      background_margin_db=[background_margin(samples[loud], levels[loud])])
     corr = channel_correlation(samples)
     if corr >= options.identical_channels_correlation:
         mixed = mix_down(samples)
-        return mixed, ChannelCheck("identical", levels, correlation=corr)
+        margin = background_margin(mixed[0], speech_level_dbfs(mixed[0]))
+        return mixed, ChannelCheck("identical", levels, correlation=corr, background_margin_db=[margin])
     samples, seconds, frame_levels, bleed = find_crosstalk(samples, options.crosstalk_margin_db, options.crosstalk_mute)
-    background = None
-    if options.background_mute:
-        background = find_background(samples, frame_levels, levels, options)
+    smoothed = background_levels(frame_levels)
+    floors = [floor for _, _, floor in smoothed]
+    background = find_background(samples, smoothed, levels, options) if options.background_mute else None
     return samples, ChannelCheck("stereo", levels, correlation=corr, crosstalk_s=seconds,
                                  crosstalk_muted=options.crosstalk_mute, frame_levels=frame_levels, bleed=bleed,
-                                 background_s=background)
+                                 background_s=background, background_dbfs=floors,
+                                 background_margin_db=[_margin(speech, floor) for speech, floor in zip(levels, floors)])
+
+
+def _margin(speech_dbfs: float, background_dbfs: float) -> float:
+    """Speech level over background level in dB; a background of digital silence (or a channel
+    without sound enough to tell, ``SILENT_FRAME_DB``) is no floor at all: the widest margin,
+    ``-SILENT_FRAME_DB``."""
+    if background_dbfs <= SILENT_FRAME_DB:
+        return -SILENT_FRAME_DB
+    return float(max(0.0, speech_dbfs - background_dbfs))
+
+
+MONO_BACKGROUND_SMOOTH_S = 0.2
+MONO_BACKGROUND_PERCENTILE = 10
+"""The background level of a call heard on one channel: this percentile of its 20 ms levels
+averaged over ``MONO_BACKGROUND_SMOOTH_S``. Both parties talk on it, so the stretches with
+neither are short and few: a shorter average and a lower percentile than a stereo channel's
+(``BACKGROUND_SMOOTH_S``, ``BACKGROUND_PERCENTILE``), which is silent while the other party
+talks, reach them."""
+
+
+def background_margin(channel: np.ndarray, speech_dbfs: float) -> float:
+    """How far the speech level (``speech_dbfs``) of a call heard on one channel stands above
+    its background level (``MONO_BACKGROUND_PERCENTILE``), in dB. Digital silence counts (a
+    line that sends nothing between the turns has no floor at all)."""
+    levels = _frame_dbfs(channel, CROSSTALK_FRAME)
+    width = max(1, int(round(MONO_BACKGROUND_SMOOTH_S * SAMPLE_RATE / CROSSTALK_FRAME)))
+    if levels.size < width:
+        return _margin(speech_dbfs, SILENT_FRAME_DB)
+    power = np.convolve(10 ** (levels / 10), np.ones(width) / width, mode="valid")
+    return _margin(speech_dbfs, 10 * np.log10(max(float(np.percentile(power, MONO_BACKGROUND_PERCENTILE)), 1e-20)))
 
 
 CROSSTALK_FRAME = SAMPLE_RATE // 50
@@ -348,30 +399,42 @@ BACKGROUND_PERCENTILE = 20
 silent on its own channel for much more than a fifth of a call, while the other talks)."""
 
 
-def find_background(samples: np.ndarray, frame_levels: np.ndarray, speech_dbfs: list[float],
-                    options: SpeakerOptions) -> list[float]:
-    """Silence in place the stretches of each stereo channel that carry only background: its
-    level averaged over ``BACKGROUND_SMOOTH_S`` at most ``background_floor_db`` above the
-    channel's background level (``BACKGROUND_PERCENTILE``) and more than ``background_below_db``
-    below its speech level (``speech_dbfs``), kept ``BACKGROUND_KEEP_FRAMES`` away from the
-    party's speech. On a quiet line the background level is the noise floor, far below any
-    speech, and nothing is silenced; on a noisy floor it is the other voices' level, about
-    10 dB under the party's. Frames already muted as cross-talk (``frame_levels`` at
-    ``SILENT_FRAME_DB``) are left out of the levels. Returns the seconds silenced per channel."""
-    from models.diarize import runs
-
+def background_levels(frame_levels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """For each stereo channel (its 20 ms ``frame_levels``, cross-talk frames at
+    ``SILENT_FRAME_DB`` and left out): its level averaged over ``BACKGROUND_SMOOTH_S``, the
+    mask of the frames that sound, and its background level (``BACKGROUND_PERCENTILE`` of the
+    averaged levels; ``SILENT_FRAME_DB`` when too little of it sounds to tell)."""
     width = max(1, int(round(BACKGROUND_SMOOTH_S * SAMPLE_RATE / CROSSTALK_FRAME)))
-    seconds = []
-    for ch in (0, 1):
-        levels = frame_levels[ch]
+    out = []
+    for levels in frame_levels:
         sounding = levels > SILENT_FRAME_DB
         if sounding.sum() < width:
-            seconds.append(0.0)
+            out.append((np.full(levels.shape, SILENT_FRAME_DB), sounding, SILENT_FRAME_DB))
             continue
         power = np.where(sounding, 10 ** (levels / 10), 0.0)
         count = np.convolve(sounding.astype(np.float64), np.ones(width), mode="same")
         smooth = 10 * np.log10(np.maximum(np.convolve(power, np.ones(width), mode="same") / np.maximum(count, 1), 1e-20))
-        floor = float(np.percentile(smooth[sounding], BACKGROUND_PERCENTILE))
+        out.append((smooth, sounding, float(np.percentile(smooth[sounding], BACKGROUND_PERCENTILE))))
+    return out
+
+
+def find_background(samples: np.ndarray, smoothed: list[tuple[np.ndarray, np.ndarray, float]],
+                    speech_dbfs: list[float], options: SpeakerOptions) -> list[float]:
+    """Silence in place the stretches of each stereo channel that carry only background: its
+    level averaged over ``BACKGROUND_SMOOTH_S`` at most ``background_floor_db`` above the
+    channel's background level (``smoothed``, from ``background_levels``) and more than
+    ``background_below_db`` below its speech level (``speech_dbfs``), kept
+    ``BACKGROUND_KEEP_FRAMES`` away from the party's speech. On a quiet line the background
+    level is the noise floor, far below any speech, and nothing is silenced; on a noisy floor
+    it is the other voices' level, about 10 dB under the party's. Frames already muted as
+    cross-talk are left out. Returns the seconds silenced per channel."""
+    from models.diarize import runs
+
+    seconds = []
+    for ch, (smooth, sounding, floor) in enumerate(smoothed):
+        if floor <= SILENT_FRAME_DB:
+            seconds.append(0.0)
+            continue
         threshold = min(floor + options.background_floor_db, speech_dbfs[ch] - options.background_below_db)
         party = _widen(smooth > threshold, BACKGROUND_KEEP_FRAMES)
         mask = sounding & ~party
@@ -380,6 +443,36 @@ def find_background(samples: np.ndarray, frame_levels: np.ndarray, speech_dbfs: 
                 samples[ch, a * CROSSTALK_FRAME : b * CROSSTALK_FRAME] = 0.0
         seconds.append(round(float(mask.sum()) * CROSSTALK_FRAME / SAMPLE_RATE, 2))
     return seconds
+
+
+def loudness_dbfs(frame_levels: np.ndarray, start: float, end: float) -> float:
+    """The loudness of ``start``..``end`` seconds of a channel (its 20 ms ``frame_levels``):
+    the RMS of its loudest tenth of frames, in dBFS (as ``speech_level_dbfs`` for a whole
+    channel)."""
+    a = min(int(start * SAMPLE_RATE) // CROSSTALK_FRAME, frame_levels.size - 1)
+    b = min(max(a + 1, -(-int(end * SAMPLE_RATE) // CROSSTALK_FRAME)), frame_levels.size)
+    power = np.sort(10 ** (frame_levels[a:b] / 10))
+    return _dbfs(float(np.sqrt(np.mean(power[-max(1, power.size // 10):]))))
+
+
+def drop_background(utterances: list[Utterance], check: ChannelCheck, share: float) -> tuple[list[Utterance], int]:
+    """Drop the stereo utterances whose loudness (``loudness_dbfs``) lies in the lower ``share``
+    of the range from their channel's background level to its speech level (``check``): the
+    other voices of a noisy floor, which reach the party's microphone about 10 dB under the
+    party. A channel whose background level is unknown, or not under its speech level, keeps
+    everything. Returns the utterances and the number of words (or word-less utterances)
+    dropped."""
+    if share <= 0 or check.frame_levels is None or check.background_dbfs is None:
+        return utterances, 0
+    kept, dropped = [], 0
+    for u in utterances:
+        floor, speech = check.background_dbfs[u.channel], check.levels_dbfs[u.channel]
+        bar = floor + share * (speech - floor)
+        if floor <= SILENT_FRAME_DB or floor >= speech or loudness_dbfs(check.frame_levels[u.channel], u.start, u.end) >= bar:
+            kept.append(u)
+        else:
+            dropped += max(1, len(u.words))
+    return kept, dropped
 
 
 def drop_crosstalk(
@@ -838,6 +931,7 @@ class SpeakerStage:
             utterances, dropped = drop_crosstalk(utterances, samples, self.options.crosstalk_margin_db,
                                                  check.frame_levels, check.bleed)
             utterances, unsure = drop_unsure(utterances, self.options.background_min_probability)
+            utterances, quiet = drop_background(utterances, check, self.options.background_utterance_share)
             for u in utterances:
                 u.speaker = f"S{u.channel}"
             speech = [(start, end, f"S{ch}") for ch in (0, 1)
@@ -859,6 +953,7 @@ class SpeakerStage:
             block["channel_speakers"] = channel_speakers
             block["crosstalk_dropped"] = dropped
             block["unsure_dropped"] = unsure
+            block["background_dropped"] = quiet
         else:
             if not utterances:
                 turns = []

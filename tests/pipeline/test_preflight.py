@@ -21,6 +21,9 @@ BAD_SETTINGS = [
     (["diarization.backend=pyannote"], "diarization.pyannote_pipeline"),  # no local pipeline
     (["asr.model=/no/such/dir"], "asr.model"),
     (["asr.backend=openai-whisper", "asr.model=/no/such/model.pt"], "asr.model"),
+    (["asr.noisy_model=/no/such/dir"], "asr.noisy_model"),
+    (["asr.backend=openai-whisper", "asr.noisy_model=/no/such/model.pt"], "asr.noisy_model"),
+    (["asr.noisy_below_db=0"], "asr.noisy_below_db"),
     (["diarization.min_speakers=3", "diarization.max_speakers=2"], "diarization.max_speakers"),
     (["roles.temperature=0"], "roles.temperature"),
     (["asr.backend=openai-whisper", "asr.compute_type=int8"], "asr.compute_type"),

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio_fixtures import babbled
 from conftest import SAMPLES, label, manifest_rows, run_cli
 from models.asr import load_backend
 from models.base import SAMPLE_RATE, AsrOptions
@@ -23,6 +24,7 @@ from pipeline.speakers.stage import (
     apply_override,
     check_channels,
     configured_agent_channel,
+    drop_background,
     drop_crosstalk,
     drop_unsure,
     fit_to_turns,
@@ -96,35 +98,61 @@ def _spans_mask(spans: list[tuple[float, float]], n: int, pad_s: float = 0.0) ->
 
 
 def test_background_voices_are_silenced_and_the_party_is_kept(stereo):
-    """Babble of other calls' voices 10 dB under each party (the floor of a contact center):
-    before recognition, a stereo channel's stretches with only that babble are silenced, its
-    party's speech is not; on the clean call no speech of either party is silenced."""
+    """Babble 10 dB under each party: before recognition, a stereo channel's stretches with
+    only that babble are silenced, its party's speech is not; on the clean call no speech of
+    either party is silenced."""
     n = stereo.shape[1]
     gold = label("c001")["utterances"]
-    donors = [audio.load(SAMPLES / f"{c}.wav")[1] for c in ("c003", "c007", "c009")]
-    rng = np.random.default_rng(24)
-    noisy = stereo.copy()
-    for ch in (0, 1):
-        speech = _spans_mask([(u["start"], u["end"]) for u in gold if u["channel"] == ch], n)
-        babble = np.zeros(n, dtype=np.float64)
-        for d in donors:  # a random channel of each donor, from a random offset, looped
-            voice = np.roll(np.resize(d[int(rng.integers(2))], n), -int(rng.integers(n)))
-            babble += voice / np.sqrt(np.mean(voice.astype(np.float64) ** 2))
-        target = np.mean(stereo[ch][speech].astype(np.float64) ** 2) / 10  # 10 dB under the party
-        noisy[ch] += (babble * np.sqrt(target / np.mean(babble ** 2))).astype(np.float32)
-    for audio_in, babbled in ((noisy, True), (stereo, False)):
+    noisy = babbled(stereo, gold)
+    for audio_in, has_babble in ((noisy, True), (stereo, False)):
         out, check = check_channels(audio_in.copy(), SpeakerOptions())
         for ch in (0, 1):
             muted = (out[ch] == 0) & (audio_in[ch] != 0)
             inside = _spans_mask([(u["start"] + 0.1, u["end"] - 0.1) for u in gold if u["channel"] == ch], n)
-            assert muted[inside].mean() < 0.01, (babbled, ch, muted[inside].mean())
-            if babbled:  # only babble: away from the party's speech by more than the kept margin
+            assert muted[inside].mean() < 0.01, (has_babble, ch, muted[inside].mean())
+            if has_babble:  # only babble: away from the party's speech by more than the kept margin
                 alone = ~_spans_mask([(u["start"], u["end"]) for u in gold if u["channel"] == ch], n, pad_s=0.5)
                 assert muted[alone].mean() > 0.5, (ch, muted[alone].mean())
                 assert check.background_s[ch] > 5.0
     heard, check = check_channels(noisy.copy(), SpeakerOptions(background_mute=False))  # off: babble heard
     muted_babble = check_channels(noisy.copy(), SpeakerOptions())[0] == 0
     assert check.background_s is None and (heard == 0).sum() < 0.2 * muted_babble.sum()
+
+
+def test_utterances_of_background_voices_are_dropped_by_their_loudness(stereo):
+    """What the recogniser writes for the babble of the floor (louder stretches of it survive
+    the muting) is nearer the channel's background level than its party's speech: such
+    utterances are dropped, every utterance of the party is kept, on the babbled call and on
+    the clean one; share 0 keeps all."""
+    gold = label("c001")["utterances"]
+    noisy = babbled(stereo, gold)
+
+    def utt(i: int, ch: int, start: float, end: float) -> Utterance:
+        words = [Word("w", start, end, 0.9)]
+        return Utterance(f"u{i}", ch, start, end, "w", words)
+
+    party = [utt(i, u["channel"], u["start"], u["end"]) for i, u in enumerate(gold)]
+    ranges = {}  # speech level over background level, per channel
+    for audio_in, has_babble in ((noisy, True), (stereo, False)):
+        check = check_channels(audio_in.copy(), SpeakerOptions())[1]
+        kept, dropped = drop_background(party, check, SpeakerOptions().background_utterance_share)
+        assert kept == party and dropped == 0, has_babble
+        ranges[has_babble] = [check.levels_dbfs[ch] - check.background_dbfs[ch] for ch in (0, 1)]
+    assert max(ranges[True]) < 20 < min(ranges[False]), ranges
+    # babble alone: the first 2 s of each gap of 3 s or more in a channel's party speech, from
+    # 0.5 s after the party stops (as recognised, the loudest of it survives muting)
+    check = check_channels(noisy.copy(), SpeakerOptions())[1]
+    alone = []
+    for ch in (0, 1):
+        spans = sorted((u["start"], u["end"]) for u in gold if u["channel"] == ch)
+        for (_, a), (b, _) in zip(spans, spans[1:]):
+            if b - a >= 3.0:
+                alone.append(utt(len(alone) + 100, ch, a + 0.5, a + 2.5))
+    assert len(alone) >= 4
+    kept, dropped = drop_background(party + alone, check, SpeakerOptions().background_utterance_share)
+    assert kept == party and dropped == len(alone)
+    assert drop_background(party + alone, check, 0.0) == (party + alone, 0)
+    assert check_channels(noisy.copy(), SpeakerOptions())[1].to_dict()["background_dbfs"]
 
 
 def test_utterances_the_recogniser_is_unsure_of_are_dropped():
