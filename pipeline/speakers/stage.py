@@ -128,8 +128,9 @@ class ChannelCheck:
     """Real stereo: the background level of each channel (``background_levels``), in dBFS."""
     background_margin_db: list[float] | None = None
     """How far the speech of each channel transcribed (one for a call handled as mono) stands
-    above its background level, in dB: 20-30 dB on a quiet telephone line, under 18 dB with
-    babble or street noise 10 dB under the party (``asr.noisy_model``)."""
+    above its background level, in dB (``asr.noisy_model``): on a stereo channel 21-32 dB on a
+    quiet telephone line, 12-18 dB with babble or street noise 10 dB under the party; a mono
+    call reads higher (``background_margin``: 27-32 dB and 16-23 dB)."""
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind, "levels_dbfs": [round(x, 1) for x in self.levels_dbfs]}
